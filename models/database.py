@@ -1,0 +1,123 @@
+"""The database: one engine per process, short sessions, schema upgrades.
+
+SQLite is the embedded default; PostgreSQL is how several server processes on
+several hosts share one site. C-12 needs a migration to be one transaction that
+two processes can never run twice on one old phone:
+
+- SQLite: WAL (readers never block the writer), a busy timeout, and every
+  write transaction opened with ``BEGIN IMMEDIATE`` so that the write lock is
+  taken before the first read of the old device (no lost-update window).
+- PostgreSQL: ``SELECT ... FOR UPDATE NOWAIT`` on the old device row (see
+  ``models.migration``) plus a partial unique index on successful migration
+  records, so one old phone can never be copied twice whatever the locking does.
+
+Schema versions are kept with Alembic in ``models/schema`` (the word
+"migration" belongs to the product).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+DEFAULT_URL = "sqlite:///phone-migration.db"
+URL_ENV = "PHONE_MIGRATION_DATABASE_URL"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL given, else the environment's, else the embedded SQLite file."""
+    return url or os.environ.get(URL_ENV) or DEFAULT_URL
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str | None = None, **kwargs) -> Engine:
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            **kwargs,
+        )
+        _configure_sqlite(engine)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling issues BEGIN lazily (and never for
+    # SELECT); take it over so every transaction starts with BEGIN IMMEDIATE.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """The engine and its session factory; the one way models reach storage."""
+
+    def __init__(self, url: str | None = None, **engine_kwargs) -> None:
+        self.url = database_url(url)
+        self.engine = make_engine(self.url, **engine_kwargs)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest version (Alembic ``upgrade head``)."""
+        from alembic import command
+
+        command.upgrade(alembic_config(self.url), "head")
+
+    def create_all(self) -> None:
+        """Create tables straight from the metadata (tests on in-memory SQLite)."""
+        import models.tables  # noqa: F401  (registers every table)
+
+        SQLModel.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    here = Path(__file__).parent / "schema"
+    cfg = Config(str(here / "alembic.ini"))
+    cfg.set_main_option("script_location", str(here))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg

@@ -1,0 +1,307 @@
+"""The engine's write side: snapshot, lock, plan, apply, record (C-11..C-14).
+
+``Migrator.migrate`` is the one way any door changes a phone: it locks the old
+device, plans from what is stored at that moment (``models.plan``), writes the
+new device and marks or deletes the old one in ONE transaction, and records
+the outcome (C-13). A refusal rolls everything back and is recorded apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col, delete, func, select
+
+from models.catalog import Catalog, default_catalog
+from models.clock import utcnow  # noqa: F401  (re-exported for the doors)
+from models.database import Database
+from models.devices import Device, KemModule, device_name_for_mac, normalize_device_name
+from models.errors import Refused
+from models.lines import DirectoryNumber, FeatureButton, LineAppearance
+from models.plan import DeviceSnapshot, FeatureSnapshot, LineSnapshot, Plan, Target, plan
+from models.records import MigrationRecord
+from models.security import UNIVERSAL_PROFILES, ProfileSpec
+from models.settings import load_settings
+from models.templates import PhoneButtonTemplate, SecurityProfile
+from models.users import EndUser
+
+# Test hooks called between the writes of ``apply`` with a stage name; the
+# crash tests kill the process from one. Empty in production.
+APPLY_HOOKS: list[Callable[[str], None]] = []
+
+BEING_MIGRATED = "That phone is being migrated right now; try again in a minute"
+
+
+
+@dataclass
+class MigrationResult:
+    plan: Plan
+    new_device: str
+    applied: bool
+    record_id: int | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.plan.summary()
+
+
+def _hook(stage: str) -> None:
+    for fn in APPLY_HOOKS:
+        fn(stage)
+
+
+def snapshot(session: Session, device: Device) -> DeviceSnapshot:
+    owner = session.get(EndUser, device.owner_id) if device.owner_id else None
+    template = session.get(PhoneButtonTemplate, device.button_template_id) if device.button_template_id else None
+    profile = session.get(SecurityProfile, device.security_profile_id) if device.security_profile_id else None
+    rows = session.exec(
+        select(LineAppearance, DirectoryNumber)
+        .join(DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id))
+        .where(LineAppearance.device_id == device.id)
+        .order_by(col(LineAppearance.position))
+    ).all()
+    lines = tuple(
+        LineSnapshot(
+            position=la.position, dn_id=dn.id, pattern=dn.pattern, partition=dn.partition, label=la.label,
+            display_name=la.display_name, ascii_display_name=la.ascii_display_name,
+            line_template=la.line_template, settings=dict(la.settings or {}), is_intercom=dn.is_intercom,
+        )
+        for la, dn in rows
+    )
+    features = tuple(
+        FeatureSnapshot(f.position, f.feature, f.target, f.label)
+        for f in session.exec(
+            select(FeatureButton).where(FeatureButton.device_id == device.id).order_by(col(FeatureButton.position))
+        )
+    )
+    kems = tuple(
+        k.model
+        for k in session.exec(select(KemModule).where(KemModule.device_id == device.id).order_by(col(KemModule.slot)))
+    )
+    return DeviceSnapshot(
+        **{k: getattr(device, k) for k in _COPIED_FIELDS},
+        product_params=dict(device.product_params or {}),
+        owner=owner.user_id if owner else None,
+        template_name=template.name if template else None,
+        template_kind=template.kind if template else None,
+        security=ProfileSpec(profile.name, profile.mode, profile.tftp_encrypted, profile.transport, profile.key_order)
+        if profile else None,
+        kems=kems,
+        lines=lines,
+        features=features,
+    )
+
+
+_COPIED_FIELDS = tuple(
+    name for name in DeviceSnapshot.__dataclass_fields__
+    if name in Device.model_fields and name not in ("product_params",)
+)
+
+
+def find_device(session: Session, name: str, *, lock: bool = False) -> Device:
+    """The device by name (any MAC spelling); ``lock`` takes its row lock (C-12)."""
+    name = normalize_device_name(name)
+    stmt = select(Device).where(Device.name == name)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(nowait=True)
+    try:
+        device = session.exec(stmt).first()
+    except OperationalError as exc:
+        if _is_lock_error(exc):
+            raise Refused("being_migrated", BEING_MIGRATED) from None
+        raise
+    if device is None:
+        raise Refused("unknown_device", f"no phone named {name}")
+    return device
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "could not obtain lock" in text or "database is locked" in text or "lock" in type(getattr(exc, "orig", exc)).__name__.lower()
+
+
+def template_lookup(session: Session):
+    def lookup(name: str):
+        row = session.exec(select(PhoneButtonTemplate).where(PhoneButtonTemplate.name == name)).first()
+        return (row.model, row.protocol) if row else None
+
+    return lookup
+
+
+class Migrator:
+    """Plan and apply migrations; shared by every door."""
+
+    def __init__(self, db: Database, catalog: Catalog | None = None) -> None:
+        self.db = db
+        self.catalog = catalog or default_catalog()
+
+    def _plan(self, session: Session, old: Device, target: Target) -> Plan:
+        settings = load_settings(session)
+        return plan(
+            snapshot(session, old),
+            target,
+            device_name_for_mac(target.mac),
+            self.catalog,
+            replacement_policy=settings.replacement_policy,
+            security_policy=settings.security_profile_policy,
+            template_lookup=template_lookup(session),
+        )
+
+    def preview(self, old_name: str, target: Target) -> Plan:
+        with self.db.session() as session:
+            return self._plan(session, find_device(session, old_name), target)
+
+    def migrate(
+        self,
+        old_name: str,
+        target: Target,
+        *,
+        door: str,
+        actor: str = "",
+        dry_run: bool = False,
+        check: Callable[[Session, Device], None] | None = None,
+        action: str = "replace",
+    ) -> MigrationResult:
+        """C-12: all or nothing; a refusal is recorded (C-13) and raised."""
+        new_name = None
+        try:
+            new_name = device_name_for_mac(target.mac)
+            if dry_run:
+                return MigrationResult(self.preview(old_name, target), new_name, applied=False)
+            with self.db.session() as session:
+                old = find_device(session, old_name, lock=True)
+                _hook("locked")
+                if check is not None:
+                    check(session, old)
+                result_plan = self._plan(session, old, target)
+                record = self._apply(session, old, result_plan, door=door, actor=actor, action=action)
+            return MigrationResult(result_plan, new_name, applied=True, record_id=record.id)
+        except Refused as refusal:
+            self.record_refusal(door, actor, old_name, new_name, refusal, action=action)
+            raise
+        except (IntegrityError, OperationalError) as exc:
+            if isinstance(exc, IntegrityError) or _is_lock_error(exc):
+                refusal = Refused("being_migrated", BEING_MIGRATED)
+                self.record_refusal(door, actor, old_name, new_name, refusal, action=action)
+                raise refusal from None
+            raise
+
+    def record_refusal(self, door, actor, old_name, new_name, refusal: Refused, *, action="replace") -> None:
+        with self.db.session() as session:
+            session.add(MigrationRecord(
+                door=door, actor=actor, action=action, old_device=normalize_device_name(old_name or "") or None,
+                new_device=new_name, outcome="refused", code=refusal.code, message=refusal.message,
+            ))
+
+    def _apply(self, session: Session, old: Device, p: Plan, *, door: str, actor: str, action: str) -> MigrationRecord:
+        remove_temporary_device(session, p.new_name)
+        _hook("temporary_removed")
+        new = Device(
+            name=p.new_name, model=p.new_model, protocol=p.new_protocol, owner_id=old.owner_id,
+            button_template_id=_template(session, p).id, security_profile_id=_profile(session, p.security_profile).id,
+            product_params=p.product_params, registration="unregistered", load_override=None, **p.device,
+        )
+        session.add(new)
+        session.flush()
+        _hook("device_created")
+        old_lines = {l.position: l for l in session.exec(select(LineAppearance).where(LineAppearance.device_id == old.id))}
+        for planned in p.lines:
+            src = old_lines[planned.source_position]
+            session.add(LineAppearance(
+                device_id=new.id, dn_id=src.dn_id, position=planned.position, label=src.label,
+                display_name=src.display_name, ascii_display_name=src.ascii_display_name,
+                line_template=src.line_template, settings=dict(src.settings or {}),
+            ))
+        old_features = {f.position: f for f in session.exec(select(FeatureButton).where(FeatureButton.device_id == old.id))}
+        for planned in p.features:
+            src = old_features[planned.source_position]
+            session.add(FeatureButton(device_id=new.id, position=planned.position, feature=src.feature, target=src.target, label=src.label))
+        for slot, kem in enumerate(p.kems, 1):
+            session.add(KemModule(device_id=new.id, slot=slot, model=kem))
+        session.flush()
+        _hook("lines_written")
+        old_uid, old_model = old.uid, old.model
+        if p.replacement_policy == "delete":
+            delete_device(session, old)
+        else:
+            old.migrated = True
+            old.successor = p.new_name
+            old.config_version += 1
+            if not p.old_keeps_lines:
+                intercom = {la.id for la, dn in _appearances(session, old.id) if dn.is_intercom}
+                session.exec(delete(LineAppearance).where(LineAppearance.device_id == old.id, col(LineAppearance.id).not_in(intercom)))
+            session.add(old)
+        session.flush()
+        _hook("old_updated")
+        record = MigrationRecord(
+            door=door, actor=actor, action=action, old_device=p.old.name, old_device_uid=old_uid, old_model=old_model,
+            new_device=p.new_name, new_model=p.new_model, outcome="migrated", warnings=p.summary(),
+            details={"kems": p.kems, "template": p.template_name, "security_profile": p.security_profile,
+                     "lines": len(p.lines), "policy": p.replacement_policy},
+        )
+        session.add(record)
+        session.flush()
+        _hook("recorded")
+        return record
+
+
+def _appearances(session: Session, device_id: int):
+    return session.exec(
+        select(LineAppearance, DirectoryNumber)
+        .join(DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id))
+        .where(LineAppearance.device_id == device_id)
+    ).all()
+
+
+def _template(session: Session, p: Plan) -> PhoneButtonTemplate:
+    row = session.exec(select(PhoneButtonTemplate).where(PhoneButtonTemplate.name == p.template_name)).first()
+    if row is None:
+        row = PhoneButtonTemplate(name=p.template_name, kind=p.template_kind, model=p.new_model, protocol=p.new_protocol)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _profile(session: Session, name: str) -> SecurityProfile:
+    row = session.exec(select(SecurityProfile).where(SecurityProfile.name == name)).first()
+    if row is None:
+        spec = UNIVERSAL_PROFILES[name]
+        row = SecurityProfile(name=name, mode=spec.mode, tftp_encrypted=spec.tftp_encrypted,
+                              transport=spec.transport, key_order=spec.key_order, universal=True)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def delete_device(session: Session, device: Device) -> None:
+    """Remove a device and its buttons; auto-registration DNs left unused return to the pool."""
+    dn_ids = [la.dn_id for la in session.exec(select(LineAppearance).where(LineAppearance.device_id == device.id))]
+    session.exec(delete(LineAppearance).where(LineAppearance.device_id == device.id))
+    session.exec(delete(FeatureButton).where(FeatureButton.device_id == device.id))
+    session.exec(delete(KemModule).where(KemModule.device_id == device.id))
+    session.delete(device)
+    session.flush()
+    release_unused_autoreg_dns(session, dn_ids)
+
+
+def release_unused_autoreg_dns(session: Session, dn_ids: list[int]) -> None:
+    for dn_id in dn_ids:
+        dn = session.get(DirectoryNumber, dn_id)
+        if dn is None or not dn.auto_registered:
+            continue
+        used = session.exec(select(func.count()).select_from(LineAppearance).where(LineAppearance.dn_id == dn_id)).one()
+        owners = session.exec(select(func.count()).select_from(EndUser).where(EndUser.primary_extension_id == dn_id)).one()
+        if not used and not owners:
+            session.delete(dn)
+
+
+def remove_temporary_device(session: Session, name: str) -> None:
+    """C-14: the new phone's auto-registered record makes way; anything else is refused."""
+    existing = session.exec(select(Device).where(Device.name == name)).first()
+    if existing is None:
+        return
+    if not existing.auto_registered:
+        raise Refused("mac_in_use", f"a phone named {name} already exists; delete it first or choose another MAC")
+    delete_device(session, existing)

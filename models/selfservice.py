@@ -1,0 +1,280 @@
+"""The self-service path shared by the IVR and the screens: A, D and P rules.
+
+identify (A-2, S-3) -> authenticate (A-3..A-5, S-4) -> select (D-1..D-4)
+-> preview (C-15) -> replace (C-12, through ``models.migration``), or
+provision (P-1). A door keeps one ``Attempt`` per call or screen session and
+only translates digits or form fields into these calls and ``Refused`` back
+into words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from sqlmodel import Session, col, func, select
+
+from models import auth
+from models.catalog import UnknownModel
+from models.devices import Device
+from models.errors import Refused
+from models.lines import DirectoryNumber, LineAppearance
+from models.clock import utcnow
+from models.migration import Migrator, MigrationResult, find_device, release_unused_autoreg_dns
+from models.plan import Plan, Target
+from models.records import MigrationRecord
+from models.selection import Candidate, Selection, choose
+from models.settings import SiteSettings, load_settings
+from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
+
+INVALID = "The extension or PIN is not valid"  # A-5: one answer for both
+FORGOTTEN_PIN = "If you forgot your PIN, change it in the self-care portal or ask your administrator"  # A-7
+
+
+@dataclass
+class Attempt:
+    """One call or screen session. Holds no secret."""
+
+    door: str  # ivr | screen
+    new_device: str | None = None  # the phone the caller is on
+    new_model: str | None = None  # when the phone has no record yet (screens)
+    new_protocol: str = "SIP"
+    failures: int = 0
+    dn_id: int | None = None
+    extension: str | None = None
+    user_id: int | None = None
+    user_name: str | None = None
+    role: str | None = None  # "user" | "admin" once authenticated
+    candidates: tuple[Candidate, ...] = field(default_factory=tuple)
+
+    @property
+    def actor(self) -> str:
+        who = "admin (authentication code)" if self.role == "admin" else (self.user_name or "")
+        return f"{who} from {self.new_device or 'unknown device'}"
+
+
+class SelfService:
+    def __init__(self, migrator: Migrator, clock: Callable[[], datetime] = utcnow) -> None:
+        self.migrator = migrator
+        self.db = migrator.db
+        self.catalog = migrator.catalog
+        self.clock = clock
+
+    def settings(self) -> SiteSettings:
+        with self.db.session() as session:
+            return load_settings(session)
+
+    def needs_secret(self) -> bool:
+        return self.settings().authentication != "none"
+
+    # --- A-2 ----------------------------------------------------------------
+    def identify(self, attempt: Attempt, entry: str) -> None:
+        """Record who the caller says they are. An unknown entry is not told apart (A-5)."""
+        entry = (entry or "").strip()
+        attempt.dn_id = attempt.user_id = attempt.user_name = attempt.role = None
+        attempt.extension = entry
+        if not entry or len(entry) > 48:
+            self._fail(attempt, Refused("bad_entry", "Enter your extension, then press the pound key"))
+        with self.db.session() as session:
+            settings = load_settings(session)
+            if settings.identification == "self_service_user_id":
+                user = session.exec(select(EndUser).where(EndUser.self_service_id == entry)).first()
+                dn = session.get(DirectoryNumber, user.primary_extension_id) if user and user.primary_extension_id else None
+            else:
+                dns = session.exec(select(DirectoryNumber).where(DirectoryNumber.pattern == entry, DirectoryNumber.is_intercom == False)).all()  # noqa: E712
+                if len(dns) > 1:  # S-3
+                    raise Refused(
+                        "dn_in_several_partitions",
+                        f"Extension {entry} exists in more than one partition, so it can't be used here. "
+                        "Ask your administrator to migrate this phone",
+                        final=True,
+                    )
+                dn = dns[0] if dns else None
+                user = session.exec(select(EndUser).where(EndUser.primary_extension_id == dn.id)).first() if dn else None
+            attempt.dn_id = dn.id if dn else None
+            attempt.user_id = user.id if user else None
+            attempt.user_name = user.user_id if user else None
+            if settings.authentication == "none":
+                attempt.role = "user" if dn else None
+                if dn is None:
+                    self._fail(attempt, Refused("invalid_credentials", "The extension is not valid"))
+
+    # --- A-3..A-5 -----------------------------------------------------------
+    def authenticate(self, attempt: Attempt, secret: str) -> None:
+        now = self.clock()
+        with self.db.session() as session:
+            settings = load_settings(session)
+            if settings.authentication == "none":
+                return
+            user = session.get(EndUser, attempt.user_id) if attempt.user_id else None
+            device_key = attempt.new_device or "unknown"
+            if settings.authentication == "users_and_admins" and settings.auth_code_hash is not None:
+                throttle = session.get(AuthCodeThrottle, device_key) or AuthCodeThrottle(device_name=device_key)
+                if not auth.code_blocked(throttle, now) and auth.verify_secret(settings.auth_code_hash, secret):
+                    attempt.role = "admin"
+                    return
+            else:
+                throttle = None
+            state = session.get(CredentialState, user.id) if user else None
+            if user is not None and auth.is_locked(state, settings, now):
+                raise self._locked(state, settings, now)
+            if user is not None and attempt.dn_id is not None and auth.verify_secret(user.pin_hash, secret):
+                if state is not None:
+                    auth.record_success(state)
+                    session.add(state)
+                attempt.role = "user"
+                return
+            if user is None:
+                auth.verify_secret(None, secret)  # the same cost as a real miss (A-5)
+            locked_now = False
+            if user is not None:
+                state = state or CredentialState(user_id=user.id)
+                locked_now = auth.record_failure(state, settings, now)
+                session.add(state)
+            if throttle is not None:
+                auth.record_code_failure(throttle, settings, now)
+                session.add(throttle)
+        if locked_now:
+            raise self._locked(state, settings, now)
+        self._fail(attempt, Refused("invalid_credentials", INVALID))
+
+    def _locked(self, state: CredentialState, settings: SiteSettings, now: datetime) -> Refused:
+        minutes = auth.lock_remaining_minutes(state, settings, now)
+        when = f"Try again in {minutes} minutes, or ask" if minutes else "Ask"
+        return Refused("locked", f"Your account is locked after too many wrong PINs. {when} your administrator to unlock it", final=True)
+
+    def _fail(self, attempt: Attempt, refusal: Refused) -> None:
+        """A-4: three wrong entries in one session end it."""
+        attempt.failures += 1
+        if attempt.failures >= self.settings().session_attempts:
+            raise Refused(refusal.code, f"{refusal.message}. Too many attempts; goodbye. {FORGOTTEN_PIN}", final=True)
+        raise refusal
+
+    def _require_authenticated(self, attempt: Attempt) -> None:
+        if attempt.role is None:
+            raise Refused("not_authenticated", "Enter your extension and PIN first")
+
+    # --- D-1..D-3 -----------------------------------------------------------
+    def select(self, attempt: Attempt) -> Selection:
+        self._require_authenticated(attempt)
+        with self.db.session() as session:
+            attempt.candidates = tuple(self._candidates(session, attempt))
+        return choose(list(attempt.candidates))
+
+    def _candidates(self, session: Session, attempt: Attempt) -> list[Candidate]:
+        """D-1/D-2: the DN on line 1, the user's own (any owner with the code)."""
+        stmt = (
+            select(Device)
+            .join(LineAppearance, col(LineAppearance.device_id) == col(Device.id))
+            .where(LineAppearance.dn_id == attempt.dn_id, LineAppearance.position == 1, Device.migrated == False)  # noqa: E712
+        )
+        if attempt.role != "admin":
+            stmt = stmt.where(Device.owner_id == attempt.user_id) if attempt.user_id else stmt.where(col(Device.owner_id).is_(None))
+        found = []
+        for device in session.exec(stmt):
+            if device.name == attempt.new_device:
+                continue
+            try:
+                model = self.catalog.model(device.model)
+            except UnknownModel:
+                model = None
+            if attempt.door == "screen" and model is not None and model.video:
+                continue
+            display = model.display_name if model else device.model
+            found.append(Candidate(device.name, display, device.description, device.registration == "registered"))
+        return found
+
+    def _check_candidate(self, attempt: Attempt) -> Callable[[Session, Device], None]:
+        """Re-checked inside the migration's transaction, on the locked row."""
+
+        def check(session: Session, device: Device) -> None:
+            if device.name not in {c.name for c in self._candidates(session, attempt)}:
+                raise Refused("not_a_candidate", f"{device.name} is not a phone you can replace from here", final=True)
+
+        return check
+
+    # --- C-15 preview and C-12 apply ---------------------------------------
+    def target(self, attempt: Attempt) -> Target:
+        if not attempt.new_device:
+            raise Refused("unknown_caller", "This phone is not known here, so it can't take over another phone's settings", final=True)
+        with self.db.session() as session:
+            device = session.exec(select(Device).where(Device.name == attempt.new_device)).first()
+            if device is not None and not device.auto_registered:
+                raise Refused("not_a_new_phone", "This phone is already provisioned, so it can't take over another phone's settings", final=True)
+            model = device.model if device else attempt.new_model
+            protocol = device.protocol if device else attempt.new_protocol
+        if not model:
+            raise Refused("unknown_caller", "This phone's model is not known, so it can't take over another phone's settings", final=True)
+        return Target(mac=attempt.new_device, model=model, protocol=protocol)
+
+    def preview(self, attempt: Attempt, old_name: str) -> Plan:
+        self._require_authenticated(attempt)
+        if old_name not in {c.name for c in attempt.candidates}:
+            raise Refused("not_a_candidate", f"{old_name} is not a phone you can replace from here", final=True)
+        return self.migrator.preview(old_name, self.target(attempt))
+
+    def replace(self, attempt: Attempt, old_name: str) -> MigrationResult:
+        self._require_authenticated(attempt)
+        if old_name not in {c.name for c in attempt.candidates}:
+            raise Refused("not_a_candidate", f"{old_name} is not a phone you can replace from here", final=True)
+        return self.migrator.migrate(
+            old_name, self.target(attempt), door=attempt.door, actor=attempt.actor, check=self._check_candidate(attempt)
+        )
+
+    # --- P-1 ----------------------------------------------------------------
+    def provision(self, attempt: Attempt) -> str:
+        """P-1: give the caller's auto-registered phone to the identified user."""
+        self._require_authenticated(attempt)
+        try:
+            with self.db.session() as session:
+                name = self._provision(session, attempt)
+                session.add(MigrationRecord(door=attempt.door, action="provision", actor=attempt.actor,
+                                            new_device=name, outcome="provisioned"))
+            return name
+        except Refused as refusal:
+            self.migrator.record_refusal(attempt.door, attempt.actor, None, attempt.new_device, refusal, action="provision")
+            raise
+
+    def _provision(self, session: Session, attempt: Attempt) -> str:
+        user = session.get(EndUser, attempt.user_id) if attempt.user_id else None
+        if user is None or user.primary_extension_id is None:
+            raise Refused("no_user", "That extension belongs to no user, so there is nobody to give this phone to", final=True)
+        if not attempt.new_device:
+            raise Refused("unknown_caller", "This phone is not known here", final=True)
+        device = find_device(session, attempt.new_device, lock=True)
+        profile = session.get(UserProfile, user.profile_id) if user.profile_id else UserProfile(name="default")
+        if not profile.allow_self_provisioning:
+            raise Refused("not_allowed", "You are not allowed to provision your own phones; ask your administrator", final=True)
+        if device.owner_id == user.id and not device.auto_registered:
+            raise Refused("already_yours", "This phone is already yours", final=True)
+        if device.owner_id not in (None, user.id):
+            previous = session.get(EndUser, device.owner_id)
+            previous_profile = session.get(UserProfile, previous.profile_id) if previous and previous.profile_id else None
+            if not (previous_profile and previous_profile.allow_reassign_from_other_user):
+                raise Refused("owned_by_other", "This phone belongs to another user and can't be given to you", final=True)
+        owned = session.exec(
+            select(func.count()).select_from(Device).where(Device.owner_id == user.id, Device.migrated == False, Device.id != device.id)  # noqa: E712
+        ).one()
+        if owned >= profile.phone_limit:
+            raise Refused("phone_limit", f"You already have {owned} phones, the most you may have; ask your administrator", final=True)
+        old_line1 = session.exec(select(LineAppearance).where(LineAppearance.device_id == device.id, LineAppearance.position == 1)).first()
+        released = []
+        if old_line1 is not None:
+            released.append(old_line1.dn_id)
+            old_line1.dn_id = user.primary_extension_id
+            old_line1.line_template = profile.universal_line_template
+            old_line1.label = old_line1.display_name = user.display_name
+            session.add(old_line1)
+        else:
+            session.add(LineAppearance(device_id=device.id, dn_id=user.primary_extension_id, position=1,
+                                       line_template=profile.universal_line_template, label=user.display_name,
+                                       display_name=user.display_name))
+        device.owner_id = user.id
+        device.auto_registered = False
+        device.device_template = profile.universal_device_template
+        device.config_version += 1
+        session.add(device)
+        session.flush()
+        release_unused_autoreg_dns(session, [d for d in released if d != user.primary_extension_id])
+        return device.name

@@ -1,0 +1,198 @@
+"""Building and editing a site: users, directory numbers, devices.
+
+Used by the demo site, the CLI, the admin UI/API and the BAT import, so that
+the checks (MAC format, catalogue model, protocol, trivial PIN) are written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from sqlmodel import Session, select
+
+from models import auth
+from models.catalog import Catalog, UnknownModel, default_catalog, standard_template_name
+from models.devices import Device, KemModule, device_name_for_mac
+from models.errors import Refused
+from models.lines import DirectoryNumber, FeatureButton, LineAppearance
+from models.security import UNIVERSAL_PROFILES
+from models.settings import load_settings, save_settings
+from models.templates import KEY_ORDERS, SECURITY_MODES, TRANSPORTS, PhoneButtonTemplate, SecurityProfile
+from models.users import CredentialState, EndUser, UserProfile
+
+
+@dataclass
+class LineSpec:
+    pattern: str
+    partition: str = ""
+    label: str = ""
+    display_name: str = ""
+    intercom: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def get_or_create_dn(session: Session, pattern: str, partition: str = "", **fields: Any) -> DirectoryNumber:
+    if not pattern or len(pattern) > 48:
+        raise Refused("bad_dn", f'"{pattern}" is not a directory number')
+    dn = session.exec(
+        select(DirectoryNumber).where(DirectoryNumber.pattern == pattern, DirectoryNumber.partition == partition)
+    ).first()
+    if dn is None:
+        dn = DirectoryNumber(pattern=pattern, partition=partition, **fields)
+        session.add(dn)
+        session.flush()
+    return dn
+
+
+def get_or_create_profile(session: Session, name: str, **fields: Any) -> UserProfile:
+    profile = session.exec(select(UserProfile).where(UserProfile.name == name)).first()
+    if profile is None:
+        profile = UserProfile(name=name, **fields)
+        session.add(profile)
+        session.flush()
+    return profile
+
+
+def find_user(session: Session, user_id: str) -> EndUser:
+    user = session.exec(select(EndUser).where(EndUser.user_id == user_id)).first()
+    if user is None:
+        raise Refused("unknown_user", f'no user "{user_id}"')
+    return user
+
+
+def create_user(
+    session: Session,
+    user_id: str,
+    *,
+    extension: str | None = None,
+    partition: str = "",
+    pin: str | None = None,
+    profile: str | None = None,
+    self_service_id: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+) -> EndUser:
+    if session.exec(select(EndUser).where(EndUser.user_id == user_id)).first():
+        raise Refused("user_exists", f'user "{user_id}" already exists')
+    dn = get_or_create_dn(session, extension, partition) if extension else None
+    prof = get_or_create_profile(session, profile) if profile else None
+    user = EndUser(
+        user_id=user_id, self_service_id=self_service_id, first_name=first_name, last_name=last_name,
+        primary_extension_id=dn.id if dn else None, profile_id=prof.id if prof else None,
+    )
+    session.add(user)
+    session.flush()
+    if pin is not None:
+        set_pin(session, user_id, pin)
+    return user
+
+
+def set_pin(session: Session, user_id: str, pin: str) -> None:
+    """A-6: only the argon2 hash is stored; trivial PINs are refused (A-4 policy)."""
+    user = find_user(session, user_id)
+    extensions = [user.self_service_id or ""]
+    if user.primary_extension_id:
+        extensions.append(session.get(DirectoryNumber, user.primary_extension_id).pattern)
+    auth.check_new_pin(pin, extensions, load_settings(session))
+    user.pin_hash = auth.hash_secret(pin)
+    session.add(user)
+
+
+def unlock(session: Session, user_id: str) -> None:
+    user = find_user(session, user_id)
+    state = session.get(CredentialState, user.id)
+    if state is not None:
+        auth.record_success(state)
+        session.add(state)
+
+
+def set_auth_code(session: Session, code: str) -> None:
+    """S-4: the system authentication code, 0 to 20 digits, stored hashed."""
+    auth.check_auth_code_format(code)
+    save_settings(session, auth_code_hash=auth.hash_secret(code))
+
+
+def get_or_create_template(
+    session: Session, name: str, kind: str = "custom", model: str | None = None, protocol: str | None = None
+) -> PhoneButtonTemplate:
+    row = session.exec(select(PhoneButtonTemplate).where(PhoneButtonTemplate.name == name)).first()
+    if row is None:
+        row = PhoneButtonTemplate(name=name, kind=kind, model=model, protocol=protocol)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def get_or_create_security_profile(session: Session, name: str, **fields: Any) -> SecurityProfile:
+    row = session.exec(select(SecurityProfile).where(SecurityProfile.name == name)).first()
+    if row is None:
+        spec = UNIVERSAL_PROFILES.get(name)
+        if spec is not None and not fields:
+            fields = dict(mode=spec.mode, tftp_encrypted=spec.tftp_encrypted, transport=spec.transport,
+                          key_order=spec.key_order, universal=True)
+        row = SecurityProfile(name=name, **fields)
+        if row.mode not in SECURITY_MODES or row.transport not in TRANSPORTS or row.key_order not in KEY_ORDERS:
+            raise Refused("bad_profile", f'security profile "{name}": mode, transport or key order not known')
+        session.add(row)
+        session.flush()
+    return row
+
+
+def create_device(
+    session: Session,
+    mac: str,
+    model: str,
+    protocol: str | None = None,
+    *,
+    owner: str | None = None,
+    lines: Iterable[LineSpec] = (),
+    features: Iterable[tuple[str, str, str]] = (),
+    kems: Iterable[str] = (),
+    template: str | None = None,
+    security_profile: str | None = None,
+    product_params: dict[str, Any] | None = None,
+    catalog: Catalog | None = None,
+    **fields: Any,
+) -> Device:
+    """A phone with its buttons; ``features`` are (feature, target, label)."""
+    catalog = catalog or default_catalog()
+    name = device_name_for_mac(mac)
+    try:
+        phone = catalog.model(model)
+    except UnknownModel as exc:
+        raise Refused("unknown_model", str(exc)) from None
+    protocol = (protocol or phone.protocols[0]).upper()
+    if protocol not in phone.protocols:
+        raise Refused("bad_protocol", f"{phone.display_name} does not run {protocol}")
+    if session.exec(select(Device).where(Device.name == name)).first():
+        raise Refused("mac_in_use", f"a phone named {name} already exists")
+    owner_row = find_user(session, owner) if owner else None
+    template_row = get_or_create_template(
+        session, template or standard_template_name(phone, protocol),
+        "standard" if template is None or template.startswith("Standard ") else "custom", phone.key, protocol,
+    )
+    profile_row = get_or_create_security_profile(session, security_profile) if security_profile else None
+    params = dict(phone.product_params)
+    params.update(product_params or {})
+    device = Device(
+        name=name, model=phone.key, protocol=protocol, owner_id=owner_row.id if owner_row else None,
+        button_template_id=template_row.id, security_profile_id=profile_row.id if profile_row else None,
+        product_params=params, **fields,
+    )
+    session.add(device)
+    session.flush()
+    for position, spec in enumerate(lines, 1):
+        dn = get_or_create_dn(session, spec.pattern, spec.partition, is_intercom=spec.intercom)
+        session.add(LineAppearance(device_id=device.id, dn_id=dn.id, position=position, label=spec.label,
+                                   display_name=spec.display_name, settings=spec.settings))
+    for position, (feature, target, label) in enumerate(features, 1):
+        session.add(FeatureButton(device_id=device.id, position=position, feature=feature, target=target, label=label))
+    kems = list(kems)
+    for slot, kem in enumerate(kems, 1):
+        kem_model = catalog.kem(kem)
+        if kem_model.key not in phone.kems or len(kems) > phone.kems[kem_model.key]:
+            raise Refused("bad_kem", f"{phone.display_name} takes no more than {phone.kems.get(kem_model.key, 0)} {kem_model.key}")
+        session.add(KemModule(device_id=device.id, slot=slot, model=kem_model.key))
+    session.flush()
+    return device

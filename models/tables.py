@@ -1,0 +1,8 @@
+"""Imports every table module so SQLModel.metadata knows the whole schema."""
+
+from models.devices import Device, KemModule  # noqa: F401
+from models.lines import DirectoryNumber, FeatureButton, LineAppearance  # noqa: F401
+from models.records import MigrationRecord  # noqa: F401
+from models.settings import DeviceDefaults, SiteSetting  # noqa: F401
+from models.templates import PhoneButtonTemplate, SecurityProfile  # noqa: F401
+from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile  # noqa: F401
