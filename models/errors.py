@@ -13,6 +13,7 @@ class Refused(Exception):
         self.code = code
         self.message = message
         self.final = final  # the session must end (A-4 attempts, lockout)
+        self.recorded = False  # C-13: written to the migration records already
 
     def __repr__(self) -> str:
         return f"Refused({self.code!r}, {self.message!r})"

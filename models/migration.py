@@ -189,6 +189,10 @@ class Migrator:
             raise
 
     def record_refusal(self, door, actor, old_name, new_name, refusal: Refused, *, action="replace") -> None:
+        """C-13: a refusal is recorded once, in its own transaction."""
+        if refusal.recorded:
+            return
+        refusal.recorded = True
         with self.db.session() as session:
             session.add(MigrationRecord(
                 door=door, actor=actor, action=action, old_device=normalize_device_name(old_name or "") or None,

@@ -10,6 +10,7 @@ into words.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import wraps
 from datetime import datetime
 from typing import Callable
 
@@ -30,6 +31,24 @@ from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
 
 INVALID = "The extension or PIN is not valid"  # A-5: one answer for both
 FORGOTTEN_PIN = "If you forgot your PIN, change it in the self-care portal or ask your administrator"  # A-7
+
+
+def recorded(action: str):
+    """C-13: every refusal on the self-service path is recorded (never the secret)."""
+
+    def wrap(method):
+        @wraps(method)
+        def inner(self: "SelfService", attempt: "Attempt", *args):
+            try:
+                return method(self, attempt, *args)
+            except Refused as refusal:
+                old = args[0] if action == "replace" and args else None
+                self.migrator.record_refusal(attempt.door, attempt.actor, old, attempt.new_device, refusal, action=action)
+                raise
+
+        return inner
+
+    return wrap
 
 
 @dataclass
@@ -69,6 +88,7 @@ class SelfService:
         return self.settings().authentication != "none"
 
     # --- A-2 ----------------------------------------------------------------
+    @recorded("identify")
     def identify(self, attempt: Attempt, entry: str) -> None:
         """Record who the caller says they are. An unknown entry is not told apart (A-5)."""
         entry = (entry or "").strip()
@@ -101,6 +121,7 @@ class SelfService:
                     self._fail(attempt, Refused("invalid_credentials", "The extension is not valid"))
 
     # --- A-3..A-5 -----------------------------------------------------------
+    @recorded("authenticate")
     def authenticate(self, attempt: Attempt, secret: str) -> None:
         now = self.clock()
         with self.db.session() as session:
@@ -142,7 +163,7 @@ class SelfService:
     def _locked(self, state: CredentialState, settings: SiteSettings, now: datetime) -> Refused:
         minutes = auth.lock_remaining_minutes(state, settings, now)
         when = f"Try again in {minutes} minutes, or ask" if minutes else "Ask"
-        return Refused("locked", f"Your account is locked after too many wrong PINs. {when} your administrator to unlock it", final=True)
+        return Refused("locked", f"Your account is locked after too many wrong PINs. {when} your administrator to unlock it. {FORGOTTEN_PIN}", final=True)
 
     def _fail(self, attempt: Attempt, refusal: Refused) -> None:
         """A-4: three wrong entries in one session end it."""
@@ -156,6 +177,7 @@ class SelfService:
             raise Refused("not_authenticated", "Enter your extension and PIN first")
 
     # --- D-1..D-3 -----------------------------------------------------------
+    @recorded("replace_select")
     def select(self, attempt: Attempt) -> Selection:
         self._require_authenticated(attempt)
         with self.db.session() as session:
@@ -208,12 +230,14 @@ class SelfService:
             raise Refused("unknown_caller", "This phone's model is not known, so it can't take over another phone's settings", final=True)
         return Target(mac=attempt.new_device, model=model, protocol=protocol)
 
+    @recorded("replace")
     def preview(self, attempt: Attempt, old_name: str) -> Plan:
         self._require_authenticated(attempt)
         if old_name not in {c.name for c in attempt.candidates}:
             raise Refused("not_a_candidate", f"{old_name} is not a phone you can replace from here", final=True)
         return self.migrator.preview(old_name, self.target(attempt))
 
+    @recorded("replace")
     def replace(self, attempt: Attempt, old_name: str) -> MigrationResult:
         self._require_authenticated(attempt)
         if old_name not in {c.name for c in attempt.candidates}:
@@ -223,18 +247,15 @@ class SelfService:
         )
 
     # --- P-1 ----------------------------------------------------------------
+    @recorded("provision")
     def provision(self, attempt: Attempt) -> str:
         """P-1: give the caller's auto-registered phone to the identified user."""
         self._require_authenticated(attempt)
-        try:
-            with self.db.session() as session:
-                name = self._provision(session, attempt)
-                session.add(MigrationRecord(door=attempt.door, action="provision", actor=attempt.actor,
-                                            new_device=name, outcome="provisioned"))
-            return name
-        except Refused as refusal:
-            self.migrator.record_refusal(attempt.door, attempt.actor, None, attempt.new_device, refusal, action="provision")
-            raise
+        with self.db.session() as session:
+            name = self._provision(session, attempt)
+            session.add(MigrationRecord(door=attempt.door, action="provision", actor=attempt.actor,
+                                        new_device=name, outcome="provisioned"))
+        return name
 
     def _provision(self, session: Session, attempt: Attempt) -> str:
         user = session.get(EndUser, attempt.user_id) if attempt.user_id else None

@@ -129,3 +129,17 @@ def db_url(request: pytest.FixtureRequest) -> str:
     if request.param == "postgres":
         return request.getfixturevalue("fresh_postgres_db")
     return request.getfixturevalue("sqlite_url")
+
+
+@pytest.fixture
+def demo_db(db_url: str):
+    """The demo site (models.demo) on each engine in turn."""
+    from models.database import Database
+    from models.demo import load_demo
+
+    db = Database(db_url)
+    db.create_all()
+    with db.session() as session:
+        load_demo(session)
+    yield db
+    db.dispose()

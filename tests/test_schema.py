@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 import models.tables  # noqa: F401  (registers every table)
 from models.database import Database, alembic_config
@@ -64,7 +64,7 @@ def test_upgrade_twice_is_harmless(db_url):
             session.add(MigrationRecord(door="cli", old_device="SEP001122334455"))
         db.upgrade()
         with db.session() as session:
-            assert [r.old_device for r in session.query(MigrationRecord)] == ["SEP001122334455"]
+            assert session.exec(select(MigrationRecord.old_device)).all() == ["SEP001122334455"]
         with db.engine.connect() as connection:
             assert MigrationContext.configure(connection).get_current_revision() == _head(db_url)
     finally:

@@ -1,0 +1,55 @@
+"""D-3 and D-4 as pure functions (source Table 3 plus the SPEC's decisions)."""
+
+import pytest
+
+from models.errors import Refused
+from models.selection import PAGE_SIZE, Candidate, choose, page, page_count
+
+
+def devices(*states: str) -> list[Candidate]:
+    return [Candidate(f"SEP00000000000{i}", "Cisco 8841", f"desk {i}", s == "R") for i, s in enumerate(states, 1)]
+
+
+@pytest.mark.parametrize(
+    "scenario,states,chosen",
+    [
+        ("1", "RU", 2),
+        ("2", "RRU", 3),
+        ("3", "RUU", None),
+        ("4", "UUU", None),
+        ("5", "RRR", None),
+        ("6a", "RRRU", None),
+        ("6b", "UUUU", None),
+        ("one unregistered", "U", 1),
+    ],
+)
+def test_d3_table3_scenarios(scenario, states, chosen):
+    selection = choose(devices(*states))
+    if chosen is None:
+        assert selection.chosen is None and len(selection.choices) == len(states)
+    else:
+        assert selection.chosen.name == f"SEP00000000000{chosen}" and selection.choices == ()
+
+
+def test_d3_lone_registered_candidate_refused():
+    with pytest.raises(Refused) as exc:
+        choose(devices("R"))
+    assert exc.value.code == "old_phone_registered" and "unplug" in exc.value.message
+
+
+def test_d3_no_candidate_refused():
+    with pytest.raises(Refused) as exc:
+        choose([])
+    assert exc.value.code == "no_old_phone"
+
+
+def test_d4_pages_of_nine():
+    many = [Candidate(f"SEP{i:012X}", "Cisco 8841", "", False) for i in range(20)]
+    assert PAGE_SIZE == 9
+    assert page_count(tuple(many)) == 3
+    assert len(page(tuple(many), 0)) == 9 and len(page(tuple(many), 2)) == 2
+    assert page(tuple(many), 3) == ()
+
+
+def test_d4_candidate_mac_for_reading():
+    assert Candidate("SEP001122AABB12", "Cisco 7965", "", False).mac == "001122AABB12"
