@@ -40,7 +40,8 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str | None = None, **kwargs) -> Engine:
+def make_engine(url: str | None = None, *, immediate: bool = True, **kwargs) -> Engine:
+    """``immediate=False`` (SQLite): plain deferred transactions, for read-only work."""
     url = database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -48,7 +49,7 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             **kwargs,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, immediate)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -56,7 +57,7 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, immediate: bool) -> None:
     # pysqlite's own transaction handling issues BEGIN lazily (and never for
     # SELECT); take it over so every transaction starts with BEGIN IMMEDIATE.
     @event.listens_for(engine, "connect")
@@ -72,7 +73,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class Database:
@@ -81,6 +82,12 @@ class Database:
     def __init__(self, url: str | None = None, **engine_kwargs) -> None:
         self.url = database_url(url)
         self.engine = make_engine(self.url, **engine_kwargs)
+        in_memory = self.url.startswith("sqlite") and self.engine.url.database in (None, "", ":memory:")
+        # SQLite: reads need no write lock; WAL lets them run beside a writer.
+        self.read_engine = (
+            make_engine(self.url, immediate=False, **engine_kwargs)
+            if self.url.startswith("sqlite") and not in_memory else self.engine
+        )
 
     @property
     def dialect(self) -> str:
@@ -97,6 +104,15 @@ class Database:
                 session.rollback()
                 raise
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only unit of work: never takes SQLite's write lock; always rolled back."""
+        with Session(self.read_engine, expire_on_commit=False) as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
     def upgrade(self) -> None:
         """Bring the schema to the newest version (Alembic ``upgrade head``)."""
         from alembic import command
@@ -111,6 +127,7 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
 
 
 def alembic_config(url: str):

@@ -92,7 +92,6 @@ class Device(DeviceBase, table=True):
     successor: str | None = None
     auto_registered: bool = False
     created_at: datetime = Field(default_factory=utcnow)
-    config_version: int = 1  # bumped on every change; config caches key on it
 
     @property
     def mac(self) -> str | None:

@@ -232,7 +232,6 @@ class Migrator:
         else:
             old.migrated = True
             old.successor = p.new_name
-            old.config_version += 1
             if not p.old_keeps_lines:
                 intercom = {la.id for la, dn in _appearances(session, old.id) if dn.is_intercom}
                 session.exec(delete(LineAppearance).where(LineAppearance.device_id == old.id, col(LineAppearance.id).not_in(intercom)))

@@ -294,7 +294,6 @@ class SelfService:
         device.owner_id = user.id
         device.auto_registered = False
         device.device_template = profile.universal_device_template
-        device.config_version += 1
         session.add(device)
         session.flush()
         release_unused_autoreg_dns(session, [d for d in released if d != user.primary_extension_id])

@@ -54,6 +54,8 @@ class SiteSettings(BaseModel):
     autoreg_partition: str = ""
     autoreg_device_template: str = "Sample Universal Device Template"
     autoreg_line_template: str = "Sample Universal Line Template"
+    # TFTP requests carry no model: a phone is recorded as this until it registers.
+    autoreg_default_model: str = "8851"
     # Unified CM credential policy defaults (OL-18611)
     lockout_threshold: int = PField(default=3, ge=1, le=100)
     failure_reset_minutes: int = PField(default=30, ge=1)

@@ -29,6 +29,7 @@ class LineSpec:
     label: str = ""
     display_name: str = ""
     intercom: bool = False
+    line_template: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -185,7 +186,8 @@ def create_device(
     for position, spec in enumerate(lines, 1):
         dn = get_or_create_dn(session, spec.pattern, spec.partition, is_intercom=spec.intercom)
         session.add(LineAppearance(device_id=device.id, dn_id=dn.id, position=position, label=spec.label,
-                                   display_name=spec.display_name, settings=spec.settings))
+                                   display_name=spec.display_name, line_template=spec.line_template,
+                                   settings=spec.settings))
     for position, (feature, target, label) in enumerate(features, 1):
         session.add(FeatureButton(device_id=device.id, position=position, feature=feature, target=target, label=label))
     kems = list(kems)

@@ -200,6 +200,38 @@ def settings_set_auth_code(ctx, code: str) -> None:
 
 
 @main.command()
+@click.option("--demo", is_flag=True, help="Load the demo site first if the database is empty.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="A TOML settings file.")
+@click.option("--web-port", type=int, help="Web port (screens, admin, API); default 8080.")
+@click.option("--config-port", type=int, help="Config files over HTTP; default 6970.")
+@click.option("--tftp-port", type=int, help="TFTP; default 6969 (69 in the container).")
+@click.option("--host", help="Listen on this address for every service (default 127.0.0.1).")
+@click.pass_context
+def serve(ctx, demo, config_file, web_port, config_port, tftp_port, host) -> None:
+    """Run the server: web, config files over HTTP and TFTP, in one process."""
+    from phoneservice.config import ConfigError, load_config
+    from phoneservice.observe import setup_logging
+    from phoneservice.server import run
+
+    overrides: dict = {}
+    if ctx.obj["url"]:
+        overrides["database"] = {"url": ctx.obj["url"]}
+    for section, key, value in (("web", "port", web_port), ("config_http", "port", config_port),
+                                ("tftp", "port", tftp_port)):
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
+    if host:
+        for section in ("web", "config_http", "tftp"):
+            overrides.setdefault(section, {})["host"] = host
+    try:
+        config = load_config(config_file, **overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+    setup_logging(config.log.level, config.log.format)
+    run(config, demo=demo or config.demo)
+
+
+@main.command()
 @click.argument("name")
 @click.pass_context
 @refusals
@@ -213,3 +245,7 @@ def show(ctx, name: str) -> None:
     for line in view.lines:
         flags = " shared" * line["shared"] + " intercom" * line["intercom"]
         click.echo(f"line {line['position']:<2} {line['directory_number']:8} {line['partition']:12} {line['label']}{flags}")
+
+
+if __name__ == "__main__":
+    main()

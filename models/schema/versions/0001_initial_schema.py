@@ -1,11 +1,12 @@
 """initial schema
 
 Every table of models.tables. Generated with autogenerate against an empty SQLite
-file, then reviewed: the partial unique index (C-12) carries both dialects' WHERE.
+file, then reviewed: the partial unique index (C-12) carries both dialects' WHERE,
+and the site version stamp (models.stamp) starts with its one row.
 
-Revision ID: ad83077f9046
-Revises:
-Create Date: 2026-11-21 05:27:02.951488
+Revision ID: 0001
+Revises: 
+Create Date: 2026-11-21 05:36:13.392567
 """
 
 from typing import Sequence, Union
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401  (autogenerate renders str fields as sqlmodel.sql.sqltypes.AutoString)
 from alembic import op
 
-revision: str = 'ad83077f9046'
+revision: str = '0001'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -45,7 +46,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('pattern', 'partition', name='uq_dn_pattern_partition')
     )
-    op.create_index(op.f('ix_directory_number_pattern'), 'directory_number', ['pattern'], unique=False)
+    with op.batch_alter_table('directory_number', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_directory_number_pattern'), ['pattern'], unique=False)
+
     op.create_table('migration_record',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -64,9 +67,11 @@ def upgrade() -> None:
     sa.Column('details', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
-    op.create_index(op.f('ix_migration_record_at'), 'migration_record', ['at'], unique=False)
-    op.create_index(op.f('ix_migration_record_old_device'), 'migration_record', ['old_device'], unique=False)
-    op.create_index('uq_one_successful_migration', 'migration_record', ['old_device_uid'], unique=True, sqlite_where=sa.text("outcome = 'migrated'"), postgresql_where=sa.text("outcome = 'migrated'"))
+    with op.batch_alter_table('migration_record', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_migration_record_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_migration_record_old_device'), ['old_device'], unique=False)
+        batch_op.create_index('uq_one_successful_migration', ['old_device_uid'], unique=True, sqlite_where=sa.text("outcome = 'migrated'"), postgresql_where=sa.text("outcome = 'migrated'"))
+
     op.create_table('phone_button_template',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
@@ -75,7 +80,9 @@ def upgrade() -> None:
     sa.Column('protocol', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
-    op.create_index(op.f('ix_phone_button_template_name'), 'phone_button_template', ['name'], unique=True)
+    with op.batch_alter_table('phone_button_template', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_phone_button_template_name'), ['name'], unique=True)
+
     op.create_table('security_profile',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
@@ -86,12 +93,20 @@ def upgrade() -> None:
     sa.Column('universal', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
-    op.create_index(op.f('ix_security_profile_name'), 'security_profile', ['name'], unique=True)
+    with op.batch_alter_table('security_profile', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_security_profile_name'), ['name'], unique=True)
+
     op.create_table('site_setting',
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('value', sa.JSON(), nullable=True),
     sa.PrimaryKeyConstraint('key')
     )
+    op.create_table('site_version',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.bulk_insert(sa.table('site_version', sa.column('id', sa.Integer), sa.column('version', sa.Integer)), [{'id': 1, 'version': 1}])
     op.create_table('user_profile',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -102,7 +117,9 @@ def upgrade() -> None:
     sa.Column('universal_line_template', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
-    op.create_index(op.f('ix_user_profile_name'), 'user_profile', ['name'], unique=True)
+    with op.batch_alter_table('user_profile', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_user_profile_name'), ['name'], unique=True)
+
     op.create_table('end_user',
     sa.Column('user_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('self_service_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
@@ -116,8 +133,10 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['profile_id'], ['user_profile.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
-    op.create_index(op.f('ix_end_user_self_service_id'), 'end_user', ['self_service_id'], unique=True)
-    op.create_index(op.f('ix_end_user_user_id'), 'end_user', ['user_id'], unique=True)
+    with op.batch_alter_table('end_user', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_end_user_self_service_id'), ['self_service_id'], unique=True)
+        batch_op.create_index(batch_op.f('ix_end_user_user_id'), ['user_id'], unique=True)
+
     op.create_table('credential_state',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
@@ -155,16 +174,17 @@ def upgrade() -> None:
     sa.Column('successor', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('auto_registered', sa.Boolean(), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('config_version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['button_template_id'], ['phone_button_template.id'], ),
     sa.ForeignKeyConstraint(['owner_id'], ['end_user.id'], ),
     sa.ForeignKeyConstraint(['security_profile_id'], ['security_profile.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('uid')
     )
-    op.create_index(op.f('ix_device_migrated'), 'device', ['migrated'], unique=False)
-    op.create_index(op.f('ix_device_name'), 'device', ['name'], unique=True)
-    op.create_index(op.f('ix_device_owner_id'), 'device', ['owner_id'], unique=False)
+    with op.batch_alter_table('device', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_device_migrated'), ['migrated'], unique=False)
+        batch_op.create_index(batch_op.f('ix_device_name'), ['name'], unique=True)
+        batch_op.create_index(batch_op.f('ix_device_owner_id'), ['owner_id'], unique=False)
+
     op.create_table('feature_button',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('device_id', sa.Integer(), nullable=False),
@@ -176,7 +196,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('device_id', 'position', name='uq_feature_position')
     )
-    op.create_index(op.f('ix_feature_button_device_id'), 'feature_button', ['device_id'], unique=False)
+    with op.batch_alter_table('feature_button', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_feature_button_device_id'), ['device_id'], unique=False)
+
     op.create_table('kem_module',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('device_id', sa.Integer(), nullable=False),
@@ -186,7 +208,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('device_id', 'slot', name='uq_kem_slot')
     )
-    op.create_index(op.f('ix_kem_module_device_id'), 'kem_module', ['device_id'], unique=False)
+    with op.batch_alter_table('kem_module', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_kem_module_device_id'), ['device_id'], unique=False)
+
     op.create_table('line_appearance',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('device_id', sa.Integer(), nullable=False),
@@ -202,38 +226,61 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('device_id', 'position', name='uq_line_position')
     )
-    op.create_index(op.f('ix_line_appearance_device_id'), 'line_appearance', ['device_id'], unique=False)
-    op.create_index(op.f('ix_line_appearance_dn_id'), 'line_appearance', ['dn_id'], unique=False)
+    with op.batch_alter_table('line_appearance', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_line_appearance_device_id'), ['device_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_line_appearance_dn_id'), ['dn_id'], unique=False)
+
 
 
 def downgrade() -> None:
-    op.drop_index(op.f('ix_line_appearance_dn_id'), table_name='line_appearance')
-    op.drop_index(op.f('ix_line_appearance_device_id'), table_name='line_appearance')
+    with op.batch_alter_table('line_appearance', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_line_appearance_dn_id'))
+        batch_op.drop_index(batch_op.f('ix_line_appearance_device_id'))
+
     op.drop_table('line_appearance')
-    op.drop_index(op.f('ix_kem_module_device_id'), table_name='kem_module')
+    with op.batch_alter_table('kem_module', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_kem_module_device_id'))
+
     op.drop_table('kem_module')
-    op.drop_index(op.f('ix_feature_button_device_id'), table_name='feature_button')
+    with op.batch_alter_table('feature_button', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_feature_button_device_id'))
+
     op.drop_table('feature_button')
-    op.drop_index(op.f('ix_device_owner_id'), table_name='device')
-    op.drop_index(op.f('ix_device_name'), table_name='device')
-    op.drop_index(op.f('ix_device_migrated'), table_name='device')
+    with op.batch_alter_table('device', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_device_owner_id'))
+        batch_op.drop_index(batch_op.f('ix_device_name'))
+        batch_op.drop_index(batch_op.f('ix_device_migrated'))
+
     op.drop_table('device')
     op.drop_table('credential_state')
-    op.drop_index(op.f('ix_end_user_user_id'), table_name='end_user')
-    op.drop_index(op.f('ix_end_user_self_service_id'), table_name='end_user')
+    with op.batch_alter_table('end_user', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_end_user_user_id'))
+        batch_op.drop_index(batch_op.f('ix_end_user_self_service_id'))
+
     op.drop_table('end_user')
-    op.drop_index(op.f('ix_user_profile_name'), table_name='user_profile')
+    with op.batch_alter_table('user_profile', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_user_profile_name'))
+
     op.drop_table('user_profile')
+    op.drop_table('site_version')
     op.drop_table('site_setting')
-    op.drop_index(op.f('ix_security_profile_name'), table_name='security_profile')
+    with op.batch_alter_table('security_profile', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_security_profile_name'))
+
     op.drop_table('security_profile')
-    op.drop_index(op.f('ix_phone_button_template_name'), table_name='phone_button_template')
+    with op.batch_alter_table('phone_button_template', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_phone_button_template_name'))
+
     op.drop_table('phone_button_template')
-    op.drop_index('uq_one_successful_migration', table_name='migration_record')
-    op.drop_index(op.f('ix_migration_record_old_device'), table_name='migration_record')
-    op.drop_index(op.f('ix_migration_record_at'), table_name='migration_record')
+    with op.batch_alter_table('migration_record', schema=None) as batch_op:
+        batch_op.drop_index('uq_one_successful_migration', sqlite_where=sa.text("outcome = 'migrated'"), postgresql_where=sa.text("outcome = 'migrated'"))
+        batch_op.drop_index(batch_op.f('ix_migration_record_old_device'))
+        batch_op.drop_index(batch_op.f('ix_migration_record_at'))
+
     op.drop_table('migration_record')
-    op.drop_index(op.f('ix_directory_number_pattern'), table_name='directory_number')
+    with op.batch_alter_table('directory_number', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_directory_number_pattern'))
+
     op.drop_table('directory_number')
     op.drop_table('device_defaults')
     op.drop_table('auth_code_throttle')

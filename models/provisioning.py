@@ -1,0 +1,187 @@
+"""What a phone's config file says, read from the database (T-1, T-4, T-5).
+
+``device_config`` gathers one device into a plain ``DeviceConfig`` that
+``phoneservice.cnf`` renders without touching storage; ``auto_register`` is T-4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from models.catalog import Catalog, UnknownModel
+from models.devices import Device, KemModule, device_name_for_mac
+from models.errors import Refused
+from models.lines import DirectoryNumber, FeatureButton, LineAppearance
+from models.settings import DeviceDefaults, SiteSettings, load_settings
+from models.site import LineSpec, create_device
+from models.templates import SecurityProfile
+
+
+@dataclass(frozen=True)
+class LineConfig:
+    button: int
+    dn: str
+    partition: str
+    label: str
+    display_name: str
+    shared: bool
+    max_calls: int = 4
+    busy_trigger: int = 2
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    button: int
+    feature: str  # speed_dial | blf
+    target: str
+    label: str
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    name: str
+    model: str
+    model_display: str
+    protocol: str
+    device_pool: str
+    description: str
+    load: str
+    security_mode: str
+    transport: str
+    user_locale: str
+    network_locale: str
+    sip_profile: str
+    product_params: dict[str, Any]
+    line_keys: int
+    lines: tuple[LineConfig, ...] = ()
+    features: tuple[FeatureConfig, ...] = ()
+    kems: tuple[str, ...] = ()
+
+
+def device_load(device: Device, defaults: DeviceDefaults | None, catalog: Catalog) -> str:
+    """T-5: the per-device override, else the model's default (S-6), else the catalogue's."""
+    if device.load_override:
+        return device.load_override
+    if defaults is not None and defaults.load:
+        return defaults.load
+    try:
+        return catalog.model(device.model).default_loads.get(device.protocol, "")
+    except UnknownModel:
+        return ""
+
+
+def device_config(session: Session, name: str, catalog: Catalog) -> DeviceConfig | None:
+    device = session.exec(select(Device).where(Device.name == name)).first()
+    if device is None:
+        return None
+    try:
+        model = catalog.model(device.model)
+        display, keys = model.display_name, model.line_keys
+    except UnknownModel:
+        display, keys = device.model, 1
+    profile = session.get(SecurityProfile, device.security_profile_id) if device.security_profile_id else None
+    rows = session.exec(
+        select(LineAppearance, DirectoryNumber)
+        .join(DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id))
+        .where(LineAppearance.device_id == device.id)
+        .order_by(col(LineAppearance.position))
+    ).all()
+    dn_ids = [dn.id for _, dn in rows]
+    counts = dict(session.exec(
+        select(LineAppearance.dn_id, func.count()).where(col(LineAppearance.dn_id).in_(dn_ids)).group_by(LineAppearance.dn_id)
+    ).all()) if dn_ids else {}
+    lines = tuple(
+        LineConfig(
+            button=i, dn=dn.pattern, partition=dn.partition, label=la.label or dn.pattern,
+            display_name=la.display_name or la.label or dn.pattern, shared=counts.get(dn.id, 1) > 1,
+            max_calls=int(la.settings.get("max_calls", 4)), busy_trigger=int(la.settings.get("busy_trigger", 2)),
+        )
+        for i, (la, dn) in enumerate(rows, 1)
+    )
+    features = tuple(
+        FeatureConfig(len(lines) + i, f.feature, f.target, f.label or f.target)
+        for i, f in enumerate(session.exec(
+            select(FeatureButton).where(FeatureButton.device_id == device.id).order_by(col(FeatureButton.position))
+        ), 1)
+    )
+    kems = tuple(k.model for k in session.exec(
+        select(KemModule).where(KemModule.device_id == device.id).order_by(col(KemModule.slot))))
+    return DeviceConfig(
+        name=device.name, model=device.model, model_display=display, protocol=device.protocol,
+        device_pool=device.device_pool, description=device.description,
+        load=device_load(device, session.get(DeviceDefaults, device.model), catalog),
+        security_mode=profile.mode if profile else "non_secure", transport=profile.transport if profile else "udp",
+        user_locale=device.user_locale, network_locale=device.network_locale, sip_profile=device.sip_profile,
+        product_params=dict(device.product_params or {}), line_keys=keys, lines=lines, features=features,
+        kems=kems,
+    )
+
+
+def default_loads(session: Session, catalog: Catalog) -> list[tuple[int, str, str]]:
+    """XMLDefault.cnf.xml: (model number, "Cisco 8851", load) per model with a number."""
+    overrides = {d.model: d.load for d in session.exec(select(DeviceDefaults)) if d.load}
+    out = []
+    for model in catalog.models():
+        if model.model_number is None:
+            continue
+        load = overrides.get(model.key) or next(iter(model.default_loads.values()), "")
+        if load:
+            out.append((model.model_number, f"Cisco {model.key}", load))
+    return sorted(out)
+
+
+def next_free_dn(session: Session, settings: SiteSettings, skip: set[str] = frozenset()) -> str | None:
+    start, end = int(settings.autoreg_start_dn), int(settings.autoreg_end_dn)
+    width = len(settings.autoreg_start_dn)
+    used = set(session.exec(select(DirectoryNumber.pattern).where(
+        DirectoryNumber.partition == settings.autoreg_partition,
+        col(DirectoryNumber.pattern) >= settings.autoreg_start_dn, col(DirectoryNumber.pattern) <= settings.autoreg_end_dn,
+    )).all()) | set(skip)
+    for number in range(start, end + 1):
+        pattern = str(number).zfill(width)
+        if pattern not in used:
+            return pattern
+    return None
+
+
+def auto_register(session: Session, mac: str, catalog: Catalog, model: str | None = None) -> Device | None:
+    """T-4: an unknown phone gets the next free DN of the range and the S-5 templates.
+
+    None when auto-registration is off; Refused("autoreg_exhausted") when the
+    range is used up. Two phones at once never share a DN: the DN's unique
+    (pattern, partition) constraint decides, and the loser takes the next one.
+    """
+    settings = load_settings(session)
+    if not settings.autoreg_enabled:
+        return None
+    name = device_name_for_mac(mac)
+    existing = session.exec(select(Device).where(Device.name == name)).first()
+    if existing is not None:
+        return existing
+    taken: set[str] = set()
+    span = int(settings.autoreg_end_dn) - int(settings.autoreg_start_dn) + 1
+    for _ in range(span):
+        pattern = next_free_dn(session, settings, taken)
+        if pattern is None:
+            break
+        try:
+            with session.begin_nested():
+                dn = DirectoryNumber(pattern=pattern, partition=settings.autoreg_partition, auto_registered=True,
+                                     description=f"auto-registered {name}")
+                session.add(dn)
+        except IntegrityError:
+            taken.add(pattern)
+            continue
+        return create_device(
+            session, mac, model or settings.autoreg_default_model, catalog=catalog, auto_registered=True,
+            description=f"Auto {pattern}", device_template=settings.autoreg_device_template,
+            lines=[LineSpec(pattern, settings.autoreg_partition, label=pattern, display_name=pattern,
+                            line_template=settings.autoreg_line_template)],
+            registration="unregistered",
+        )
+    raise Refused("autoreg_exhausted", f"the auto-registration range {settings.autoreg_start_dn}-"
+                                       f"{settings.autoreg_end_dn} is used up; {name} was not registered")

@@ -1,0 +1,50 @@
+"""``create_app``: the Flask factory. No global app; blueprints per surface.
+
+``role="web"`` is the web port (screens, admin, API, health, metrics);
+``role="config"`` is the phones' config port (T-3), which serves only files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask
+
+from models.catalog import Catalog
+from models.database import Database
+from models.migration import Migrator
+from models.selfservice import SelfService
+from phoneservice.config import ServerConfig
+from phoneservice.files import ConfigFiles
+from phoneservice.observe import Metrics
+
+
+@dataclass
+class Services:
+    """Everything a view may call; built once by ``phoneservice.server.build``."""
+
+    config: ServerConfig
+    db: Database
+    catalog: Catalog
+    migrator: Migrator
+    selfservice: SelfService
+    files: ConfigFiles
+    metrics: Metrics
+    draining: bool = False
+
+
+def create_app(services: Services, role: str = "web") -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    app.extensions["phone_migration"] = services
+    from phoneservice import configfiles, health
+
+    if role == "config":
+        app.register_blueprint(configfiles.blueprint)
+    else:
+        app.register_blueprint(health.blueprint)
+    return app
+
+
+def services_of(app: Flask) -> Services:
+    return app.extensions["phone_migration"]

@@ -1,0 +1,119 @@
+"""The server process's own settings, one typed section each (STYLE: typed config).
+
+Read from a TOML file (``serve --config FILE``) and from environment variables
+``PHONE_MIGRATION_<SECTION>__<KEY>`` (e.g. ``PHONE_MIGRATION_TFTP__PORT=69``),
+the environment winning. A bad value stops the start with the key's name.
+The site's own rules (S-1..S-7) live in the database: ``models.settings``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(ValueError):
+    """A setting that can't be used; the message names the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSection(Section):
+    url: str | None = None  # None: PHONE_MIGRATION_DATABASE_URL, else sqlite:///phone-migration.db
+
+
+class WebSection(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None  # how phones reach the screens; default http://host:port
+    threads: int = Field(default=16, ge=1, le=256)
+
+
+class ConfigHttpSection(Section):
+    """T-3: the config files over HTTP (the phones' port 6970 role)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=6970, ge=0, le=65535)
+
+
+class TftpSection(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=6969, ge=0, le=65535)
+    max_transfers: int = Field(default=1000, ge=1)
+    rate_per_source: float = Field(default=50.0, gt=0)
+    burst_per_source: int = Field(default=100, ge=1)
+    timeout: float = Field(default=1.0, gt=0, le=255)
+    retries: int = Field(default=5, ge=0, le=50)
+
+
+class FilesSection(Section):
+    loads_dir: Path = Path("loads")
+    licenses_dir: Path = Path("licenses")
+
+
+class CallManagerSection(Section):
+    """What the config files tell phones about the call control."""
+
+    name: str = "phone-migration"
+    host: str = "127.0.0.1"
+    sip_port: int = Field(default=5060, ge=1, le=65535)
+    secured_sip_port: int = Field(default=5061, ge=1, le=65535)
+    sccp_port: int = Field(default=2000, ge=1, le=65535)
+    group: str = "Default"
+
+
+class LogSection(Section):
+    level: str = "INFO"
+    format: str = Field(default="json", pattern="^(json|text)$")
+
+
+class ServerConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PHONE_MIGRATION_", env_nested_delimiter="__", extra="forbid")
+
+    database: DatabaseSection = DatabaseSection()
+    web: WebSection = WebSection()
+    config_http: ConfigHttpSection = ConfigHttpSection()
+    tftp: TftpSection = TftpSection()
+    files: FilesSection = FilesSection()
+    callmanager: CallManagerSection = CallManagerSection()
+    log: LogSection = LogSection()
+    demo: bool = False
+
+    @property
+    def services_base(self) -> str:
+        return self.web.public_url or f"http://{self.web.host}:{self.web.port}"
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> ServerConfig:
+    """File values, then the environment over them, then ``overrides`` (CLI flags)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+    try:
+        # init kwargs rank above the environment in pydantic-settings; file
+        # values must not, so the environment is applied over the file here.
+        env = ServerConfig().model_dump(exclude_unset=True)
+        merged = _merge(_merge(data, env), overrides)
+        return ServerConfig.model_validate(merged) if merged else ServerConfig()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"setting {key}: {err['msg']}") from None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

@@ -1,0 +1,145 @@
+"""The composition root: ``build(config, reactor)`` creates and wires everything.
+
+One Twisted reactor hosts the Flask app (``twisted.web.wsgi`` on a thread
+pool) on the web port, the same resolver on the config port (T-3), and the
+TFTP service (T-2). Modules never build their own collaborators.
+"""
+
+from __future__ import annotations
+
+import signal
+
+from twisted.application import internet, service
+from twisted.internet import defer, threads
+from twisted.python.threadpool import ThreadPool
+from twisted.web.server import Site
+from twisted.web.wsgi import WSGIResource
+
+from models.catalog import default_catalog
+from models.database import Database
+from models.migration import Migrator
+from models.selfservice import SelfService
+from phoneservice.app import Services, create_app
+from phoneservice.cnf import ServerInfo
+from phoneservice.config import ServerConfig
+from phoneservice.files import ConfigFiles
+from phoneservice.observe import Metrics, log_event
+from phoneservice.tftp import TFTPService
+
+
+class ThreadPoolService(service.Service):
+    """The WSGI thread pool: started with the server, drained on shutdown."""
+
+    def __init__(self, pool: ThreadPool) -> None:
+        self.pool = pool
+
+    def startService(self) -> None:
+        super().startService()
+        self.pool.start()
+
+    def stopService(self):
+        super().stopService()
+        # ThreadPool.stop joins its threads: requests in flight finish first.
+        return threads.deferToThreadPool(_reactor(), _reactor().getThreadPool(), self.pool.stop)
+
+
+def _reactor():
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def build_services(config: ServerConfig) -> Services:
+    db = Database(config.database.url)
+    catalog = default_catalog()
+    migrator = Migrator(db, catalog)
+    metrics = Metrics()
+    server_info = ServerInfo(
+        callmanager_name=config.callmanager.name, callmanager_host=config.callmanager.host,
+        sip_port=config.callmanager.sip_port, secured_sip_port=config.callmanager.secured_sip_port,
+        sccp_port=config.callmanager.sccp_port, services_base=config.services_base,
+        call_manager_group=config.callmanager.group,
+    )
+    files = ConfigFiles(db, catalog, server_info, config.files.loads_dir, config.files.licenses_dir, metrics)
+    return Services(config=config, db=db, catalog=catalog, migrator=migrator, selfservice=SelfService(migrator),
+                    files=files, metrics=metrics)
+
+
+def tftp_resolver(services: Services, reactor):
+    """TFTP's resolve callable: CTL/ITL answered at once, the rest off the reactor thread."""
+    files = services.files
+
+    def resolve(name: str, peer):
+        if files.is_missing_fast(files.check_name(name)):
+            services.metrics.config_requests.labels("tftp", "security", "missing").inc()
+            return None
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), files.resolve, name, None, "tftp")
+
+    return resolve
+
+
+def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services]:
+    services = build_services(config)
+    root = service.MultiService()
+
+    pool = ThreadPool(minthreads=1, maxthreads=config.web.threads, name="wsgi")
+    ThreadPoolService(pool).setServiceParent(root)
+    web = Site(WSGIResource(reactor, pool, create_app(services, "web")))
+    internet.TCPServer(config.web.port, web, interface=config.web.host, reactor=reactor).setServiceParent(root)
+    if config.config_http.enabled:
+        cfg = Site(WSGIResource(reactor, pool, create_app(services, "config")))
+        internet.TCPServer(config.config_http.port, cfg, interface=config.config_http.host,
+                           reactor=reactor).setServiceParent(root)
+    if config.tftp.enabled:
+        TFTPService(
+            tftp_resolver(services, reactor), port=config.tftp.port, interface=config.tftp.host, reactor=reactor,
+            max_transfers=config.tftp.max_transfers, rate=config.tftp.rate_per_source,
+            burst=config.tftp.burst_per_source, timeout=config.tftp.timeout, retries=config.tftp.retries,
+            on_event=_tftp_metrics(services),
+        ).setServiceParent(root)
+    return root, services
+
+
+def _tftp_metrics(services: Services):
+    def on_event(kind: str, **fields) -> None:
+        metrics = services.metrics
+        if kind == "retransmit":
+            metrics.tftp_retransmits.inc()
+        elif kind in ("completed", "failed", "not_found", "refused"):
+            metrics.tftp_transfers.labels(kind).inc()
+        if kind in ("failed", "refused"):
+            log_event("tftp_" + kind, **fields)
+
+    return on_event
+
+
+def run(config: ServerConfig, demo: bool = False) -> None:
+    """``phone-migration serve``: upgrade the schema, build, run until SIGTERM/SIGINT."""
+    from twisted.internet import reactor
+
+    db = Database(config.database.url)
+    db.upgrade()
+    if demo:
+        from phoneservice.cli import load_demo_once
+
+        load_demo_once(db)
+    db.dispose()
+    root, services = build(config, reactor)
+    reactor.suggestThreadPoolSize(max(10, config.web.threads))
+
+    def started():
+        log_event("server_started", web=f"{config.web.host}:{config.web.port}",
+                  config_http=f"{config.config_http.host}:{config.config_http.port}",
+                  tftp=f"{config.tftp.host}:{config.tftp.port}", database=services.db.dialect, demo=demo)
+
+    def stopping():
+        services.draining = True
+        log_event("server_stopping")
+        return defer.maybeDeferred(root.stopService)
+
+    root.startService()
+    reactor.callWhenRunning(started)
+    reactor.addSystemEventTrigger("before", "shutdown", stopping)
+    reactor.run(installSignalHandlers=True)
+    services.db.dispose()
+    log_event("server_stopped")

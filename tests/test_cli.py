@@ -1,0 +1,80 @@
+"""The CLI: init-db --demo, migrate with preview, devices, report, users, settings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from phoneservice.cli import main
+
+
+@pytest.fixture
+def cli(sqlite_url):
+    runner = CliRunner()
+
+    def run(*args, input=None):
+        return runner.invoke(main, ["--database", sqlite_url, *args], input=input, catch_exceptions=False)
+
+    assert run("init-db", "--demo").exit_code == 0
+    return run
+
+
+def test_init_db_demo_is_idempotent(cli):
+    result = cli("init-db", "--demo")
+    assert result.exit_code == 0
+    assert cli("devices").output.count("SEP001122330001") == 1
+
+
+def test_c15_migrate_dry_run_then_apply_then_report(cli):
+    dry = cli("migrate", "SEP001122330001", "--mac", "aabb.ccdd.eeff", "--model", "8861", "--dry-run")
+    assert dry.exit_code == 0
+    assert "lines 6 and 7 will move to the KEM" in dry.output and "dry run" in dry.output
+    assert "SEP001122330001" not in cli("devices", "--migrated").output
+    done = cli("migrate", "SEP001122330001", "--mac", "aabb.ccdd.eeff", "--model", "8861")
+    assert done.exit_code == 0 and "migrated SEP001122330001 -> SEPAABBCCDDEEFF" in done.output
+    assert "SEP001122330001" in cli("devices", "--migrated").output
+    report = cli("report", "--csv").output.splitlines()
+    assert report[0].startswith("at,door,action") and "SEPAABBCCDDEEFF" in report[1]
+    shown = cli("show", "sepaabbccddeeff").output
+    assert "BEKEM" in shown and "Custom 7965 SCCP" in shown
+
+
+@pytest.mark.parametrize("args,message", [
+    (["migrate", "SEP001122330001", "--mac", "xyz", "--model", "8861"], "not a MAC address"),
+    (["migrate", "SEP001122330001", "--mac", "AABBCCDDEEFF", "--model", "1234"], "unknown phone model"),
+    (["migrate", "SEP001122330001", "--mac", "AABBCCDDEEFF"], "either --model"),
+    (["migrate", "SEP0000000000AA", "--mac", "AABBCCDDEEFF", "--model", "8861"], "no phone named"),
+    (["users", "set-pin", "alice", "--pin", "1111"], "too easy"),
+    (["users", "set-pin", "nobody", "--pin", "7314"], 'no user "nobody"'),
+    (["settings", "set", "lockout_threshold", "0"], "lockout_threshold"),
+    (["settings", "set", "replacement_policy", "burn"], "replacement_policy"),
+])
+def test_errors_are_one_line_and_non_zero(cli, args, message):
+    result = cli(*args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_users_set_pin_unlock(cli):
+    assert cli("users", "set-pin", "alice", "--pin", "846195").exit_code == 0
+    assert cli("users", "unlock", "ken").exit_code == 0
+
+
+def test_settings_show_never_prints_the_auth_code_hash(cli):
+    out = cli("settings", "show").output
+    assert "auth_code_set = True" in out and "argon2" not in out
+    assert cli("settings", "set", "replacement_policy", "delete").exit_code == 0
+    assert "replacement_policy = delete" in cli("settings", "show").output
+    assert cli("settings", "set", "ivr_languages", "fr,en").exit_code == 0
+    assert "['fr', 'en']" in cli("settings", "show").output
+
+
+def test_console_script_runs_as_a_process(sqlite_url):
+    out = subprocess.run([sys.executable, "-m", "phoneservice.cli", "--database", sqlite_url, "init-db"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "database ready" in out.stdout
