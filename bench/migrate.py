@@ -38,7 +38,9 @@ from sqlalchemy.engine import make_url
 from sqlmodel import func, select
 
 from models.database import Database
+from models.devices import Device, KemModule
 from models.errors import Refused
+from models.lines import FeatureButton, LineAppearance
 from models.migration import Migrator
 from models.plan import Target
 from models.records import MigrationRecord
@@ -103,7 +105,7 @@ def run_migrations(db: Database, names: list[str], max_seconds: float, profile: 
     durations: list[float] = []
     refused: list[str] = []
     deadline = time.perf_counter() + max_seconds
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if profile is not None:
         profile.enable()
     try:
@@ -120,16 +122,25 @@ def run_migrations(db: Database, names: list[str], max_seconds: float, profile: 
     finally:
         if profile is not None:
             profile.disable()
-    wall = time.perf_counter() - started
-    return {"durations": durations, "wall": wall, "refused": refused, "stopped_early": len(durations) < len(names)}
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"durations": durations, "wall": wall, "cpu": cpu, "refused": refused,
+            "stopped_early": len(durations) < len(names)}
 
 
 def check(db: Database, expected: int) -> None:
-    """Every timed migration really happened: one 'migrated' record per phone."""
+    """Every timed migration really happened: one 'migrated' record per phone, all buttons copied."""
     with db.session() as session:
         done = session.exec(select(func.count()).where(MigrationRecord.outcome == "migrated")).one()
+        new = session.exec(select(Device).where(Device.name == "SEP" + new_mac(0))).first()
+        buttons = (
+            session.exec(select(func.count()).where(LineAppearance.device_id == new.id)).one(),
+            session.exec(select(func.count()).where(FeatureButton.device_id == new.id)).one(),
+            session.exec(select(KemModule.model).where(KemModule.device_id == new.id)).all(),
+        ) if new else None
     if done != expected:
         raise SystemExit(f"expected {expected} migrated records, found {done}")
+    if expected and buttons != (6, 4, ["BEKEM"]):
+        raise SystemExit(f"the first new 8861 has (lines, features, KEMs) = {buttons}, expected (6, 4, ['BEKEM'])")
 
 
 def bench_engine(engine: str, url: str, count: int, max_seconds: float, profile_path: str | None) -> dict:
@@ -255,7 +266,7 @@ def report(engine: str, result: dict) -> float:
     print(f"{engine}: {n} migrations in {result['wall']:.2f} s = {rate:.0f} migrations/s; "
           f"per migration p50 {percentile(durations, 50) * 1000:.2f} ms, "
           f"p99 {percentile(durations, 99) * 1000:.2f} ms, mean {statistics.fmean(durations) * 1000:.2f} ms, "
-          f"max {durations[-1] * 1000:.2f} ms", flush=True)
+          f"max {durations[-1] * 1000:.2f} ms; client CPU {result['cpu'] / n * 1000:.2f} ms/migration", flush=True)
     if result["stopped_early"]:
         print(f"{engine}: stopped after {n} migrations: --max-seconds reached")
     if result["refused"]:
