@@ -26,6 +26,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
+import models.stamp  # noqa: F401  (the version-stamp listeners must be live in every process)
+
 DEFAULT_URL = "sqlite:///phone-migration.db"
 URL_ENV = "PHONE_MIGRATION_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import insert
 from sqlmodel import Session, col, delete, func, select
 
 from models.catalog import Catalog, default_catalog
@@ -122,6 +123,16 @@ def _is_lock_error(exc: Exception) -> bool:
     return "could not obtain lock" in text or "database is locked" in text or "lock" in type(getattr(exc, "orig", exc)).__name__.lower()
 
 
+def _refusal_for(exc: Exception, new_name: str | None) -> Refused | None:
+    """A constraint or lock that a concurrent migration tripped, in words."""
+    text = str(getattr(exc, "orig", exc))
+    if isinstance(exc, IntegrityError):
+        if "device.name" in text or "device_name_key" in text or "ix_device_name" in text:
+            return Refused("mac_in_use", f"a phone named {new_name} was created at the same moment; choose another MAC")
+        return Refused("being_migrated", BEING_MIGRATED)
+    return Refused("being_migrated", BEING_MIGRATED) if _is_lock_error(exc) else None
+
+
 def template_lookup(session: Session):
     def lookup(name: str):
         row = session.exec(select(PhoneButtonTemplate).where(PhoneButtonTemplate.name == name)).first()
@@ -182,11 +193,11 @@ class Migrator:
             self.record_refusal(door, actor, old_name, new_name, refusal, action=action)
             raise
         except (IntegrityError, OperationalError) as exc:
-            if isinstance(exc, IntegrityError) or _is_lock_error(exc):
-                refusal = Refused("being_migrated", BEING_MIGRATED)
-                self.record_refusal(door, actor, old_name, new_name, refusal, action=action)
-                raise refusal from None
-            raise
+            refusal = _refusal_for(exc, new_name)
+            if refusal is None:
+                raise
+            self.record_refusal(door, actor, old_name, new_name, refusal, action=action)
+            raise refusal from None
 
     def record_refusal(self, door, actor, old_name, new_name, refusal: Refused, *, action="replace") -> None:
         """C-13: a refusal is recorded once, in its own transaction."""
@@ -210,20 +221,22 @@ class Migrator:
         session.add(new)
         session.flush()
         _hook("device_created")
-        old_lines = {l.position: l for l in session.exec(select(LineAppearance).where(LineAppearance.device_id == old.id))}
-        for planned in p.lines:
-            src = old_lines[planned.source_position]
-            session.add(LineAppearance(
-                device_id=new.id, dn_id=src.dn_id, position=planned.position, label=src.label,
-                display_name=src.display_name, ascii_display_name=src.ascii_display_name,
-                line_template=src.line_template, settings=dict(src.settings or {}),
-            ))
-        old_features = {f.position: f for f in session.exec(select(FeatureButton).where(FeatureButton.device_id == old.id))}
-        for planned in p.features:
-            src = old_features[planned.source_position]
-            session.add(FeatureButton(device_id=new.id, position=planned.position, feature=src.feature, target=src.target, label=src.label))
-        for slot, kem in enumerate(p.kems, 1):
-            session.add(KemModule(device_id=new.id, slot=slot, model=kem))
+        # The snapshot read these rows under the same lock: write from it, one
+        # multi-row INSERT per table.
+        lines = {l.position: l for l in p.old.lines}
+        rows = [dict(device_id=new.id, dn_id=lines[b.source_position].dn_id, position=b.position,
+                     label=lines[b.source_position].label, display_name=lines[b.source_position].display_name,
+                     ascii_display_name=lines[b.source_position].ascii_display_name,
+                     line_template=lines[b.source_position].line_template,
+                     settings=dict(lines[b.source_position].settings)) for b in p.lines]
+        features = {f.position: f for f in p.old.features}
+        buttons = [dict(device_id=new.id, position=b.position, feature=features[b.source_position].feature,
+                        target=features[b.source_position].target, label=features[b.source_position].label)
+                   for b in p.features]
+        kems = [dict(device_id=new.id, slot=slot, model=kem) for slot, kem in enumerate(p.kems, 1)]
+        for table, values in ((LineAppearance, rows), (FeatureButton, buttons), (KemModule, kems)):
+            if values:
+                session.execute(insert(table), values)
         session.flush()
         _hook("lines_written")
         old_uid, old_model = old.uid, old.model

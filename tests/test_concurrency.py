@@ -8,7 +8,6 @@ SIGKILL that no ``finally`` can soften.
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import subprocess
 import sys

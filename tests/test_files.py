@@ -114,3 +114,17 @@ def test_t4_fifty_phones_at_once_get_fifty_distinct_dns(files, demo_db):
     with demo_db.session() as s:
         auto = s.exec(select(DirectoryNumber).where(DirectoryNumber.auto_registered == True)).all()  # noqa: E712
         assert len({d.pattern for d in auto}) == len(auto) == 51
+
+
+def test_cache_sees_a_migration_made_by_another_process(files, demo_db):
+    import subprocess
+    import sys
+
+    first = files.resolve("SEPAABBCCDDEEFF.cnf.xml")  # an unknown phone auto-registers: cached
+    assert etree.fromstring(first).findtext("sipProfile/sipLines/line/name") == "9001"
+    out = subprocess.run([sys.executable, "-m", "phoneservice.cli", "--database", demo_db.url, "migrate",
+                          "SEP001122330002", "--mac", "AABBCCDDEEFF", "--model", "8861"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    names = [l.findtext("name") for l in etree.fromstring(files.resolve("SEPAABBCCDDEEFF.cnf.xml")).iter("line")]
+    assert names[:2] == ["1002", "1001"]  # bob's lines, never the stale cached file

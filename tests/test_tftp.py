@@ -139,9 +139,9 @@ class Harness:
         """Run one read to the end as a well-behaved client; return the bytes and every packet."""
         port = self.request(rrq(name, mode, *options))
         assert port is not None, self.listener.decoded()
-        received, seen = b"", 0
+        chunks, seen = [], 0
         for _ in range(200_000):
-            packets = port.decoded()[seen:]
+            packets = [decode(packet) for packet, _ in port.sent[seen:]]
             seen += len(packets)
             assert len(packets) == 1, packets
             kind, *rest = packets[0]
@@ -150,10 +150,10 @@ class Harness:
                 continue
             assert kind == "DATA", packets
             block, payload = rest
-            received += payload
+            chunks.append(payload)
             port.receive(ack(block))
             if port.closed:
-                return received, port.decoded()
+                return b"".join(chunks), port.decoded()
         raise AssertionError("transfer did not end")
 
     @property
