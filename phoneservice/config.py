@@ -48,7 +48,7 @@ class TftpSection(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=6969, ge=0, le=65535)
     max_transfers: int = Field(default=1000, ge=1)
-    rate_per_source: float = Field(default=50.0, gt=0)
+    rate_per_source: float = Field(default=50.0, ge=0)  # requests/s per source IP; 0 turns it off
     burst_per_source: int = Field(default=100, ge=1)
     timeout: float = Field(default=1.0, gt=0, le=255)
     retries: int = Field(default=5, ge=0, le=50)

@@ -29,16 +29,45 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "INFO", fmt: str = "json", stream=None) -> None:
+    """One sink for everything: stdlib logging, with Twisted's events forwarded to it."""
+    from twisted.logger import STDLibLogObserver, globalLogBeginner
+
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(message)s %(fields)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for noisy in ("alembic", "sqlalchemy"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
+
+
+def scrub_query(uri: str) -> str:
+    """A request URI fit for a log: every query value but the device name masked.
+
+    Phones send the PIN and the authentication code as query parameters (the
+    only way Cisco XML input reaches a server), so access logs never show values.
+    """
+    path, _, query = uri.partition("?")
+    if not query:
+        return path
+    kept = []
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        kept.append(f"{key}={value}" if key == "name" and len(value) <= 20 else f"{key}=***")
+    return path + "?" + "&".join(kept)
 
 
 def log_event(event: str, level: int = logging.INFO, **fields) -> None:
     clean = {k: v for k, v in fields.items() if k.lower() not in SECRET_FIELDS}
     logger.log(level, event, extra={"fields": clean})
+
+
+def log_request(request) -> None:
+    """The access log: one event per HTTP request, query values scrubbed."""
+    log_event("http_request", peer=getattr(request.getClientAddress(), "host", ""),
+              method=request.method.decode("ascii", "replace"),
+              uri=scrub_query(request.uri.decode("ascii", "replace")), status=request.code, bytes=request.sentLength)
 
 
 class Metrics:

@@ -23,8 +23,15 @@ from phoneservice.app import Services, create_app
 from phoneservice.cnf import ServerInfo
 from phoneservice.config import ServerConfig
 from phoneservice.files import ConfigFiles
-from phoneservice.observe import Metrics, log_event
+from phoneservice.observe import Metrics, log_event, log_request
 from phoneservice.tftp import TFTPService
+
+
+class LoggedSite(Site):
+    """A Site whose access log never shows a query value (PINs arrive as query parameters)."""
+
+    def log(self, request) -> None:
+        log_request(request)
 
 
 class ThreadPoolService(service.Service):
@@ -84,31 +91,34 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
 
     pool = ThreadPool(minthreads=1, maxthreads=config.web.threads, name="wsgi")
     ThreadPoolService(pool).setServiceParent(root)
-    web = Site(WSGIResource(reactor, pool, create_app(services, "web")))
+    web = LoggedSite(WSGIResource(reactor, pool, create_app(services, "web")))
     internet.TCPServer(config.web.port, web, interface=config.web.host, reactor=reactor).setServiceParent(root)
     if config.config_http.enabled:
-        cfg = Site(WSGIResource(reactor, pool, create_app(services, "config")))
+        cfg = LoggedSite(WSGIResource(reactor, pool, create_app(services, "config")))
         internet.TCPServer(config.config_http.port, cfg, interface=config.config_http.host,
                            reactor=reactor).setServiceParent(root)
     if config.tftp.enabled:
-        TFTPService(
+        tftp = TFTPService(
             tftp_resolver(services, reactor), port=config.tftp.port, interface=config.tftp.host, reactor=reactor,
             max_transfers=config.tftp.max_transfers, rate=config.tftp.rate_per_source,
             burst=config.tftp.burst_per_source, timeout=config.tftp.timeout, retries=config.tftp.retries,
             on_event=_tftp_metrics(services),
-        ).setServiceParent(root)
+        )
+        tftp.setServiceParent(root)
+        services.metrics.tftp_active.set_function(lambda: tftp.stats.active)
     return root, services
 
 
 def _tftp_metrics(services: Services):
-    def on_event(kind: str, **fields) -> None:
-        metrics = services.metrics
-        if kind == "retransmit":
+    metrics = services.metrics
+
+    def on_event(event) -> None:
+        if event.kind == "retransmit":
             metrics.tftp_retransmits.inc()
-        elif kind in ("completed", "failed", "not_found", "refused"):
-            metrics.tftp_transfers.labels(kind).inc()
-        if kind in ("failed", "refused"):
-            log_event("tftp_" + kind, **fields)
+        elif event.kind in ("completed", "failed", "not_found", "refused", "busy", "rate_limited"):
+            metrics.tftp_transfers.labels(event.kind).inc()
+        if event.kind in ("failed", "refused", "busy"):
+            log_event("tftp_" + event.kind, peer=event.peer[0], file=event.filename, detail=event.detail)
 
     return on_event
 

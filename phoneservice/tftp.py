@@ -25,10 +25,11 @@ with no I/O and no clock (``parse_request``, ``negotiate``, ``ReadTransfer``);
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import Callable, Union
 
 from twisted.application.service import Service
 from twisted.internet import defer, error
@@ -45,7 +46,9 @@ BLKSIZE_RANGE = (8, 65464)  # RFC 2348
 TIMEOUT_RANGE = (1, 255)  # RFC 2349
 RECEIVE_BUFFER = 4 * 1024 * 1024  # a 500-phone burst overflows the default ~200 requests
 
-Resolver = Callable[[str, tuple[str, int]], Union[bytes, None, "defer.Deferred[Optional[bytes]]"]]
+_CONTROL = re.compile("[\x00-\x1f\x7f]")  # never in a file name; keeps logs one line each
+
+Resolver = Callable[[str, tuple[str, int]], Union[bytes, None, "defer.Deferred[bytes | None]"]]
 Peer = tuple[str, int]
 
 log = Logger()
@@ -113,7 +116,7 @@ def parse_request(packet: bytes) -> ReadRequest | None:
         filename = raw_name.decode("utf-8")
     except UnicodeDecodeError:
         raise PacketError(ERR_ACCESS, "invalid file name") from None
-    if not filename or any(ord(c) < 0x20 or ord(c) == 0x7F for c in filename):
+    if not filename or _CONTROL.search(filename):
         raise PacketError(ERR_ACCESS, "invalid file name")
     options = []
     for name, value in zip(rest[0::2], rest[1::2]):  # a dangling name is dropped
@@ -139,7 +142,9 @@ def negotiate(options: tuple[tuple[str, str], ...], size: int) -> Negotiation:
     Names are case-insensitive; only options the client asked for and we
     accept are echoed. An unusable value (blksize outside 8..65464 or not a
     number, timeout outside 1..255) drops that option rather than failing,
-    as RFC 2347 allows; unknown options are dropped the same way.
+    as RFC 2347 allows; unknown options are dropped the same way. ``tsize``
+    is left out for an empty file: curl (7.88) aborts on ``tsize=0`` in an
+    OACK without telling the server, and no client needs to be told "0".
     """
     blksize, timeout, oack, seen = DEFAULT_BLKSIZE, None, [], set()
     for name, value in options:
@@ -150,7 +155,7 @@ def negotiate(options: tuple[tuple[str, str], ...], size: int) -> Negotiation:
             blksize = number
         elif key == "timeout" and TIMEOUT_RANGE[0] <= number <= TIMEOUT_RANGE[1]:
             timeout = number
-        elif key == "tsize":
+        elif key == "tsize" and size > 0:
             number = size  # a read asks with 0 and gets the real size
         else:
             continue
@@ -222,13 +227,14 @@ class TFTPStats:
     refused: int = 0  # errors before any transfer: write, bad request, access violation
     busy: int = 0  # over max_transfers, error 0 "server busy"
     rate_limited: int = 0  # over a source's budget, dropped silently
+    duplicates: int = 0  # a request already in flight (the client retransmitted it), ignored
     retransmits: int = 0
     active: int = 0  # resolving or transferring
 
 
 @dataclass(frozen=True)
 class TFTPEvent:
-    kind: str  # started completed failed not_found refused busy rate_limited retransmit
+    kind: str  # started completed failed not_found refused busy rate_limited duplicate retransmit
     peer: Peer
     filename: str | None = None
     detail: str = ""
@@ -258,6 +264,12 @@ class SourceRateLimit:
             del self._buckets[source]
         if len(self._buckets) > self._max_sources:  # a flood of sources: start over, generously
             self._buckets.clear()
+
+
+def _check_settings(**settings: tuple[object, bool]) -> None:
+    for key, (value, valid) in settings.items():
+        if not valid:
+            raise ValueError(f"tftp.{key}: invalid value {value!r}")
 
 
 # --- the reactor side ----------------------------------------------------------
@@ -356,7 +368,9 @@ class TFTPService(Service):
     a token bucket of ``rate`` requests/s and ``burst``; over it, datagrams
     are dropped silently, because an answer would be traffic towards an
     address that may be spoofed, and a real phone retransmits its request
-    anyway (``rate`` <= 0 turns the limit off). A resolver that has not
+    anyway (``rate`` <= 0 turns the limit off). A request identical to one
+    in flight (same client port, same name: the client retransmitted it) is
+    ignored, so a slow resolver is not asked twice. A resolver that has not
     answered after ``resolve_timeout`` seconds fails the request.
     """
 
@@ -367,6 +381,11 @@ class TFTPService(Service):
                  rate: float = 50.0, burst: int = 100, receive_buffer: int = RECEIVE_BUFFER,
                  resolve_timeout: float = 10.0, stop_grace: float = 10.0,
                  on_event: Callable[[TFTPEvent], None] | None = None) -> None:
+        _check_settings(port=(port, 0 <= port <= 65535), timeout=(timeout, timeout > 0),
+                        retries=(retries, retries >= 0), max_transfers=(max_transfers, max_transfers >= 1),
+                        burst=(burst, burst >= 1), receive_buffer=(receive_buffer, receive_buffer >= 0),
+                        resolve_timeout=(resolve_timeout, resolve_timeout > 0),
+                        stop_grace=(stop_grace, stop_grace >= 0))
         if reactor is None:
             from twisted.internet import reactor
         self.clock = reactor
@@ -379,6 +398,7 @@ class TFTPService(Service):
         self._port = None
         self._resolving: set[defer.Deferred] = set()
         self._transfers: set[_TransferProtocol] = set()
+        self._in_flight: set[tuple[Peer, str]] = set()
         self._drained: defer.Deferred | None = None
 
     @property
@@ -436,6 +456,10 @@ class TFTPService(Service):
             return
         if request is None:
             return
+        if (peer, request.filename) in self._in_flight:
+            self.stats.duplicates += 1
+            self._emit("duplicate", peer, request.filename)
+            return
         if self.stats.active >= self._max_transfers:
             self.stats.busy += 1
             self._emit("busy", peer, request.filename)
@@ -443,6 +467,7 @@ class TFTPService(Service):
             return
         self.stats.started += 1
         self.stats.active += 1
+        self._in_flight.add((peer, request.filename))
         self._emit("started", peer, request.filename)
         pending = defer.maybeDeferred(self._resolve, request.filename, peer)
         if not pending.called:
@@ -487,7 +512,7 @@ class TFTPService(Service):
         self._transfers.add(protocol)
         try:
             self.clock.listenUDP(0, protocol, interface=self._interface, maxPacketSize=1024)
-        except error.CannotListenError:  # out of ports or descriptors
+        except Exception:  # CannotListenError: out of ports or descriptors
             log.failure("TFTP cannot open a transfer port")
             self._transfers.discard(protocol)
             return "failed", ERR_UNDEFINED, "server busy"
@@ -506,6 +531,7 @@ class TFTPService(Service):
     def _done(self, peer: Peer, filename: str, outcome: str, detail: str = "") -> None:
         setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
         self.stats.active -= 1
+        self._in_flight.discard((peer, filename))
         self._emit(outcome, peer, filename, detail)
         if not self.stats.active and self._drained is not None:
             drained, self._drained = self._drained, None

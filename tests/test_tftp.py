@@ -285,12 +285,19 @@ def test_timeout_bounds(h, value, accepted):
 
 
 def test_tsize_only_when_asked_and_with_the_real_size(h):
-    port = h.request(rrq("SEP001122334455.cnf.xml", "octet", ("blksize", "1024")))
+    port = h.request(rrq("SEP001122334455.cnf.xml", "octet", ("blksize", "1024")), ("10.0.0.1", 1001))
     assert port.decoded() == [("OACK", {"blksize": "1024"})]
-    port = h.request(rrq("SEP001122334455.cnf.xml", "octet", ("tsize", "0")))
+    port = h.request(rrq("SEP001122334455.cnf.xml", "octet", ("tsize", "0")), ("10.0.0.2", 1002))
     assert port.decoded() == [("OACK", {"tsize": str(len(CONFIG))})]
-    port = h.request(rrq("SEP001122334455.cnf.xml", "octet", ("tsize", "abc")))
+    port = h.request(rrq("SEP001122334455.cnf.xml", "octet", ("tsize", "abc")), ("10.0.0.3", 1003))
     assert port.decoded()[0][0] == "DATA"
+
+
+def test_tsize_is_left_out_for_an_empty_file(h):
+    h.files["empty"] = b""
+    assert h.request(rrq("empty", "octet", ("tsize", "0"))).decoded() == [("DATA", 1, b"")]
+    port = h.request(rrq("empty", "octet", ("tsize", "0"), ("blksize", "1468")), OTHER_PHONE)
+    assert port.decoded() == [("OACK", {"blksize": "1468"})]
 
 
 def test_option_names_are_case_insensitive_and_echoed_as_sent(h):
@@ -571,6 +578,30 @@ def test_rate_limit_forgets_idle_sources():
         assert limit.allow(f"10.0.0.{i}", now=0.0)
     assert limit.allow("10.0.0.9", now=10.0)
     assert len(limit._buckets) == 1
+
+
+def test_a_retransmitted_request_in_flight_is_ignored(h):
+    waiting = defer.Deferred()
+    h.service._resolve = lambda name, peer: (h.asked.append(name), waiting)[1]
+    h.request(rrq("SEPAABBCCDDEEFF.cnf.xml"))
+    assert h.request(rrq("SEPAABBCCDDEEFF.cnf.xml")) is None  # the phone's RRQ retransmitted
+    assert h.asked == ["SEPAABBCCDDEEFF.cnf.xml"] and h.stats.duplicates == 1
+    waiting.callback(b"x" * 10)
+    port = h.reactor.ports[-1]
+    assert h.request(rrq("SEPAABBCCDDEEFF.cnf.xml")) is None  # still in flight: being sent
+    assert h.stats.duplicates == 2 and h.listener.sent == []
+    port.receive(ack(1))
+    h.service._resolve = h.resolve
+    assert h.request(rrq("SEP001122334455.cnf.xml")) is not None  # done: a new request is served
+    assert h.request(rrq("SEP001122334455.cnf.xml"), OTHER_PHONE) is not None  # another phone, same file
+
+
+@pytest.mark.parametrize("setting", [{"port": 70000}, {"timeout": 0}, {"retries": -1}, {"max_transfers": 0},
+                                     {"burst": 0}, {"resolve_timeout": 0}, {"stop_grace": -1}])
+def test_invalid_settings_name_their_key(setting):
+    key = next(iter(setting))
+    with pytest.raises(ValueError, match=f"tftp.{key}"):
+        TFTPService(lambda name, peer: None, reactor=FakeReactor(), **setting)
 
 
 def test_listening_socket_gets_a_large_receive_buffer(h):

@@ -7,6 +7,7 @@ and ``curl``. Missing clients skip their tests, they never pass silently.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -32,12 +33,16 @@ FILES = {
 assert len(FILES["SEP001122334455.cnf.xml"]) == 1468 * 3
 
 
+def server_log(folder: Path, interface: str) -> Path:
+    return folder.parent / f"server-{interface.replace(':', '_')}.err"
+
+
 def start_server(folder: Path, interface: str) -> tuple[subprocess.Popen, int]:
     """Start the harness; its stderr (counters, tracebacks) goes to a file beside the folder."""
-    log = folder.parent / f"server-{interface.replace(':', '_')}.err"
+    log = server_log(folder, interface)
     with open(log, "wb") as errors:
-        proc = subprocess.Popen([sys.executable, str(HARNESS), str(folder), "--interface", interface],
-                                stdout=subprocess.PIPE, stderr=errors)
+        proc = subprocess.Popen([sys.executable, str(HARNESS), str(folder), "--interface", interface,
+                                 "--stop-grace", "2"], stdout=subprocess.PIPE, stderr=errors)
     ready, _, _ = select.select([proc.stdout], [], [], 20)
     line = proc.stdout.readline() if ready else b""
     if not line.strip().isdigit():
@@ -46,14 +51,24 @@ def start_server(folder: Path, interface: str) -> tuple[subprocess.Popen, int]:
     return proc, int(line)
 
 
-def stop_server(proc: subprocess.Popen) -> None:
+def stop_server(proc: subprocess.Popen) -> int | None:
+    """SIGTERM, then SIGKILL after 10 s; the exit status, None when it had to be killed."""
     proc.terminate()
     try:
-        proc.wait(10)
+        status = proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
+        status = None
     proc.stdout.close()
+    return status
+
+
+def assert_clean_exit(status: int | None, log: Path) -> None:
+    text = log.read_text()
+    assert status == 0 and "Traceback" not in text, text
+    counters = json.loads(text.strip().splitlines()[-1])
+    assert counters["active"] == 0, counters
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +85,7 @@ def folder(tmp_path_factory) -> Path:
 def server(folder) -> int:
     proc, port = start_server(folder, "127.0.0.1")
     yield port
-    stop_server(proc)
+    assert_clean_exit(stop_server(proc), server_log(folder, "127.0.0.1"))
 
 
 def need(program: str) -> str:
@@ -128,6 +143,12 @@ def test_tftp_hpa_put_is_refused(server, tmp_path, folder):
     assert not (folder / "upload.bin").exists()
 
 
+def test_resolver_refusal_is_an_access_violation(server, tmp_path):
+    done = run(need("tftp"), "127.0.0.1", str(server), "-m", "binary", "-c", "get", "../../etc/passwd",
+               str(tmp_path / "p"))
+    assert b"Error code 2: access violation" in done.stdout + done.stderr, done
+
+
 def test_tftp_hpa_netascii_round_trip(server, tmp_path):
     done = run(need("tftp"), "127.0.0.1", str(server), "-m", "ascii", "-c", "get", "unix.txt", str(tmp_path / "t"))
     assert done.returncode == 0 and b"rror" not in done.stdout + done.stderr, done
@@ -157,12 +178,17 @@ def ipv6_loopback() -> bool:
 
 
 @pytest.mark.skipif(not ipv6_loopback(), reason="::1 is not available here")
-def test_curl_over_ipv6(folder, tmp_path):
-    proc, port = start_server(folder, "::1")
+@pytest.mark.parametrize("interface, hosts", [("::1", ["::1"]), ("::", ["::1", "127.0.0.1"])])
+def test_curl_over_ipv6(folder, tmp_path, interface, hosts):
+    """On "::" Linux listens dual-stack: IPv4 clients arrive as ::ffff:a.b.c.d."""
+    proc, port = start_server(folder, interface)
     try:
-        for client in ("curl", "curl-1468"):
-            done = get_with(client, port, "random100k.bin", tmp_path / client, host="::1")
-            assert done.returncode == 0, done
-            assert (tmp_path / client).read_bytes() == FILES["random100k.bin"]
+        for host in hosts:
+            for client in ("curl", "curl-1468"):
+                dest = tmp_path / f"{client}-{host.replace(':', '_')}"
+                done = get_with(client, port, "random100k.bin", dest, host=host)
+                assert done.returncode == 0, done
+                assert dest.read_bytes() == FILES["random100k.bin"]
     finally:
-        stop_server(proc)
+        status = stop_server(proc)
+    assert_clean_exit(status, server_log(folder, interface))

@@ -1,11 +1,12 @@
 """Test and bench harness: phoneservice.tftp serving the files of one folder.
 
-    python tftp_folder_server.py FOLDER [--port 0] [--interface 127.0.0.1] [--rate 50] [--burst 100]
+    python tftp_folder_server.py FOLDER [--port 0] [--interface 127.0.0.1] [--rate 50] ...
 
 Prints the bound port on the first line of stdout, then serves until SIGTERM
 or SIGINT; on exit prints the service's counters as JSON on stderr. The
 resolver is a naive, safe folder lookup (no ``..``, no absolute paths, nothing
-outside FOLDER), good enough for a harness: the product renders per request.
+outside FOLDER but through a symlink placed there), good enough for a
+harness: the product renders per request.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,17 +24,16 @@ from phoneservice.tftp import TFTPService
 
 
 def folder_resolver(folder: Path):
-    root = folder.resolve()
+    root = os.path.realpath(folder)
 
     def resolve(filename: str, peer: tuple[str, int]) -> bytes | None:
         relative = filename.lstrip("/")
-        if not relative or ".." in Path(relative).parts or "\\" in relative:
-            raise PermissionError(filename)
-        path = (root / relative).resolve()
-        if not path.is_relative_to(root):
+        parts = relative.split("/")
+        if not relative or ".." in parts or "\\" in relative:
             raise PermissionError(filename)
         try:
-            return path.read_bytes()
+            with open(os.path.join(root, *parts), "rb") as f:
+                return f.read()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
@@ -49,11 +50,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-transfers", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=1.0)
     parser.add_argument("--retries", type=int, default=5)
+    parser.add_argument("--stop-grace", type=float, default=10.0)
     args = parser.parse_args(argv)
 
     service = TFTPService(folder_resolver(args.folder), port=args.port, interface=args.interface,
                           rate=args.rate, burst=args.burst, max_transfers=args.max_transfers,
-                          timeout=args.timeout, retries=args.retries)
+                          timeout=args.timeout, retries=args.retries,
+                          stop_grace=args.stop_grace)
     service.startService()
     print(service.address[1], flush=True)
 

@@ -1,0 +1,458 @@
+"""Boot storm: N phones fetch their TFTP files at once, against ours and in.tftpd.
+
+Each simulated phone (one UDP socket, its own source address 127.x.y.z so the
+per-source rate limit sees phones, not one host) reads what a 78xx/88xx asks
+for at boot (PROTOCOL.md, "Config files"): ``CTLSEP<MAC>.tlv`` and
+``ITLSEP<MAC>.tlv`` (missing: "file not found" is the expected answer, T-1)
+then ``SEP<MAC>.cnf.xml`` (about 6 KB), each with ``blksize 1468`` and
+``tsize 0``, lock-step, retransmitting its last packet after 1 s (at most 5
+times). All phones send their first request in the same reactor turn (no
+ramp, unless ``--ramp``). Each storm has an overall deadline.
+
+The same storm runs against
+  (a) ours: ``start_ours(args, folder)``, by default phoneservice.tftp in a
+      subprocess (tests/e2e/tftp_folder_server.py) serving pre-rendered files
+      from a temporary folder; ``--ours-cmd "... {folder} ... {port} ..."``
+      starts another command instead (e.g. ``phone-migration serve``), and
+      ``--ours-port`` alone points at a server already running (phones are
+      SEP00AB00000000 upwards; with ``--any-content`` any complete config
+      file counts, for a server that renders its own);
+  (b) Debian's tftpd-hpa: ``in.tftpd -L -s FOLDER -a 127.0.0.1:PORT`` (as root
+      it drops to ``nobody``, so the folder is world-readable).
+
+    python bench/tftp_bootstorm.py [--phones 500] [--runs 3] [--only ours|tftp-hpa]
+
+Printed per server: files/s (all phones' files over the storm's wall time),
+p50/p99 time per phone, client retransmits, failures, CPU per file (the
+server process's own from /proc/PID/stat, for ours; and "non-bench": the
+whole machine's busy time from /proc/stat minus this process, the only fair
+figure for in.tftpd, whose forked children are reaped without accounting;
+it includes anything else running); then the ratio ours / tftp-hpa of the
+median runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from twisted.internet import defer, task
+from twisted.internet.protocol import DatagramProtocol
+
+REPO = Path(__file__).resolve().parent.parent
+HARNESS = REPO / "tests" / "e2e" / "tftp_folder_server.py"
+MAX_PHONES = 5000
+RRQ, DATA, ACK, ERROR, OACK = 1, 3, 4, 5, 6
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def mac(i: int) -> str:
+    return f"00AB{i:08X}"
+
+
+def phone_address(i: int, spread: bool) -> str:
+    return f"127.{1 + i // 62500}.{i // 250 % 250}.{1 + i % 250}" if spread else "127.0.0.1"
+
+
+def cnf_xml(i: int, size: int) -> bytes:
+    head = (f'<?xml version="1.0" encoding="UTF-8"?>\n<device><deviceProtocol>SIP</deviceProtocol>'
+            f"<devicePool><name>SEP{mac(i)}</name></devicePool><sipProfile>").encode()
+    tail = b"</sipProfile></device>\n"
+    filler = b"<sipLines><line button=\"1\"><featureID>9</featureID></line></sipLines>"
+    body = (filler * (size // len(filler) + 1))[: max(0, size - len(head) - len(tail))]
+    return head + body + tail
+
+
+def write_folder(folder: Path, phones: int, size: int) -> dict[str, bytes]:
+    """The pre-rendered files every server serves; returns name -> bytes."""
+    files = {f"SEP{mac(i)}.cnf.xml": cnf_xml(i, size) for i in range(phones)}
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    for name, data in files.items():
+        path = folder / name
+        path.write_bytes(data)
+        path.chmod(0o644)
+    return files
+
+
+# --- servers -----------------------------------------------------------------------
+
+
+@dataclass
+class RunningServer:
+    name: str
+    port: int
+    proc: subprocess.Popen | None = None  # None: started by someone else
+    log: Path | None = None
+
+    def cpu_seconds(self) -> float | None:
+        """utime + stime of the server and its reaped children."""
+        if self.proc is None:
+            return None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
+
+    def stop(self) -> str:
+        if self.proc is None:
+            return ""
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        return self.log.read_text().strip() if self.log else ""
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all CPUs spent outside idle and iowait, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS
+
+
+def own_cpu_seconds() -> float:
+    usage = os.times()
+    return usage.user + usage.system
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port: int, seconds: float = 20.0) -> None:
+    """Ask for a missing file until the server answers (bounded)."""
+    probe = struct.pack("!H", RRQ) + b"bench-probe-missing.bin\0octet\0"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.2)
+        for _ in range(int(seconds / 0.2)):
+            s.sendto(probe, ("127.0.0.1", port))
+            try:
+                s.recvfrom(2048)
+                return
+            except OSError:
+                continue
+    raise SystemExit(f"no TFTP answer on 127.0.0.1:{port} after {seconds} s")
+
+
+def start_ours(args: argparse.Namespace, folder: Path) -> RunningServer:
+    """Our TFTP service serving ``folder``.
+
+    Default: the test harness (phoneservice.tftp over a folder lookup) in a
+    subprocess. ``--ours-cmd`` replaces the command ({folder} and {port} are
+    filled in); ``--ours-port`` without a command uses a server already
+    running there. Switch this function to ``phone-migration serve`` to
+    measure per-request rendering from the database.
+    """
+    if args.ours_port and not args.ours_cmd:
+        wait_ready(args.ours_port)
+        return RunningServer("ours", args.ours_port)
+    port = args.ours_port or free_port()
+    if args.ours_cmd:
+        argv = [a.format(folder=folder, port=port) for a in shlex.split(args.ours_cmd)]
+    else:
+        argv = [sys.executable, str(HARNESS), str(folder), "--port", str(port)]
+    log = folder.parent / "ours.err"
+    with open(log, "wb") as errors:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors)
+    wait_ready(port)
+    return RunningServer("ours", port, proc, log)
+
+
+def start_tftp_hpa(args: argparse.Namespace, folder: Path) -> RunningServer:
+    """Debian's in.tftpd in the foreground, chrooted to ``folder``."""
+    binary = shutil.which("in.tftpd") or "/usr/sbin/in.tftpd"
+    port = free_port()
+    argv = [binary, "-L", "-s", str(folder), "-a", f"127.0.0.1:{port}"]
+    if os.geteuid() != 0:  # it can only drop to nobody as root
+        argv[1:1] = ["-u", os.environ.get("USER", "nobody")]
+    log = folder.parent / "tftp-hpa.err"
+    with open(log, "wb") as errors:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors)
+    wait_ready(port)
+    return RunningServer("tftp-hpa", port, proc, log)
+
+
+# --- the phones ----------------------------------------------------------------------
+
+
+@dataclass
+class StormResult:
+    server: str
+    phones: int
+    wall: float = 0.0
+    files_ok: int = 0
+    failures: int = 0
+    retransmits: int = 0
+    phone_times: list[float] = field(default_factory=list)
+    cpu: float | None = None  # the server process's own CPU seconds (ours)
+    other_cpu: float = 0.0  # machine CPU seconds outside this bench process (server + anything else)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def files_per_s(self) -> float:
+        return self.files_ok / self.wall if self.wall else 0.0
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.phone_times)
+        return ordered[max(0, min(len(ordered) - 1, int(len(ordered) * q + 0.999999) - 1))] if ordered else 0.0
+
+
+class Phone(DatagramProtocol):
+    """One phone: its boot files one after another, lock-step, with retransmits."""
+
+    noisy = False
+
+    def __init__(self, storm: Storm, index: int, expected: bytes) -> None:
+        self.storm, self.expected = storm, expected
+        self.queue = [f"CTLSEP{mac(index)}.tlv", f"ITLSEP{mac(index)}.tlv", f"SEP{mac(index)}.cnf.xml"]
+        self.server = ("127.0.0.1", storm.port)
+        self.started = self.finished = 0.0
+        self.old_tids: set[int] = set()
+        self.tid: int | None = None
+        self.timer = None
+        self.listening = None
+
+    def begin(self) -> None:
+        self.started = time.perf_counter()
+        self.next_file()
+
+    def next_file(self) -> None:
+        if self.tid not in (None, self.server[1]):  # late packets of the last transfer are not this one's
+            self.old_tids.add(self.tid)
+        if not self.queue:
+            self.finished = time.perf_counter()
+            self.storm.phone_done(self)
+            return
+        self.name = self.queue.pop(0)
+        self.tid, self.block, self.blksize, self.chunks, self.retries = None, 0, 512, [], 0
+        request = struct.pack("!H", RRQ) + f"{self.name}\0octet\0blksize\0{self.storm.blksize}\0tsize\00\0".encode()
+        self.send(request, self.server)
+
+    def send(self, packet: bytes, addr) -> None:
+        self.last = (packet, addr)
+        self.transport.write(packet, addr)
+        if self.timer is not None and self.timer.active():
+            self.timer.reset(self.storm.retransmit_after)
+        else:
+            self.timer = self.storm.reactor.callLater(self.storm.retransmit_after, self.timed_out)
+
+    def timed_out(self) -> None:
+        if self.retries >= self.storm.retries:
+            self.file_done(ok=False, why="timeout")
+            return
+        self.retries += 1
+        self.storm.result.retransmits += 1
+        self.transport.write(*self.last)
+        self.timer = self.storm.reactor.callLater(self.storm.retransmit_after, self.timed_out)
+
+    def file_done(self, ok: bool, why: str = "") -> None:
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        if ok:
+            self.storm.result.files_ok += 1
+        else:
+            self.storm.result.failures += 1
+            self.storm.result.errors[why] = self.storm.result.errors.get(why, 0) + 1
+        self.next_file()
+
+    def datagramReceived(self, packet: bytes, addr) -> None:
+        if not self.queue and self.finished or addr[0] != self.server[0] or addr[1] in self.old_tids:
+            return
+        if self.tid is None:
+            self.tid = addr[1]
+        elif addr[1] != self.tid:
+            return
+        if len(packet) < 4:
+            return
+        opcode, number = struct.unpack_from("!HH", packet)
+        peer = (addr[0], self.tid)
+        if opcode == ERROR:
+            missing_as_expected = number == 1 and self.name.endswith(".tlv")
+            self.file_done(ok=missing_as_expected, why=f"error {number}")
+        elif opcode == OACK and self.block == 0:
+            fields = packet[2:].split(b"\0")
+            options = dict(zip(fields[0::2], fields[1::2]))
+            self.blksize = int(options.get(b"blksize", 512))
+            self.send(struct.pack("!HH", ACK, 0), peer)
+        elif opcode == DATA and number == (self.block + 1) & 0xFFFF:
+            self.block += 1
+            self.chunks.append(packet[4:])
+            self.retries = 0
+            self.send(struct.pack("!HH", ACK, number), peer)
+            if len(packet) - 4 < self.blksize:
+                ok = self.storm.any_content or b"".join(self.chunks) == self.expected
+                self.file_done(ok=ok, why="" if ok else "wrong bytes")
+        elif opcode == DATA and number == self.block & 0xFFFF:
+            self.transport.write(struct.pack("!HH", ACK, number), peer)  # our ACK was lost
+
+
+class Storm:
+    def __init__(self, reactor, args: argparse.Namespace, server: RunningServer, files: dict[str, bytes]) -> None:
+        self.reactor, self.port = reactor, server.port
+        self.blksize, self.retries, self.retransmit_after = args.blksize, args.retries, args.retransmit
+        self.any_content = args.any_content
+        self.result = StormResult(server.name, args.phones)
+        self.remaining = args.phones
+        self.done = defer.Deferred()
+        self.phones = []
+        for i in range(args.phones):
+            phone = Phone(self, i, files[f"SEP{mac(i)}.cnf.xml"])
+            phone.listening = reactor.listenUDP(0, phone, interface=phone_address(i, args.source == "spread"))
+            self.phones.append(phone)
+
+    def phone_done(self, phone: Phone) -> None:
+        self.result.phone_times.append(phone.finished - phone.started)
+        self.remaining -= 1
+        if not self.remaining and not self.done.called:
+            self.done.callback(None)
+
+    @defer.inlineCallbacks
+    def run(self, ramp: float, deadline: float):
+        start = time.perf_counter()
+        for i, phone in enumerate(self.phones):
+            if ramp:
+                self.reactor.callLater(ramp * i / len(self.phones), phone.begin)
+            else:
+                phone.begin()
+        self.done.addTimeout(deadline, self.reactor)
+        try:
+            yield self.done
+        except defer.TimeoutError:
+            pass
+        ends = [p.finished for p in self.phones if p.finished]
+        self.result.wall = (max(ends) if ends else time.perf_counter()) - start
+        unfinished = [p for p in self.phones if not p.finished]
+        for phone in unfinished:
+            self.result.failures += 1 + len(phone.queue)
+            self.result.errors["deadline"] = self.result.errors.get("deadline", 0) + 1 + len(phone.queue)
+            if phone.timer is not None and phone.timer.active():
+                phone.timer.cancel()
+        yield defer.gatherResults([defer.maybeDeferred(p.listening.stopListening) for p in self.phones])
+        return self.result
+
+
+# --- main ----------------------------------------------------------------------------
+
+
+def describe(result: StormResult) -> str:
+    files = max(1, result.files_ok + result.failures)
+    cpu = f"{result.cpu / files * 1000:.2f} ms" if result.cpu is not None else "n/a"
+    other = f"{result.other_cpu / files * 1000:.2f} ms"
+    errors = f" {result.errors}" if result.errors else ""
+    return (f"{result.server:9s} {result.files_per_s:9.0f} files/s  wall {result.wall:6.3f} s  "
+            f"p50 {result.percentile(0.5) * 1000:7.1f} ms  p99 {result.percentile(0.99) * 1000:7.1f} ms  "
+            f"retransmits {result.retransmits:4d}  failures {result.failures:4d}  "
+            f"CPU/file: server {cpu}, non-bench {other}{errors}")
+
+
+@defer.inlineCallbacks
+def storms(reactor, args: argparse.Namespace, servers: list[RunningServer], files: dict[str, bytes]):
+    results: dict[str, list[StormResult]] = {s.name: [] for s in servers}
+    for run in range(args.runs):
+        for server in servers:  # alternate so a load spike on the shared machine hits both
+            storm = Storm(reactor, args, server, files)
+            cpu_before, machine_before, own_before = server.cpu_seconds(), machine_busy_seconds(), own_cpu_seconds()
+            result = yield storm.run(args.ramp, args.deadline)
+            yield task.deferLater(reactor, args.settle, lambda: None)
+            cpu_after, machine_after, own_after = server.cpu_seconds(), machine_busy_seconds(), own_cpu_seconds()
+            result.cpu = None if cpu_before is None else cpu_after - cpu_before
+            result.other_cpu = (machine_after - machine_before) - (own_after - own_before)
+            results[server.name].append(result)
+            print(f"run {run + 1}: {describe(result)}", flush=True)
+    return results
+
+
+def run_storms(args: argparse.Namespace, servers: list[RunningServer], files: dict[str, bytes]):
+    from twisted.internet import reactor
+
+    outcome: dict = {}
+
+    def start() -> None:
+        d = storms(reactor, args, servers, files)
+        d.addCallback(lambda results: outcome.update(results=results))
+        d.addErrback(lambda failure: outcome.update(error=failure))
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    reactor.run()
+    if "error" in outcome:
+        outcome["error"].raiseException()
+    return outcome.get("results")
+
+
+def median_run(results: list[StormResult]) -> StormResult:
+    return sorted(results, key=lambda r: r.files_per_s)[len(results) // 2]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phones", type=int, default=500, help=f"phones in the storm (1..{MAX_PHONES})")
+    parser.add_argument("--runs", type=int, default=3, help="storms per server, alternating; the median is kept")
+    parser.add_argument("--config-size", type=int, default=6 * 1024)
+    parser.add_argument("--blksize", type=int, default=1468)
+    parser.add_argument("--retransmit", type=float, default=1.0, help="phone retransmit timeout (s)")
+    parser.add_argument("--retries", type=int, default=5, help="phone retransmits per packet before giving up")
+    parser.add_argument("--deadline", type=float, default=60.0, help="overall limit per storm (s)")
+    parser.add_argument("--ramp", type=float, default=0.0, help="spread the phones' starts over S seconds (0: all at once)")
+    parser.add_argument("--settle", type=float, default=1.0, help="pause after each storm (s)")
+    parser.add_argument("--source", choices=["spread", "same"], default="spread",
+                        help="each phone its own 127.x.y.z (default) or all from 127.0.0.1")
+    parser.add_argument("--only", choices=["ours", "tftp-hpa"], default=None)
+    parser.add_argument("--ours-cmd", default=None, help='command starting our server; "{folder}" and "{port}" are filled in')
+    parser.add_argument("--ours-port", type=int, default=None, help="port of our server (alone: already running)")
+    parser.add_argument("--any-content", action="store_true",
+                        help="accept any complete SEP<MAC>.cnf.xml (a server rendering its own), not only the folder's bytes")
+    args = parser.parse_args(argv)
+    if not 1 <= args.phones <= MAX_PHONES:
+        parser.error(f"--phones must be 1..{MAX_PHONES}")
+    if not 1 <= args.runs <= 20:
+        parser.error("--runs must be 1..20")
+    if not 8 <= args.blksize <= 65464 or not 0 <= args.retries <= 20 or not 0 < args.deadline <= 600:
+        parser.error("--blksize 8..65464, --retries 0..20, --deadline 0..600 s")
+
+    workdir = Path(tempfile.mkdtemp(prefix="tftp-bootstorm-"))
+    workdir.chmod(0o755)
+    folder = workdir / "tftpboot"
+    files = write_folder(folder, args.phones, args.config_size)
+    servers: list[RunningServer] = []
+    try:
+        if args.only in (None, "ours"):
+            servers.append(start_ours(args, folder))
+        if args.only in (None, "tftp-hpa"):
+            servers.append(start_tftp_hpa(args, folder))
+        print(f"{args.phones} phones x 3 files (2 missing .tlv + {args.config_size}-byte cnf.xml), "
+              f"blksize {args.blksize} + tsize, sources {args.source}, "
+              f"{'all at once' if not args.ramp else f'ramp {args.ramp} s'}; "
+              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)
+        results = run_storms(args, servers, files)
+    finally:
+        for server in servers:
+            text = server.stop()
+            if server.name == "ours" and text:
+                print(f"ours, server counters at exit: {text.splitlines()[-1]}")
+        shutil.rmtree(workdir, ignore_errors=True)
+    if not results:
+        raise SystemExit("no results")
+    print("median runs:")
+    medians = {name: median_run(runs) for name, runs in results.items() if runs}
+    for result in medians.values():
+        print("  " + describe(result))
+    if "ours" in medians and "tftp-hpa" in medians and medians["tftp-hpa"].files_per_s:
+        ratio = medians["ours"].files_per_s / medians["tftp-hpa"].files_per_s
+        print(f"ratio ours / tftp-hpa (files/s): {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
