@@ -10,15 +10,21 @@ times). All phones send their first request in the same reactor turn (no
 ramp, unless ``--ramp``). Each storm has an overall deadline.
 
 The same storm runs against
-  (a) ours: ``start_ours(args, folder)``, by default phoneservice.tftp in a
-      subprocess (tests/e2e/tftp_folder_server.py) serving pre-rendered files
-      from a temporary folder; ``--ours-cmd "... {folder} ... {port} ..."``
-      starts another command instead (e.g. ``phone-migration serve``), and
-      ``--ours-port`` alone points at a server already running (phones are
-      SEP00AB00000000 upwards; with ``--any-content`` any complete config
-      file counts, for a server that renders its own);
+  (a) ours: ``start_ours(args, folder)``, by default ``phone-migration serve``
+      on a SQLite database of N phones (8851s with 6 lines, a BEKEM and a BLF:
+      about 6 KB of config each) that renders every ``SEP<MAC>.cnf.xml`` per
+      request from the database, cached only under the site version stamp
+      (``--ours harness``: phoneservice.tftp alone over the pre-rendered
+      folder, tests/e2e/tftp_folder_server.py); ``--ours-cmd "... {folder}
+      ... {port} ..."`` starts another command, and ``--ours-port`` alone points
+      at a server already running;
   (b) Debian's tftpd-hpa: ``in.tftpd -L -s FOLDER -a 127.0.0.1:PORT`` (as root
-      it drops to ``nobody``, so the folder is world-readable).
+      it drops to ``nobody``, so the folder is world-readable), serving the
+      very bytes our renderer produced, pre-rendered into the folder.
+
+The first storm against ``serve`` finds its cache cold (every file rendered
+from the database during the storm); later ones find it warm. Each run is
+printed; the median is compared.
 
     python bench/tftp_bootstorm.py [--phones 500] [--runs 3] [--only ours|tftp-hpa]
 
@@ -71,6 +77,78 @@ def cnf_xml(i: int, size: int) -> bytes:
     filler = b"<sipLines><line button=\"1\"><featureID>9</featureID></line></sipLines>"
     body = (filler * (size // len(filler) + 1))[: max(0, size - len(head) - len(tail))]
     return head + body + tail
+
+
+def build_site(workdir: Path, phones: int) -> tuple[str, int]:
+    """A database of ``phones`` phones; returns its URL and the web port serve will use."""
+    sys.path.insert(0, str(REPO))
+    from models.database import Database
+    from models.site import LineSpec, create_device, create_user
+
+    url = f"sqlite:///{workdir / 'site.db'}"
+    db = Database(url)
+    db.upgrade()
+    with db.session() as session:
+        for i in range(phones):
+            ext = f"2{i:04d}"
+            create_user(session, f"user{i}", extension=ext, partition="PT")
+            create_device(
+                session, mac(i), "8851", "SIP", owner=f"user{i}", description=f"Desk of user {i}", kems=["BEKEM"],
+                lines=[LineSpec(ext, "PT", label=f"User {i}", display_name=f"User {i}")]
+                + [LineSpec(f"3{(i + k) % phones:04d}", "PT", label=f"Team {k}") for k in range(1, 6)],
+                features=[("blf", f"2{(i + 1) % phones:04d}", "Neighbour")],
+            )
+    db.dispose()
+    return url, free_tcp_port()
+
+
+def render_folder(folder: Path, url: str, web_port: int, phones: int) -> dict[str, bytes]:
+    """What serve will answer, pre-rendered by the same resolver into ``folder`` for in.tftpd."""
+    from phoneservice.config import load_config
+    from phoneservice.server import build_services
+
+    services = build_services(load_config(database={"url": url}, web={"port": web_port}))
+    files = {f"SEP{mac(i)}.cnf.xml": services.files.resolve(f"SEP{mac(i)}.cnf.xml") for i in range(phones)}
+    services.db.dispose()
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+        (folder / name).chmod(0o644)
+    return files
+
+
+def invalidate(url: str) -> None:
+    """A change to the site (as a migration would make): the version stamp moves on."""
+    from models.database import Database
+    from models.settings import load_settings, save_settings
+
+    db = Database(url)
+    with db.session() as session:
+        save_settings(session, ivr_route_point=str(int(load_settings(session).ivr_route_point) + 1))
+    db.dispose()
+
+
+def wait_warm(web_port: int, seconds: float = 60.0) -> None:
+    """serve renders every known phone once at start; storms measure after that."""
+    import json
+    import urllib.request
+
+    for _ in range(int(seconds / 0.2)):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/healthz", timeout=2) as response:
+                if json.load(response).get("config_cache") == "warm":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"serve did not warm its config cache in {seconds} s")
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def write_folder(folder: Path, phones: int, size: int) -> dict[str, bytes]:
@@ -161,12 +239,17 @@ def start_ours(args: argparse.Namespace, folder: Path) -> RunningServer:
     port = args.ours_port or free_port()
     if args.ours_cmd:
         argv = [a.format(folder=folder, port=port) for a in shlex.split(args.ours_cmd)]
-    else:
+    elif args.ours == "harness":
         argv = [sys.executable, str(HARNESS), str(folder), "--port", str(port)]
+    else:
+        argv = [sys.executable, "-m", "phoneservice.cli", "--database", args.site_url, "serve",
+                "--web-port", str(args.web_port), "--config-port", str(free_tcp_port()), "--tftp-port", str(port)]
     log = folder.parent / "ours.err"
     with open(log, "wb") as errors:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors)
     wait_ready(port)
+    if argv[1:3] == ["-m", "phoneservice.cli"]:
+        wait_warm(args.web_port)
     return RunningServer("ours", port, proc, log)
 
 
@@ -362,6 +445,8 @@ def storms(reactor, args: argparse.Namespace, servers: list[RunningServer], file
     results: dict[str, list[StormResult]] = {s.name: [] for s in servers}
     for run in range(args.runs):
         for server in servers:  # alternate so a load spike on the shared machine hits both
+            if args.stale and server.name == "ours":
+                invalidate(args.site_url)  # every cached file is now stale: the storm renders them all
             storm = Storm(reactor, args, server, files)
             cpu_before, machine_before, own_before = server.cpu_seconds(), machine_busy_seconds(), own_cpu_seconds()
             result = yield storm.run(args.ramp, args.deadline)
@@ -410,11 +495,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--source", choices=["spread", "same"], default="spread",
                         help="each phone its own 127.x.y.z (default) or all from 127.0.0.1")
     parser.add_argument("--only", choices=["ours", "tftp-hpa"], default=None)
+    parser.add_argument("--ours", choices=["serve", "harness"], default="serve",
+                        help="serve: phone-migration serve rendering from a database (default); harness: TFTP over a folder")
+    parser.add_argument("--stale", action="store_true",
+                        help="change the site before every storm against serve, so every cached file is stale")
     parser.add_argument("--ours-cmd", default=None, help='command starting our server; "{folder}" and "{port}" are filled in')
     parser.add_argument("--ours-port", type=int, default=None, help="port of our server (alone: already running)")
     parser.add_argument("--any-content", action="store_true",
                         help="accept any complete SEP<MAC>.cnf.xml (a server rendering its own), not only the folder's bytes")
     args = parser.parse_args(argv)
+    if args.stale:
+        args.any_content = True  # the versionStamp in every file moves on with each change
     if not 1 <= args.phones <= MAX_PHONES:
         parser.error(f"--phones must be 1..{MAX_PHONES}")
     if not 1 <= args.runs <= 20:
@@ -425,7 +516,12 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="tftp-bootstorm-"))
     workdir.chmod(0o755)
     folder = workdir / "tftpboot"
-    files = write_folder(folder, args.phones, args.config_size)
+    if args.ours == "serve" and not args.ours_cmd and not args.ours_port:
+        args.site_url, args.web_port = build_site(workdir, args.phones)
+        files = render_folder(folder, args.site_url, args.web_port, args.phones)
+        args.config_size = sum(map(len, files.values())) // len(files)
+    else:
+        files = write_folder(folder, args.phones, args.config_size)
     servers: list[RunningServer] = []
     try:
         if args.only in (None, "ours"):

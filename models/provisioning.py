@@ -75,25 +75,55 @@ def device_load(device: Device, defaults: DeviceDefaults | None, catalog: Catalo
 
 
 def device_config(session: Session, name: str, catalog: Catalog) -> DeviceConfig | None:
-    device = session.exec(select(Device).where(Device.name == name)).first()
-    if device is None:
-        return None
+    return device_configs(session, [name], catalog).get(name)
+
+
+def device_configs(session: Session, names: list[str], catalog: Catalog) -> dict[str, DeviceConfig]:
+    """Many devices in a fixed number of queries (a boot storm renders hundreds at once)."""
+    devices = {}
+    for chunk in _chunks(names, 500):
+        devices.update({d.id: d for d in session.exec(select(Device).where(col(Device.name).in_(chunk)))})
+    if not devices:
+        return {}
+    ids = list(devices)
+    profiles = {p.id: p for p in session.exec(select(SecurityProfile))}
+    defaults = {d.model: d for d in session.exec(select(DeviceDefaults))}
+    lines: dict[int, list] = {i: [] for i in ids}
+    features: dict[int, list] = {i: [] for i in ids}
+    kems: dict[int, list] = {i: [] for i in ids}
+    dn_ids: set[int] = set()
+    for chunk in _chunks(ids, 500):
+        for la, dn in session.exec(
+            select(LineAppearance, DirectoryNumber)
+            .join(DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id))
+            .where(col(LineAppearance.device_id).in_(chunk)).order_by(col(LineAppearance.position))
+        ):
+            lines[la.device_id].append((la, dn))
+            dn_ids.add(dn.id)
+        for f in session.exec(select(FeatureButton).where(col(FeatureButton.device_id).in_(chunk))
+                              .order_by(col(FeatureButton.position))):
+            features[f.device_id].append(f)
+        for k in session.exec(select(KemModule).where(col(KemModule.device_id).in_(chunk)).order_by(col(KemModule.slot))):
+            kems[k.device_id].append(k.model)
+    counts: dict[int, int] = {}
+    for chunk in _chunks(sorted(dn_ids), 500):
+        counts.update(session.exec(select(LineAppearance.dn_id, func.count())
+                                   .where(col(LineAppearance.dn_id).in_(chunk)).group_by(LineAppearance.dn_id)).all())
+    return {d.name: _config(d, catalog, profiles.get(d.security_profile_id), defaults.get(d.model),
+                            lines[i], features[i], kems[i], counts) for i, d in devices.items()}
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _config(device, catalog, profile, defaults, rows, feature_rows, kem_models, counts) -> DeviceConfig:
     try:
         model = catalog.model(device.model)
         display, keys = model.display_name, model.line_keys
     except UnknownModel:
         display, keys = device.model, 1
-    profile = session.get(SecurityProfile, device.security_profile_id) if device.security_profile_id else None
-    rows = session.exec(
-        select(LineAppearance, DirectoryNumber)
-        .join(DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id))
-        .where(LineAppearance.device_id == device.id)
-        .order_by(col(LineAppearance.position))
-    ).all()
-    dn_ids = [dn.id for _, dn in rows]
-    counts = dict(session.exec(
-        select(LineAppearance.dn_id, func.count()).where(col(LineAppearance.dn_id).in_(dn_ids)).group_by(LineAppearance.dn_id)
-    ).all()) if dn_ids else {}
     lines = tuple(
         LineConfig(
             button=i, dn=dn.pattern, partition=dn.partition, label=la.label or dn.pattern,
@@ -102,23 +132,21 @@ def device_config(session: Session, name: str, catalog: Catalog) -> DeviceConfig
         )
         for i, (la, dn) in enumerate(rows, 1)
     )
-    features = tuple(
-        FeatureConfig(len(lines) + i, f.feature, f.target, f.label or f.target)
-        for i, f in enumerate(session.exec(
-            select(FeatureButton).where(FeatureButton.device_id == device.id).order_by(col(FeatureButton.position))
-        ), 1)
-    )
-    kems = tuple(k.model for k in session.exec(
-        select(KemModule).where(KemModule.device_id == device.id).order_by(col(KemModule.slot))))
+    features = tuple(FeatureConfig(len(lines) + i, f.feature, f.target, f.label or f.target)
+                     for i, f in enumerate(feature_rows, 1))
     return DeviceConfig(
         name=device.name, model=device.model, model_display=display, protocol=device.protocol,
         device_pool=device.device_pool, description=device.description,
-        load=device_load(device, session.get(DeviceDefaults, device.model), catalog),
+        load=device_load(device, defaults, catalog),
         security_mode=profile.mode if profile else "non_secure", transport=profile.transport if profile else "udp",
         user_locale=device.user_locale, network_locale=device.network_locale, sip_profile=device.sip_profile,
         product_params=dict(device.product_params or {}), line_keys=keys, lines=lines, features=features,
-        kems=kems,
+        kems=tuple(kem_models),
     )
+
+
+def device_names(session: Session) -> list[str]:
+    return list(session.exec(select(Device.name).order_by(col(Device.name))))
 
 
 def default_loads(session: Session, catalog: Catalog) -> list[tuple[int, str, str]]:

@@ -31,6 +31,7 @@ class Services:
     files: ConfigFiles
     metrics: Metrics
     draining: bool = False
+    cache_warm: bool = False  # every known phone's config rendered once since the start
 
 
 def create_app(services: Services, role: str = "web") -> Flask:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from models.catalog import Catalog
 from models.database import Database
 from models.errors import Refused
-from models.provisioning import auto_register, default_loads, device_config
+from models.provisioning import auto_register, default_loads, device_config, device_configs, device_names
 from models.settings import load_settings
 from models.stamp import current_version
 from phoneservice.cnf import ServerInfo, render_default, render_device
@@ -31,6 +31,7 @@ SECURITY_FILE = re.compile(r"^(CTLSEP[0-9A-F]{12}\.tlv|ITLSEP[0-9A-F]{12}\.tlv|I
 LICENSE = re.compile(r"^([0-9A-F]{12})(_M2E)?\.lic$", re.IGNORECASE)
 DEFAULT = {"xmldefault.cnf.xml"}
 MAX_NAME = 255
+READ_AHEAD = 200  # a miss renders this many stale or unrendered files in one batch
 
 
 class ConfigFiles:
@@ -44,6 +45,7 @@ class ConfigFiles:
         self.metrics = metrics or Metrics()
         self._cache: dict[str, tuple[int, bytes]] = {}
         self._lock = threading.Lock()
+        self._render_lock = threading.Lock()  # one batch at a time; the others then find their file
 
     @staticmethod
     def check_name(name: str) -> str:
@@ -95,12 +97,7 @@ class ConfigFiles:
         for _ in range(3):  # a phone registered by a concurrent request is read on the next turn
             with self.db.read_session() as session:
                 version = current_version(session)
-
-                def render():
-                    config = device_config(session, name, self.catalog)
-                    return render_device(config, self.server, version) if config else None
-
-                data = self._cached(name, version, render)
+                data = self._fresh(name, version) or self._render_batch(session, name, version)
             if data is not None:
                 return data
             try:
@@ -114,6 +111,48 @@ class ConfigFiles:
             except IntegrityError:
                 continue
         return None
+
+    def _fresh(self, key: str, version: int) -> bytes | None:
+        with self._lock:
+            hit = self._cache.get(key)
+        return hit[1] if hit is not None and hit[0] == version else None
+
+    def _render_batch(self, session, name: str, version: int) -> bytes | None:
+        """Render ``name`` and, in the same few queries, up to READ_AHEAD others not
+        fresh under ``version``: a boot storm after a change (or a start) costs a
+        handful of batches, not one round of queries per phone."""
+        with self._render_lock:
+            data = self._fresh(name, version)
+            if data is not None:
+                return data
+            with self._lock:
+                stale = [k for k, (v, _) in self._cache.items() if v != version and k.startswith("SEP")]
+            batch = [name] + [k for k in stale if k != name][: READ_AHEAD - 1]
+            if len(batch) < READ_AHEAD:
+                with self._lock:
+                    fresh = {k for k, (v, _) in self._cache.items() if v == version}
+                batch += [n for n in device_names(session) if n not in fresh and n not in batch][: READ_AHEAD - len(batch)]
+            rendered = {n: render_device(c, self.server, version)
+                        for n, c in device_configs(session, batch, self.catalog).items()}
+            with self._lock:
+                for key in batch:
+                    self._cache.pop(key, None)
+                self._cache.update({n: (version, data) for n, data in rendered.items()})
+            return rendered.get(name)
+
+    def warm(self) -> int:
+        """Render every device ahead of the first request (at start); returns how many."""
+        with self.db.read_session() as session:
+            version = current_version(session)
+            names = device_names(session)
+        for name in names:  # each batch renders READ_AHEAD of them; fresh ones are skipped
+            if self._fresh(name, version) is not None:
+                continue
+            with self.db.read_session() as session:
+                if current_version(session) != version:
+                    break  # something changed meanwhile: requests render it
+                self._render_batch(session, name, version)
+        return len(names)
 
     def _auto_register(self, session, name: str, model_hint: str | None):
         """T-4: an unknown phone asking for its file while auto-registration is on."""

@@ -19,7 +19,7 @@ def healthz():
         return {"status": "error", "database": type(exc).__name__}, 503
     if services.draining:
         return {"status": "draining"}, 503
-    return {"status": "ok", "database": services.db.dialect}
+    return {"status": "ok", "database": services.db.dialect, "config_cache": "warm" if services.cache_warm else "warming"}
 
 
 @blueprint.get("/metrics")

@@ -7,7 +7,7 @@ TFTP service (T-2). Modules never build their own collaborators.
 
 from __future__ import annotations
 
-import signal
+import time
 
 from twisted.application import internet, service
 from twisted.internet import defer, threads
@@ -137,7 +137,14 @@ def run(config: ServerConfig, demo: bool = False) -> None:
     root, services = build(config, reactor)
     reactor.suggestThreadPoolSize(max(10, config.web.threads))
 
+    def warm():
+        began = time.monotonic()
+        count = services.files.warm()
+        services.cache_warm = True
+        log_event("config_cache_warm", devices=count, seconds=round(time.monotonic() - began, 3))
+
     def started():
+        reactor.callInThread(warm)
         log_event("server_started", web=f"{config.web.host}:{config.web.port}",
                   config_http=f"{config.config_http.host}:{config.config_http.port}",
                   tftp=f"{config.tftp.host}:{config.tftp.port}", database=services.db.dialect, demo=demo)
