@@ -1,0 +1,87 @@
+"""Site settings (S-1..S-6) and the schemas that face outward (A-6)."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.database import Database
+from models.devices import DevicePublic
+from models.errors import Refused
+from models.records import MigrationRecordPublic
+from models.selfservice import FORGOTTEN_PIN
+from models.settings import SiteSettings, load_settings, parse_value, save_settings
+from models.users import EndUserCreate, EndUserPublic, EndUserUpdate
+
+
+@pytest.fixture
+def db(sqlite_url):
+    database = Database(sqlite_url)
+    database.create_all()
+    yield database
+    database.dispose()
+
+
+def test_defaults_follow_the_spec():
+    s = SiteSettings()
+    assert (s.replacement_policy, s.security_profile_policy, s.identification) == ("retain", "mapped", "primary_extension")
+    assert (s.lockout_threshold, s.failure_reset_minutes, s.lockout_minutes) == (3, 30, 30)  # OL-18611
+    assert s.session_attempts == 3
+
+
+@pytest.mark.parametrize("key,value", [
+    ("replacement_policy", "delete"),            # S-1
+    ("security_profile_policy", "non_secure"),   # S-2
+    ("identification", "self_service_user_id"),  # S-3
+    ("authentication", "users_only"),            # S-4
+])
+def test_s1_to_s4_values_stored(db, key, value):
+    with db.session() as s:
+        save_settings(s, **{key: value})
+    with db.session() as s:
+        assert getattr(load_settings(s), key) == value
+
+
+@pytest.mark.parametrize("changes,key", [
+    ({"replacement_policy": "shred"}, "replacement_policy"),
+    ({"autoreg_start_dn": "9100", "autoreg_end_dn": "9000"}, "autoreg"),
+    ({"autoreg_start_dn": "90a0"}, "autoreg"),
+    ({"lockout_threshold": 0}, "lockout_threshold"),
+    ({"ivr_languages": []}, "ivr_languages"),
+    ({"no_such_thing": 1}, "no_such_thing"),
+])
+def test_bad_values_refused_naming_the_key_and_nothing_stored(db, changes, key):
+    with pytest.raises(Refused) as exc:
+        with db.session() as s:
+            save_settings(s, **changes)
+    assert key in exc.value.message
+    with db.session() as s:
+        assert load_settings(s) == SiteSettings()
+
+
+def test_s5_auto_registration_range_and_templates(db):
+    with db.session() as s:
+        saved = save_settings(s, autoreg_enabled=True, autoreg_start_dn="0100", autoreg_end_dn="0199",
+                              autoreg_device_template="Lobby UDT", autoreg_line_template="Lobby ULT")
+    assert (saved.autoreg_start_dn, saved.autoreg_device_template) == ("0100", "Lobby UDT")
+
+
+def test_s4_ivr_languages_parse_from_cli_text():
+    assert parse_value("ivr_languages", "fr, en") == ["fr", "en"]
+    assert parse_value("ivr_languages", '["de"]') == ["de"]
+    assert parse_value("autoreg_enabled", "off") is False
+    with pytest.raises(Refused):
+        parse_value("autoreg_enabled", "maybe")
+
+
+def test_a6_public_settings_hide_the_auth_code_hash():
+    public = SiteSettings(auth_code_hash="$argon2id$...").public()
+    assert "auth_code_hash" not in public and public["auth_code_set"] is True
+
+
+@pytest.mark.parametrize("schema", [EndUserPublic, EndUserCreate, EndUserUpdate, DevicePublic, MigrationRecordPublic])
+def test_a6_no_outward_schema_carries_a_pin_hash(schema):
+    assert not any("hash" in name for name in schema.model_fields)
+
+
+def test_a7_forgotten_pin_advice():
+    assert "self-care portal" in FORGOTTEN_PIN and "administrator" in FORGOTTEN_PIN
