@@ -106,8 +106,7 @@ def tool(*argv, timeout=20) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, timeout=timeout)
 
 
-DEMO_PHONES = ["SEP001122330001", "SEP001122330002", "SEP001122330010", "SEP001122330030", "SEP001122330040",
-               "SEP00AA11BB22CC"]
+DEMO_PHONES = sorted(p.stem.replace(".cnf", "") for p in (Path(__file__).parents[1] / "golden").glob("SEP*.cnf.xml"))
 
 
 @pytest.mark.parametrize("name", DEMO_PHONES)
