@@ -32,7 +32,8 @@ ENV PHONE_MIGRATION_DATABASE_URL=sqlite:////data/phone-migration.db \
     PHONE_MIGRATION_TFTP__HOST=0.0.0.0 \
     PHONE_MIGRATION_TFTP__PORT=69 \
     PHONE_MIGRATION_FILES__LOADS_DIR=/data/loads \
-    PHONE_MIGRATION_FILES__LICENSES_DIR=/data/licenses
+    PHONE_MIGRATION_FILES__LICENSES_DIR=/data/licenses \
+    PHONE_MIGRATION_PROMPTS_DIR=/app/prompts
 
 EXPOSE 8080/tcp 6970/tcp 69/udp 5060/udp 5060/tcp
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz').status != 200)"
