@@ -18,8 +18,8 @@ A-6: the PIN lives only in ``State.buffer`` while keyed and in the one
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
 
 from models.selection import PAGE_SIZE
 
