@@ -78,6 +78,8 @@ class DeviceBase(SQLModel):
     locked: bool = False
     registration: str = "unknown"
     load_override: str | None = None
+    sip_contact: str | None = None  # where a restart NOTIFY reaches the phone (C-14), fed with the registration
+    register_call_id: str | None = None  # the phone's REGISTER Call-ID, for Cisco service-control
 
 
 class Device(DeviceBase, table=True):

@@ -211,9 +211,11 @@ class Migrator:
             ))
 
     def _apply(self, session: Session, old: Device, p: Plan, *, door: str, actor: str, action: str) -> MigrationRecord:
-        remove_temporary_device(session, p.new_name)
+        temporary = remove_temporary_device(session, p.new_name)
         _hook("temporary_removed")
         new = Device(
+            sip_contact=temporary.sip_contact if temporary else None,  # C-14: where the restart goes
+            register_call_id=temporary.register_call_id if temporary else None,
             name=p.new_name, model=p.new_model, protocol=p.new_protocol, owner_id=old.owner_id,
             button_template_id=_template(session, p).id, security_profile_id=_profile(session, p.security_profile).id,
             product_params=p.product_params, registration="unregistered", load_override=None, **p.device,
@@ -313,11 +315,14 @@ def release_unused_autoreg_dns(session: Session, dn_ids: list[int]) -> None:
             session.delete(dn)
 
 
-def remove_temporary_device(session: Session, name: str) -> None:
-    """C-14: the new phone's auto-registered record makes way; anything else is refused."""
+def remove_temporary_device(session: Session, name: str) -> Device | None:
+    """C-14: the new phone's auto-registered record makes way; anything else is refused.
+
+    Returns the removed record (detached) so its SIP contact can move to the new device."""
     existing = session.exec(select(Device).where(Device.name == name)).first()
     if existing is None:
-        return
+        return None
     if not existing.auto_registered:
         raise Refused("mac_in_use", f"a phone named {name} already exists; delete it first or choose another MAC")
     delete_device(session, existing)
+    return existing

@@ -130,3 +130,15 @@ def save_settings(session: Session, **changes: Any) -> SiteSettings:
 
 def device_defaults(session: Session, model: str) -> DeviceDefaults:
     return session.get(DeviceDefaults, model) or DeviceDefaults(model=model)
+
+
+def onboarding_method(session: Session, model: str | None, catalog) -> str | None:
+    """S-6: the model's onboarding method, None when none is set (M-1's "none set")."""
+    if not model:
+        return None
+    try:
+        key = catalog.model(model).key
+    except ValueError:
+        return None
+    row = session.get(DeviceDefaults, key)
+    return row.onboarding_method if row else None

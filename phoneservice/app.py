@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask
 
@@ -17,6 +17,8 @@ from models.selfservice import SelfService
 from phoneservice.config import ServerConfig
 from phoneservice.files import ConfigFiles
 from phoneservice.observe import Metrics
+from phoneservice.restart import restart_device
+from phoneservice.sessions import SessionStore
 
 
 @dataclass
@@ -30,20 +32,26 @@ class Services:
     selfservice: SelfService
     files: ConfigFiles
     metrics: Metrics
+    screen_sessions: SessionStore = field(default_factory=SessionStore)
     draining: bool = False
     cache_warm: bool = False  # every known phone's config rendered once since the start
+
+    def restart(self, device: str) -> bool:
+        """C-14: ask the phone to restart; False when only its next config poll will do."""
+        return restart_device(self.db, device)
 
 
 def create_app(services: Services, role: str = "web") -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     app.extensions["phone_migration"] = services
-    from phoneservice import configfiles, health
+    from phoneservice import configfiles, health, screens
 
     if role == "config":
         app.register_blueprint(configfiles.blueprint)
     else:
         app.register_blueprint(health.blueprint)
+        app.register_blueprint(screens.blueprint)
     return app
 
 

@@ -48,7 +48,9 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 
 
 def _db(ctx: click.Context) -> Database:
-    return Database(ctx.obj["url"])
+    db = Database(ctx.obj["url"])
+    ctx.find_root().call_on_close(db.dispose)  # no pooled connection outlives the command
+    return db
 
 
 @main.command("init-db")
@@ -154,6 +156,27 @@ def users_set_pin(ctx, user_id: str, pin: str) -> None:
     click.echo(f"PIN set for {user_id}")
 
 
+@users.command("show")
+@click.argument("user_id")
+@click.pass_context
+@refusals
+def users_show(ctx, user_id: str) -> None:
+    """A user: extension, profile, whether a PIN is set, whether locked (A-4). Never the PIN."""
+    from models.auth import is_locked
+    from models.clock import utcnow
+    from models.lines import DirectoryNumber
+    from models.users import CredentialState, UserProfile
+
+    with _db(ctx).session() as session:
+        user = site.find_user(session, user_id)
+        dn = session.get(DirectoryNumber, user.primary_extension_id) if user.primary_extension_id else None
+        profile = session.get(UserProfile, user.profile_id) if user.profile_id else None
+        locked = is_locked(session.get(CredentialState, user.id), load_settings(session), utcnow())
+    click.echo(f"user: {user.user_id}\nname: {user.display_name}\nextension: {dn.pattern + ' (' + dn.partition + ')' if dn else '-'}")
+    click.echo(f"self-service id: {user.self_service_id or '-'}\nprofile: {profile.name if profile else '-'}")
+    click.echo(f"PIN set: {'yes' if user.pin_hash else 'no'}\nlocked: {'yes' if locked else 'no'}")
+
+
 @users.command("unlock")
 @click.argument("user_id")
 @click.pass_context
@@ -197,6 +220,50 @@ def settings_set_auth_code(ctx, code: str) -> None:
     with _db(ctx).session() as session:
         site.set_auth_code(session, code)
     click.echo("authentication code set")
+
+
+@main.group("activation-codes")
+def activation_codes() -> None:
+    """M-5: codes that bind a new phone to a device built for a user."""
+
+
+@activation_codes.command("issue")
+@click.argument("user_id")
+@click.argument("model")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 365))
+@click.pass_context
+@refusals
+def activation_issue(ctx, user_id: str, model: str, days: int) -> None:
+    """Issue a code for USER_ID's new MODEL; the code is shown once."""
+    from models import activation
+    from models.catalog import default_catalog
+
+    with _db(ctx).session() as session:
+        code, row = activation.issue(session, user_id, model, default_catalog(), days=days)
+    click.echo(f"activation code for {user_id} ({row.model}): {code[:4]}-{code[4:8]}-{code[8:12]}-{code[12:]}"
+               f" (valid until {row.expires_at:%Y-%m-%d %H:%M} UTC; shown only now)")
+
+
+@activation_codes.command("list")
+@click.pass_context
+def activation_list(ctx) -> None:
+    from models import activation
+
+    with _db(ctx).session() as session:
+        for row in activation.listing(session):
+            click.echo(f"{row.id:4} ...{row.hint} {row.user:10} {row.model:7} {row.status:8} {row.used_by or ''}")
+
+
+@activation_codes.command("revoke")
+@click.argument("code_id", type=int)
+@click.pass_context
+@refusals
+def activation_revoke(ctx, code_id: int) -> None:
+    from models import activation
+
+    with _db(ctx).session() as session:
+        activation.revoke(session, code_id)
+    click.echo(f"activation code {code_id} revoked")
 
 
 @main.command()

@@ -1,0 +1,116 @@
+"""C-14: tell a phone to restart with an out-of-dialog SIP NOTIFY.
+
+Why by hand: the one SIP stack in the project, pjsua2, allows a single
+Endpoint per process and lives in the IVR workers; the web process (screens,
+admin) must still restart a phone. A NOTIFY is one UDP request and one final
+answer, so a small sender over a plain socket does the job: ``check-sync``
+with no body (what Asterisk sends), or Cisco ``service-control`` with
+``action=restart`` when the phone's REGISTER Call-ID is known (PROTOCOL.md).
+Retransmits as RFC 3261 Timer E (0.5 s doubling) within a bounded time.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+
+CONTACT = re.compile(r"^<?sips?:(?:(?P<user>[^@;>]+)@)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:;>]+)(?::(?P<port>\d+))?")
+
+
+@dataclass(frozen=True)
+class RestartResult:
+    sent: bool
+    status: int | None  # the final SIP status, None when nothing answered
+    reason: str = ""
+
+
+def parse_contact(contact: str) -> tuple[str, str, int]:
+    match = CONTACT.match((contact or "").strip())
+    if not match:
+        raise ValueError(f"not a SIP contact: {contact!r}")
+    host = match.group("host").strip("[]")
+    return match.group("user") or "", host, int(match.group("port") or 5060)
+
+
+def build_notify(contact: str, local: tuple[str, int], register_call_id: str | None = None) -> tuple[bytes, str]:
+    user, host, port = parse_contact(contact)
+    uri = f"sip:{user + '@' if user else ''}{'[' + host + ']' if ':' in host else host}:{port}"
+    local_host = f"[{local[0]}]" if ":" in local[0] else local[0]
+    call_id = f"{secrets.token_hex(8)}@{local_host}"
+    if register_call_id:
+        body = f"action=restart\r\nRegisterCallId={{{register_call_id}}}\r\n"
+        event = "Event: service-control\r\nContent-Type: text/plain\r\n"
+    else:
+        body, event = "", "Event: check-sync\r\n"
+    message = (
+        f"NOTIFY {uri} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {local_host}:{local[1]};branch=z9hG4bK{secrets.token_hex(8)};rport\r\n"
+        f"Max-Forwards: 70\r\n"
+        f"From: <sip:phone-migration@{local_host}>;tag={secrets.token_hex(4)}\r\n"
+        f"To: <{uri}>\r\n"
+        f"Call-ID: {call_id}\r\n"
+        f"CSeq: 1 NOTIFY\r\n"
+        f"{event}"
+        f"Subscription-State: terminated\r\n"
+        f"User-Agent: phone-migration\r\n"
+        f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
+    )
+    return message.encode(), call_id
+
+
+def send_restart(contact: str, register_call_id: str | None = None, *, timeout: float = 4.0) -> RestartResult:
+    """Send the NOTIFY and wait (bounded) for a final answer."""
+    try:
+        _, host, port = parse_contact(contact)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((host, port))
+            local = sock.getsockname()[:2]
+            message, call_id = build_notify(contact, local, register_call_id)
+            deadline, interval, next_send = time.monotonic() + timeout, 0.5, 0.0
+            while (now := time.monotonic()) < deadline:
+                if now >= next_send:
+                    sock.send(message)
+                    next_send, interval = now + interval, min(interval * 2, 4.0)
+                sock.settimeout(max(0.01, min(next_send, deadline) - time.monotonic()))
+                try:
+                    answer = sock.recv(65535).decode("utf-8", "replace")
+                except (socket.timeout, ConnectionRefusedError):
+                    continue
+                status = _final_status(answer, call_id)
+                if status is not None:
+                    return RestartResult(200 <= status < 300, status)
+    except (OSError, ValueError) as exc:
+        return RestartResult(False, None, str(exc))
+    return RestartResult(False, None, "no answer")
+
+
+def _final_status(answer: str, call_id: str) -> int | None:
+    first, _, rest = answer.partition("\r\n")
+    match = re.match(r"^SIP/2\.0 (\d{3})", first)
+    if not match or call_id not in rest:
+        return None
+    status = int(match.group(1))
+    return status if status >= 200 else None
+
+
+def restart_device(db, name: str) -> bool:
+    """C-14 for any door: NOTIFY the phone when its SIP contact is known; False otherwise."""
+    from sqlmodel import select
+
+    from models.devices import Device
+    from phoneservice.observe import log_event
+
+    with db.read_session() as session:
+        device = session.exec(select(Device).where(Device.name == name)).first()
+        contact = device.sip_contact if device else None
+        call_id = device.register_call_id if device else None
+    if not contact:
+        log_event("restart_skipped", device=name, reason="no SIP contact known: the phone restarts at its next config poll")
+        return False
+    result = send_restart(contact, call_id)
+    log_event("restart_sent", device=name, contact=contact, status=result.status, ok=result.sent, reason=result.reason)
+    return result.sent
