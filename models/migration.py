@@ -161,7 +161,7 @@ class Migrator:
         )
 
     def preview(self, old_name: str, target: Target) -> Plan:
-        with self.db.session() as session:
+        with self.db.read_session() as session:
             return self._plan(session, find_device(session, old_name), target)
 
     def migrate(

@@ -81,7 +81,7 @@ class SelfService:
         self.clock = clock
 
     def settings(self) -> SiteSettings:
-        with self.db.session() as session:
+        with self.db.read_session() as session:
             return load_settings(session)
 
     def needs_secret(self) -> bool:
@@ -96,7 +96,7 @@ class SelfService:
         attempt.extension = entry
         if not entry or len(entry) > 48:
             self._fail(attempt, Refused("bad_entry", "Enter your extension, then press the pound key"))
-        with self.db.session() as session:
+        with self.db.read_session() as session:
             settings = load_settings(session)
             if settings.identification == "self_service_user_id":
                 user = session.exec(select(EndUser).where(EndUser.self_service_id == entry)).first()
@@ -144,6 +144,9 @@ class SelfService:
                 if state is not None:
                     auth.record_success(state)
                     session.add(state)
+                if auth.needs_rehash(user.pin_hash):
+                    user.pin_hash = auth.hash_secret(secret)
+                    session.add(user)
                 attempt.role = "user"
                 return
             if user is None:
@@ -180,7 +183,7 @@ class SelfService:
     @recorded("replace_select")
     def select(self, attempt: Attempt) -> Selection:
         self._require_authenticated(attempt)
-        with self.db.session() as session:
+        with self.db.read_session() as session:
             attempt.candidates = tuple(self._candidates(session, attempt))
         return choose(list(attempt.candidates))
 
@@ -220,7 +223,7 @@ class SelfService:
     def target(self, attempt: Attempt) -> Target:
         if not attempt.new_device:
             raise Refused("unknown_caller", "This phone is not known here, so it can't take over another phone's settings", final=True)
-        with self.db.session() as session:
+        with self.db.read_session() as session:
             device = session.exec(select(Device).where(Device.name == attempt.new_device)).first()
             if device is not None and not device.auto_registered:
                 raise Refused("not_a_new_phone", "This phone is already provisioned, so it can't take over another phone's settings", final=True)

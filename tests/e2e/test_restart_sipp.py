@@ -1,0 +1,55 @@
+"""C-14: the restart NOTIFY reaches a real SIP peer (SIPp as the phone)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from phoneservice.restart import send_restart
+
+pytestmark = pytest.mark.slow
+SCENARIO = Path(__file__).parent / "sipp" / "notify_uas.xml"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("call_id,event", [(None, "check-sync"), ("abc123@10.0.0.5", "service-control")])
+def test_c14_notify_answered_by_sipp(tmp_path, call_id, event):
+    if shutil.which("sipp") is None:
+        pytest.fail("sipp is not installed (Debian: sip-tester)")
+    port = free_udp_port()
+    sipp = subprocess.Popen(["sipp", "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin",
+                             "-trace_msg", "-message_file", str(tmp_path / "msg.log"), "-timeout", "20s"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        result = send_restart(f"sip:9000@127.0.0.1:{port};transport=udp", call_id, timeout=5)
+        assert result.sent and result.status == 200, result
+        assert sipp.wait(timeout=20) == 0
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+            sipp.wait()
+    received = (tmp_path / "msg.log").read_text()
+    assert f"Event: {event}" in received
+    if call_id:
+        assert "action=restart" in received and f"RegisterCallId={{{call_id}}}" in received
+
+
+def test_c14_nobody_listening_gives_up_in_bounded_time():
+    began = time.monotonic()
+    result = send_restart(f"sip:9000@127.0.0.1:{free_udp_port()}", timeout=1.5)
+    assert not result.sent and time.monotonic() - began < 3
+
+
+def test_bad_contact_is_not_sent():
+    assert not send_restart("mailto:someone").sent
