@@ -9,6 +9,7 @@ into words.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import wraps
 from datetime import datetime
@@ -79,6 +80,31 @@ class SelfService:
         self.db = migrator.db
         self.catalog = migrator.catalog
         self.clock = clock
+
+    def caller_device(self, number: str | None, device_name: str | None = None, instance: str | None = None) -> str | None:
+        """Which new phone is calling (IVR): the Cisco ``devicename`` or the MAC in
+        ``+sip.instance`` when present, else the phone whose line 1 is the calling
+        auto-registered DN (T-4). None: not a known new phone (it can't migrate onto itself)."""
+        candidates = []
+        if device_name and re.fullmatch(r"SEP[0-9A-Fa-f]{12}", device_name):
+            candidates.append("SEP" + device_name[3:].upper())
+        mac = re.search(r"([0-9a-fA-F]{12})>?$", (instance or "").replace("-", ""))
+        if mac:
+            candidates.append("SEP" + mac.group(1).upper())
+        with self.db.read_session() as session:
+            for name in candidates:
+                if session.exec(select(Device.id).where(Device.name == name)).first() is not None:
+                    return name
+            if not number:
+                return None
+            rows = session.exec(
+                select(Device.name)
+                .join(LineAppearance, col(LineAppearance.device_id) == col(Device.id))
+                .join(DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id))
+                .where(DirectoryNumber.pattern == number, LineAppearance.position == 1,
+                       Device.auto_registered == True)  # noqa: E712
+            ).all()
+        return rows[0] if len(rows) == 1 else None
 
     def settings(self) -> SiteSettings:
         with self.db.read_session() as session:

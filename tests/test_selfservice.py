@@ -284,3 +284,11 @@ def test_c13_refusals_recorded(svc, demo_db):
     with demo_db.session() as s:
         rec = s.exec(select(MigrationRecord).where(MigrationRecord.outcome == "refused")).one()
         assert rec.code == "not_a_candidate" and rec.door == "ivr"
+
+
+def test_caller_device_by_dn_devicename_or_instance(svc):
+    assert svc.caller_device("9000") == NEW  # the auto-registered DN on line 1 (T-4)
+    assert svc.caller_device(None, "sep00aa11bb22cc") == NEW
+    assert svc.caller_device("5555", None, "<urn:uuid:00000000-0000-0000-0000-00aa11bb22cc>") == NEW
+    assert svc.caller_device("1001") is None  # a provisioned phone's DN is not a new phone
+    assert svc.caller_device(None) is None
