@@ -86,7 +86,7 @@ class SelfService:
         ``+sip.instance`` when present, else the phone whose line 1 is the calling
         auto-registered DN (T-4). None: not a known new phone (it can't migrate onto itself)."""
         candidates = []
-        if device_name and re.fullmatch(r"SEP[0-9A-Fa-f]{12}", device_name):
+        if device_name and re.fullmatch(r"SEP[0-9A-F]{12}", device_name, re.IGNORECASE):
             candidates.append("SEP" + device_name[3:].upper())
         mac = re.search(r"([0-9a-fA-F]{12})>?$", (instance or "").replace("-", ""))
         if mac:
