@@ -10,6 +10,7 @@ from models.clock import utcnow
 from sqlmodel import Session
 
 from models import security
+from models.admins import create_admin
 from models.settings import DeviceDefaults, save_settings
 from models.site import (
     LineSpec,
@@ -24,6 +25,7 @@ from models.site import (
 from models.users import CredentialState
 
 AUTH_CODE = "951413"
+ADMIN_USER, ADMIN_PASSWORD = "admin", "migrate-demo-2026"  # the admin web UI of the demo site
 PT = "Internal_PT"
 
 # user id, first name, extension, PIN
@@ -60,6 +62,7 @@ def mac(n: int) -> str:
 def load_demo(session: Session) -> None:
     save_settings(session, authentication="users_and_admins", autoreg_start_dn="9000", autoreg_end_dn="9099")
     set_auth_code(session, AUTH_CODE)
+    create_admin(session, ADMIN_USER, ADMIN_PASSWORD)
     get_or_create_profile(session, "Standard Users", phone_limit=10, allow_self_provisioning=True)
     get_or_create_profile(session, "Hot Desk Users", phone_limit=2, allow_reassign_from_other_user=True)
     for name, mode, tftp, transport, key_order in OLD_PROFILES:

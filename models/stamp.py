@@ -15,7 +15,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 _BUMPED = "site_version_bumped"
 # Tables no config file reads: writing them must not invalidate every cache.
-UNSTAMPED = {"site_version", "migration_record", "credential_state", "auth_code_throttle"}
+UNSTAMPED = {"site_version", "migration_record", "credential_state", "auth_code_throttle", "admin_account", "api_token"}
 
 
 class SiteVersion(SQLModel, table=True):

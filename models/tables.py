@@ -8,3 +8,4 @@ from models.templates import PhoneButtonTemplate, SecurityProfile  # noqa: F401
 from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile  # noqa: F401
 from models.stamp import SiteVersion  # noqa: F401
 from models.activation import ActivationCode  # noqa: F401
+from models.admins import AdminAccount, ApiToken  # noqa: F401

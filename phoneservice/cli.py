@@ -222,6 +222,67 @@ def settings_set_auth_code(ctx, code: str) -> None:
     click.echo("authentication code set")
 
 
+@main.group()
+def admins() -> None:
+    """Administrator accounts for the admin web UI."""
+
+
+@admins.command("add")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.pass_context
+@refusals
+def admins_add(ctx, username: str, password: str) -> None:
+    from models.admins import create_admin
+
+    with _db(ctx).session() as session:
+        create_admin(session, username, password)
+    click.echo(f"administrator {username} added")
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens for /api/v1 (scopes read, write)."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(["read", "write"]), default=["read"], show_default=True)
+@click.pass_context
+@refusals
+def tokens_create(ctx, name: str, scopes: tuple[str, ...]) -> None:
+    """Create a token; it is printed once and stored hashed."""
+    from models.admins import create_token
+
+    with _db(ctx).session() as session:
+        token, row = create_token(session, name, list(scopes))
+    click.echo(f"token {row.id} ({', '.join(row.scopes)}): {token}")
+
+
+@tokens.command("list")
+@click.pass_context
+def tokens_list(ctx) -> None:
+    from sqlmodel import select
+
+    from models.admins import ApiToken
+
+    with _db(ctx).session() as session:
+        for row in session.exec(select(ApiToken)):
+            click.echo(f"{row.id:4} {row.name:20} {','.join(row.scopes):11} {'revoked' if row.revoked else 'active'}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_context
+@refusals
+def tokens_revoke(ctx, token_id: int) -> None:
+    from models.admins import revoke_token
+
+    with _db(ctx).session() as session:
+        revoke_token(session, token_id)
+    click.echo(f"token {token_id} revoked")
+
+
 @main.group("activation-codes")
 def activation_codes() -> None:
     """M-5: codes that bind a new phone to a device built for a user."""
