@@ -18,6 +18,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from models.datafiles import deep_merge
+
 PROTOCOLS = frozenset({"SIP", "SCCP"})
 _PACKAGED = Path(__file__).with_name("catalog.toml")
 
@@ -79,15 +81,6 @@ class PhoneModel:
         return self.kem_types[kem_key].capacity * max(0, min(count, self.kems[kem_key]))
 
 
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
 
 def _int(where: str, name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -114,7 +107,7 @@ def _build_model(key: str, raw: Mapping[str, Any], families: Mapping[str, Any],
     family = raw.get("family")
     if family not in families:
         raise ValueError(f"{where}: family {family!r} is not a [families] table")
-    spec = _merge(families[family], raw)
+    spec = deep_merge(families[family], raw)
     for path in spec.get("omit", ()):
         table, _, name = str(path).partition(".")
         if isinstance(spec.get(table), Mapping):
@@ -186,7 +179,7 @@ class Catalog:
     def load(cls, override: str | Path | None = None) -> Catalog:
         data = tomllib.loads(_PACKAGED.read_text(encoding="utf-8"))
         if override is not None:
-            data = _merge(data, tomllib.loads(Path(override).read_text(encoding="utf-8")))
+            data = deep_merge(data, tomllib.loads(Path(override).read_text(encoding="utf-8")))
         return cls(data)
 
     def model(self, text: str) -> PhoneModel:

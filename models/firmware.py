@@ -25,6 +25,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from models.datafiles import deep_merge
+
 _PACKAGED = Path(__file__).with_name("firmware.toml")
 
 _PID = re.compile(r"^(?:CP-)?(\d{4})(NR)?((?:-[A-Z0-9]+)*)=?$")
@@ -58,15 +60,6 @@ class Verdict:
     steps: tuple[str, ...] = ()  # loads to go through first, in order
 
 
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
 
 def _freeze(value: Any) -> Any:
     if isinstance(value, Mapping):
@@ -80,7 +73,7 @@ def load_facts(override: str | Path | None = None) -> Mapping[str, Any]:
     Every load name is checked here, so a typo fails at start, naming its key."""
     data = tomllib.loads(_PACKAGED.read_text(encoding="utf-8"))
     if override is not None:
-        data = _merge(data, tomllib.loads(Path(override).read_text(encoding="utf-8")))
+        data = deep_merge(data, tomllib.loads(Path(override).read_text(encoding="utf-8")))
     tables = {"rules": data["rules"], "rules.audio_8800_v15": data["rules"]["audio_8800_v15"],
               **{f"models.{m}": spec for m, spec in data["models"].items()}}
     for where, table in tables.items():

@@ -12,8 +12,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.datafiles import deep_merge
 
 
 class ConfigError(ValueError):
@@ -70,6 +72,36 @@ class CallManagerSection(Section):
     group: str = "Default"
 
 
+class IvrSection(Section):
+    """The IVR worker processes (ivr.supervisor): worker i listens on ``port + i``."""
+
+    workers: int = Field(default=1, ge=0, le=256)  # 0: no IVR in this process
+    host: str = "127.0.0.1"
+    port: int = Field(default=5060, ge=1, le=65535)  # the first worker's; the others follow
+    ready_timeout: float = Field(default=30.0, gt=0)  # no READY by then: killed and restarted
+    backoff_initial: float = Field(default=0.5, gt=0)  # first restart delay, doubled per crash
+    backoff_max: float = Field(default=30.0, gt=0)
+    healthy_after: float = Field(default=60.0, gt=0)  # up this long: the back-off starts over
+    max_restarts: int = Field(default=10, ge=0)  # more crashes than this within restart_window: give up
+    restart_window: float = Field(default=300.0, gt=0)
+    drain_timeout: float = Field(default=15.0, gt=0)  # SIGTERM, then SIGKILL after this many seconds
+
+    @field_validator("port")
+    @classmethod
+    def _ports_fit(cls, port: int, info: ValidationInfo) -> int:
+        workers = info.data.get("workers", 1)
+        if port + max(workers, 1) - 1 > 65535:
+            raise ValueError(f"{workers} workers from port {port} run past 65535")
+        return port
+
+    @field_validator("backoff_max")
+    @classmethod
+    def _max_above_initial(cls, value: float, info: ValidationInfo) -> float:
+        if value < info.data.get("backoff_initial", 0):
+            raise ValueError("below backoff_initial")
+        return value
+
+
 class LogSection(Section):
     level: str = "INFO"
     format: str = Field(default="json", pattern="^(json|text)$")
@@ -84,6 +116,7 @@ class ServerConfig(BaseSettings):
     tftp: TftpSection = TftpSection()
     files: FilesSection = FilesSection()
     callmanager: CallManagerSection = CallManagerSection()
+    ivr: IvrSection = IvrSection()
     log: LogSection = LogSection()
     demo: bool = False
 
@@ -104,16 +137,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServerConfi
         # init kwargs rank above the environment in pydantic-settings; file
         # values must not, so the environment is applied over the file here.
         env = ServerConfig().model_dump(exclude_unset=True)
-        merged = _merge(_merge(data, env), overrides)
+        merged = deep_merge(deep_merge(data, env), overrides)
         return ServerConfig.model_validate(merged) if merged else ServerConfig()
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"setting {key}: {err['msg']}") from None
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out

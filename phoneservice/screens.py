@@ -10,6 +10,7 @@ tied to the device name (``phoneservice.sessions``).
 from __future__ import annotations
 
 import re
+from functools import wraps
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, request
@@ -82,6 +83,20 @@ def _expired(name: str) -> Response:
     return _message("This screen has expired. Start again from the first screen.", name)
 
 
+def in_session(view):
+    """A screen inside a session: the device name checked and the session found, else "expired"."""
+
+    @wraps(view)
+    def wrapper():
+        name = _device_name()
+        sess = _session(name) if name else None
+        if sess is None:
+            return _expired(name or "")
+        return view(name, sess)
+
+    return wrapper
+
+
 @blueprint.get("/")
 def first():
     """M-1: the first screen per source Table 4; M-2: unsupported phones told so."""
@@ -124,20 +139,14 @@ def identify_screen(name: str, sid: str) -> Response:
 
 
 @blueprint.get("/identify")
-def identify():
-    name = _device_name()
-    sess = _session(name) if name else None
-    if sess is None:
-        return _expired(name or "")
+@in_session
+def identify(name: str, sess) -> Response:
     return identify_screen(name, sess.id)
 
 
 @blueprint.get("/identified")
-def identified():
-    name = _device_name()
-    sess = _session(name) if name else None
-    if sess is None:
-        return _expired(name or "")
+@in_session
+def identified(name: str, sess) -> Response:
     services = _services()
     try:
         services.selfservice.identify(sess.attempt, request.args.get("ext", ""))
@@ -151,11 +160,8 @@ def identified():
 
 
 @blueprint.get("/authenticated")
-def authenticated():
-    name = _device_name()
-    sess = _session(name) if name else None
-    if sess is None:
-        return _expired(name or "")
+@in_session
+def authenticated(name: str, sess) -> Response:
     try:
         _services().selfservice.authenticate(sess.attempt, request.args.get("pin", ""))
     except Refused as refusal:
@@ -198,20 +204,16 @@ def _device_list(name: str, sess, page: int) -> Response:
 
 
 @blueprint.get("/choose")
-def choose():
-    name = _device_name()
-    sess = _session(name) if name else None
-    if sess is None or not sess.attempt.candidates:
-        return _expired(name or "")
+@in_session
+def choose(name: str, sess) -> Response:
+    if not sess.attempt.candidates:
+        return _expired(name)
     return _device_list(name, sess, request.args.get("p", 0, type=int))
 
 
 @blueprint.get("/preview")
-def preview():
-    name = _device_name()
-    sess = _session(name) if name else None
-    if sess is None:
-        return _expired(name or "")
+@in_session
+def preview(name: str, sess) -> Response:
     index = request.args.get("d", -1, type=int)
     if not 0 <= index < len(sess.attempt.candidates):
         return _message("That phone is not in the list. Start again.", name)
@@ -234,11 +236,10 @@ def _preview(name: str, sess, old: str) -> Response:
 
 
 @blueprint.get("/confirm")
-def confirm():
-    name = _device_name()
-    sess = _session(name) if name else None
-    if sess is None or sess.chosen is None:
-        return _expired(name or "")
+@in_session
+def confirm(name: str, sess) -> Response:
+    if sess.chosen is None:
+        return _expired(name)
     services = _services()
     try:
         result = services.selfservice.replace(sess.attempt, sess.chosen)
@@ -260,23 +261,17 @@ def _success(name: str, what: str) -> Response:
 
 
 @blueprint.get("/activate")
-def activate():
+@in_session
+def activate(name: str, sess) -> Response:
     """M-5: "Provision a new phone" takes an activation code."""
-    name = _device_name()
-    sess = _session(name) if name else None
-    if sess is None:
-        return _expired(name or "")
     item = cx.InputItem("Activation code", "code", "NP")
     return _xml(cx.input_screen(TITLE, "Enter the activation code", _url("activated", name=name, s=sess.id), [item],
                                 cx.softkeys(_series(), submit=True, back=_first_url(name))))
 
 
 @blueprint.get("/activated")
-def activated():
-    name = _device_name()
-    sess = _session(name) if name else None
-    if sess is None:
-        return _expired(name or "")
+@in_session
+def activated(name: str, sess) -> Response:
     services = _services()
     try:
         with services.db.session() as session:
