@@ -116,8 +116,9 @@ def revoke(session: Session, code_id: int) -> None:
     if device is not None and device.name.startswith("BAT") and row.used_at is None:
         from models.migration import delete_device
 
+        row.device_id = None  # the reference goes before the device it names
+        session.flush()
         delete_device(session, device)
-        row.device_id = None
 
 
 def redeem(session: Session, code: str, mac: str, model: str | None, catalog: Catalog,
