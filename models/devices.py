@@ -94,6 +94,8 @@ class Device(DeviceBase, table=True):
     successor: str | None = None
     auto_registered: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+    # The load the phone says it runs (fed by its registration); F-7 steps a 79xx from it.
+    reported_load: str | None = Field(default=None, max_length=64)
 
     @property
     def mac(self) -> str | None:

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, func, select
 from models.catalog import Catalog, UnknownModel
 from models.devices import Device, KemModule, device_name_for_mac
 from models.errors import Refused
+from models.firmware import next_79xx_step
 from models.lines import DirectoryNumber, FeatureButton, LineAppearance
 from models.settings import DeviceDefaults, SiteSettings, load_settings
 from models.site import LineSpec, create_device
@@ -63,7 +64,20 @@ class DeviceConfig:
 
 
 def device_load(device: Device, defaults: DeviceDefaults | None, catalog: Catalog) -> str:
-    """T-5: the per-device override, else the model's default (S-6), else the catalogue's."""
+    """T-5: the per-device override, else the model's default (S-6), else the catalogue's;
+    F-7: a 7940/7960 that reports an SCCP load (``P003...``) a stepping stone or more
+    behind gets the next stone, one per reboot. Going down (a stuck phone, T-5) takes
+    no steps: the override is served as it is."""
+    wanted = _wanted_load(device, defaults, catalog)
+    if wanted and device.reported_load:
+        try:
+            return next_79xx_step(device.reported_load, wanted)
+        except ValueError:  # a reported load that is no load name: serve what is wanted
+            return wanted
+    return wanted
+
+
+def _wanted_load(device: Device, defaults: DeviceDefaults | None, catalog: Catalog) -> str:
     if device.load_override:
         return device.load_override
     if defaults is not None and defaults.load:
