@@ -1,0 +1,303 @@
+"""One IVR worker process: one pjsua2 Endpoint, its own reactor, the adapter.
+
+``python -m ivr.worker --database URL --host 127.0.0.1 --port 5071 [--transport udp,tcp]``
+
+Why a process per worker: the pjsua2 wheel answers at most 4 calls and allows
+one Endpoint per process (shared/PJSUA2.md, DESIGN.md); ``ivr.supervisor``
+starts several and Kamailio spreads calls over them. The worker prints
+``READY <port>`` on stdout once it listens, logs JSON lines on stderr, and on
+SIGTERM drains: new INVITEs get 503, calls in progress may finish (bounded),
+then the library is shut down in the order PJSUA2.md found safe and the
+process exits 0. A fatal error exits non-zero.
+
+Threads: the reactor thread is pjsua's main thread (``threadCnt=0``,
+``mainThreadOnly``) and pumps ``libHandleEvents`` every 10 ms; database work
+runs in the reactor's thread pool, whose threads are registered with pjsua2
+anyway (a stray finalizer there would otherwise abort the process). Python's
+cyclic garbage collector runs only on the reactor thread, from a LoopingCall,
+so a pjsua2 object caught in a cycle is never destroyed on a pjmedia thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from models.database import Database
+from models.migration import Migrator
+from models.selfservice import SelfService
+from phoneservice.observe import log_event, setup_logging
+from phoneservice.restart import restart_device
+
+from ivr.sip import IvrAdapter, pjsua2_classes
+
+MAX_CALLS = 4  # the wheel's PJSUA_MAX_CALLS (PJSUA2.md)
+MAX_PLAYERS = 32  # pjsua's player limit; retired players stay alive RELEASE_AFTER seconds
+POLL = 0.01  # seconds between libHandleEvents
+GC_EVERY = 5.0  # seconds between cyclic garbage collections (reactor thread only)
+HANGUP_GRACE = 3.0  # seconds for BYEs to complete after the drain deadline
+RTP_BASE, RTP_SLOTS, RTP_PORTS = 10000, 200, 100  # worker RTP ranges in 10000-29999 (below the ephemeral ports), by SIP port
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ivr.worker", description="One self-provisioning IVR worker.")
+    parser.add_argument("--database", required=True, help="database URL (as for phone-migration --database)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (SIP and RTP)")
+    parser.add_argument("--port", type=int, default=5060, help="SIP port (UDP and TCP)")
+    parser.add_argument("--transport", default="udp,tcp", help="comma-separated: udp, tcp (default: both)")
+    parser.add_argument("--rtp-port", type=int, default=None,
+                        help=f"first RTP port; the worker uses {RTP_PORTS} from there "
+                             "(default: derived from --port, so workers on one host don't collide)")
+    parser.add_argument("--drain-timeout", type=float, default=60.0,
+                        help="seconds calls in progress may take to finish after SIGTERM")
+    parser.add_argument("--first-digit-timeout", type=float, default=None, help="seconds to wait for a first key")
+    parser.add_argument("--inter-digit-timeout", type=float, default=None, help="seconds to wait between keys")
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--pj-log-level", type=int, default=2, choices=range(0, 4),
+                        help="pjsip log level forwarded to the log (at most 3: higher levels would log DTMF, A-6)")
+    args = parser.parse_args(argv)
+    if args.rtp_port is None:
+        args.rtp_port = RTP_BASE + (args.port % RTP_SLOTS) * RTP_PORTS
+    if not 1024 <= args.rtp_port <= 65535 - RTP_PORTS:
+        parser.error(f"--rtp-port: between 1024 and {65535 - RTP_PORTS}")
+    args.transports = [t.strip().lower() for t in args.transport.split(",") if t.strip()]
+    if not args.transports or set(args.transports) - {"udp", "tcp"}:
+        parser.error(f"--transport: udp, tcp or both, not {args.transport!r}")
+    return args
+
+
+class Worker:
+    def __init__(self, args: argparse.Namespace, service: SelfService, route_point: str, reactor: Any,
+                 ready_out: Any = None) -> None:
+        self.args = args
+        self.ready_out = ready_out or sys.stdout
+        self.service = service
+        self.route_point = route_point
+        self.reactor = reactor
+        self.exit_code = 0
+        self.draining = False
+        self.ep = self.account = self.adapter = self.log_writer = None
+        self._loops: list = []
+
+    # --- start -----------------------------------------------------------------
+    def start(self) -> None:
+        from twisted.internet.task import LoopingCall
+        from twisted.internet.threads import deferToThread
+
+        pj, _, _, RoutePoint = pjsua2_classes()
+        self.ep = ep = pj.Endpoint()
+        with _stdout_silenced():  # pjlib's banner, printed before its log is configured
+            ep.libCreate()  # on the reactor thread: it becomes pjsua's main thread
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = MAX_CALLS
+        cfg.uaConfig.userAgent = "phone-migration-ivr"
+        cfg.medConfig.clockRate = 8000  # prompts are 8 kHz: no resampling per call
+        cfg.medConfig.sndClockRate = 8000
+        cfg.medConfig.channelCount = 1
+        cfg.medConfig.maxMediaPorts = MAX_CALLS + MAX_PLAYERS + 2  # >= 2 * calls + 2, with retired players
+        self.log_writer = _log_writer(pj)
+        cfg.logConfig.writer = self.log_writer
+        cfg.logConfig.level = self.args.pj_log_level
+        cfg.logConfig.consoleLevel = self.args.pj_log_level  # what reaches the writer
+        cfg.logConfig.msgLogging = 0  # SIP INFO bodies carry DTMF digits (A-6)
+        cfg.logConfig.decor = 0
+        ep.libInit(cfg)
+        for info in ep.codecEnum2():  # G.711 only: 8 kHz like the prompts, and no codec cost
+            priority = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}.get(info.codecId, 0)
+            ep.codecSetPriority(info.codecId, priority)
+        for name in self.args.transports:
+            tc = pj.TransportConfig()
+            tc.port = self.args.port
+            tc.boundAddress = self.args.host
+            kind = pj.PJSIP_TRANSPORT_UDP if name == "udp" else pj.PJSIP_TRANSPORT_TCP
+            ep.transportCreate(kind, tc)
+        ep.libStart()
+        ep.audDevManager().setNullDev()  # a server has no sound device
+
+        def in_thread(fn, *args):
+            return deferToThread(self._registered, fn, *args)
+
+        # C-14 by phoneservice.restart (a plain UDP NOTIFY, as the other doors send it),
+        # so the pool threads never touch pjsua2.
+        self.adapter = IvrAdapter(self.service, self.reactor, in_thread=in_thread,
+                                  restart=functools.partial(restart_device, self.service.db),
+                                  first_digit_timeout=self.args.first_digit_timeout,
+                                  inter_digit_timeout=self.args.inter_digit_timeout)
+        self.account = RoutePoint(self.adapter, self.reactor)
+        acfg = pj.AccountConfig()
+        host = f"[{self.args.host}]" if ":" in self.args.host else self.args.host
+        acfg.idUri = f"sip:{self.route_point}@{host}:{self.args.port}"
+        rtp = acfg.mediaConfig.transportConfig
+        rtp.boundAddress = self.args.host  # RTP on the SIP address, and in the SDP
+        rtp.port, rtp.portRange = self.args.rtp_port, RTP_PORTS
+        self.account.create(acfg, True)
+
+        poll = LoopingCall(ep.libHandleEvents, 0)
+        poll.start(POLL).addErrback(self._fatal, "pjsua event loop failed")
+        collect = LoopingCall(gc.collect)
+        collect.start(GC_EVERY, now=False).addErrback(self._fatal, "garbage collection failed")
+        self._loops = [poll, collect]
+        log_event("ivr_worker_ready", host=self.args.host, port=self.args.port, transports=self.args.transports,
+                  rtp_ports=[self.args.rtp_port, self.args.rtp_port + RTP_PORTS - 1], route_point=self.route_point,
+                  pjsip=ep.libVersion().full)
+        print(f"READY {self.args.port}", file=self.ready_out, flush=True)
+
+    def _registered(self, fn, *args):
+        """In a pool thread: pjsua2 insists every thread that might touch it is registered."""
+        if not self.ep.libIsThreadRegistered():
+            self.ep.libRegisterThread(threading.current_thread().name)
+        return fn(*args)
+
+    # --- stop ------------------------------------------------------------------
+    def drain(self) -> None:
+        """SIGTERM: 503 to new calls, let calls in progress finish (bounded), then stop."""
+        if self.draining or self.adapter is None:
+            return
+        self.draining = True
+        self.adapter.stop_accepting()
+        calls = len(self.adapter.sessions)
+        log_event("ivr_worker_draining", calls=calls, timeout=self.args.drain_timeout)
+        self._wait(self.adapter.idle, self.args.drain_timeout, self._hang_up_all)
+
+    def _hang_up_all(self) -> None:
+        if not self.adapter.idle():
+            log_event("ivr_worker_drain_timeout", logging.WARNING, calls=len(self.adapter.sessions))
+            self.ep.hangupAllCalls()
+        self._wait(lambda: not any(s.leg is not None for s in self.adapter.sessions.values()) and self.adapter.jobs == 0,
+                   HANGUP_GRACE, self._stop_reactor)
+
+    def _wait(self, done, timeout: float, then) -> None:
+        deadline = time.monotonic() + timeout
+
+        def check() -> None:
+            if done() or time.monotonic() >= deadline:
+                then()
+            else:
+                self.reactor.callLater(0.1, check)
+
+        check()
+
+    def _stop_reactor(self) -> None:
+        for loop in self._loops:
+            if loop.running:
+                loop.stop()
+        if self.reactor.running:
+            self.reactor.stop()
+
+    def _fatal(self, failure, why: str) -> None:
+        log_event("ivr_worker_fatal", logging.CRITICAL, reason=why, error=repr(failure.value))
+        self.exit_code = 1
+        self._stop_reactor()
+
+    def shutdown(self) -> None:
+        """After the reactor stopped, in the order PJSUA2.md found safe."""
+        if self.ep is None:
+            return
+        ep = self.ep
+        try:
+            ep.hangupAllCalls()
+            for _ in range(100):  # pump the BYEs, bounded
+                ep.libHandleEvents(10)
+                if self.adapter is None or not any(s.leg is not None and not s.hung_up
+                                                   for s in self.adapter.sessions.values()):
+                    break
+            for call in self.reactor.getDelayedCalls():
+                if call.active():
+                    call.cancel()  # drops its arguments: sessions, legs
+            if self.adapter is not None:
+                self.adapter.close()
+            gc.collect()
+            if self.account is not None:
+                self.account.shutdown()
+            self.account = None
+            gc.collect()
+            ep.libDestroy()
+        except Exception as exc:  # noqa: BLE001 - the process is ending; say why it is not clean
+            log_event("ivr_worker_shutdown_failed", logging.ERROR, error=repr(exc))
+            self.exit_code = self.exit_code or 1
+        finally:
+            self.ep = None
+        log_event("ivr_worker_stopped", exit_code=self.exit_code)
+
+
+@contextmanager
+def _stdout_silenced():
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _log_writer(pj):
+    """pjsip's own log lines into the JSON log: 1 error, 2 warning, 3 debug (no SIP messages, no digits)."""
+
+    class Writer(pj.LogWriter):
+        def write(self, entry) -> None:
+            try:
+                message = entry.msg.strip()
+                if message:
+                    log_event("pjsip", {1: logging.ERROR, 2: logging.WARNING}.get(entry.level, logging.DEBUG),
+                              message=message)
+            except Exception:  # noqa: BLE001 - an exception escaping into pjsua2 would abort the process
+                pass
+
+    return Writer()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # stdout carries the one READY line the supervisor waits for; pjlib prints
+    # to file descriptor 1 before its log is configured, so that goes to stderr.
+    ready_out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    setup_logging(args.log_level)
+    gc.disable()  # collected on the reactor thread only (see the module docstring)
+    try:
+        db = Database(args.database)
+        service = SelfService(Migrator(db))
+        route_point = service.settings().ivr_route_point
+    except Exception as exc:  # noqa: BLE001 - no database, no IVR
+        log_event("ivr_worker_fatal", logging.CRITICAL, reason="database", error=repr(exc))
+        return 1
+
+    from twisted.internet import reactor
+
+    worker = Worker(args, service, route_point, reactor, ready_out)
+    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(worker.drain))
+    signal.signal(signal.SIGINT, lambda *_: reactor.callFromThread(worker.drain))
+
+    def start() -> None:
+        try:
+            worker.start()
+        except Exception as exc:  # noqa: BLE001 - e.g. the port is taken
+            log_event("ivr_worker_fatal", logging.CRITICAL, reason="start", error=repr(exc))
+            worker.exit_code = 2
+            reactor.stop()
+
+    reactor.callWhenRunning(start)
+    reactor.run(installSignalHandlers=False)
+    worker.shutdown()
+    db.dispose()
+    return worker.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
