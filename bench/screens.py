@@ -132,7 +132,7 @@ def main() -> None:
     web = free_port()
     log = open(work / "serve.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "phoneservice.cli", "--database", url, "serve", "--web-port",
-                               str(web), "--config-port", str(free_port()), "--tftp-port", str(free_port())],
+                               str(web), "--config-port", str(free_port()), "--tftp-port", str(free_port()), "--ivr-workers", "0"],
                               stdout=log, stderr=subprocess.STDOUT, cwd=work)
     base = f"http://127.0.0.1:{web}"
     try:

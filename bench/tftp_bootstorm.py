@@ -243,7 +243,7 @@ def start_ours(args: argparse.Namespace, folder: Path) -> RunningServer:
         argv = [sys.executable, str(HARNESS), str(folder), "--port", str(port)]
     else:
         argv = [sys.executable, "-m", "phoneservice.cli", "--database", args.site_url, "serve",
-                "--web-port", str(args.web_port), "--config-port", str(free_tcp_port()), "--tftp-port", str(port)]
+                "--web-port", str(args.web_port), "--config-port", str(free_tcp_port()), "--tftp-port", str(port), "--ivr-workers", "0"]
     log = folder.parent / "ours.err"
     with open(log, "wb") as errors:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, text
 from sqlmodel import Field, SQLModel
 
-DOORS = ("ivr", "screen", "admin", "bulk", "cli")
+DOORS = ("ivr", "screen", "admin", "api", "bulk", "cli")
 
 
 

@@ -33,6 +33,9 @@ class DeviceDefaults(SQLModel, table=True):
     onboarding_method: str = "auto_registration"  # auto_registration | activation_code
 
 
+YEAR_MINUTES = 366 * 24 * 60  # longer periods overflow datetime arithmetic
+
+
 class SiteSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -58,13 +61,13 @@ class SiteSettings(BaseModel):
     autoreg_default_model: str = "8851"
     # Unified CM credential policy defaults (OL-18611)
     lockout_threshold: int = PField(default=3, ge=1, le=100)
-    failure_reset_minutes: int = PField(default=30, ge=1)
-    lockout_minutes: int = PField(default=30, ge=0)  # 0: an admin must unlock
+    failure_reset_minutes: int = PField(default=30, ge=1, le=YEAR_MINUTES)
+    lockout_minutes: int = PField(default=30, ge=0, le=YEAR_MINUTES)  # 0: an admin must unlock
     trivial_pin_check: bool = True
     pin_min_length: int = PField(default=4, ge=1, le=32)
     session_attempts: int = PField(default=3, ge=1, le=10)
     auth_code_max_failures: int = PField(default=5, ge=1)
-    auth_code_block_minutes: int = PField(default=15, ge=1)
+    auth_code_block_minutes: int = PField(default=15, ge=1, le=YEAR_MINUTES)
 
     @model_validator(mode="after")
     def _range(self) -> "SiteSettings":

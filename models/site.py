@@ -6,20 +6,27 @@ the checks (MAC format, catalogue model, protocol, trivial PIN) are written once
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlmodel import Session, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, or_, select
 
 from models import auth
+from models.admins import AdminAccount, check_password
 from models.catalog import Catalog, UnknownModel, default_catalog, standard_template_name
-from models.devices import Device, KemModule, device_name_for_mac
+from models.devices import REGISTRATION_STATES, Device, DeviceCreate, KemModule, device_name_for_mac
 from models.errors import Refused
 from models.lines import DirectoryNumber, FeatureButton, LineAppearance
+from models.records import MigrationRecord, MigrationRecordPublic
 from models.security import UNIVERSAL_PROFILES
-from models.settings import load_settings, save_settings
+from models.settings import DeviceDefaults, SiteSetting, load_settings, save_settings
 from models.templates import KEY_ORDERS, SECURITY_MODES, TRANSPORTS, PhoneButtonTemplate, SecurityProfile
-from models.users import CredentialState, EndUser, UserProfile
+from models.users import AuthCodeThrottle, CredentialState, EndUser, EndUserCreate, UserProfile
 
 
 @dataclass
@@ -198,3 +205,393 @@ def create_device(
         session.add(KemModule(device_id=device.id, slot=slot, model=kem_model.key))
     session.flush()
     return device
+
+
+# --- the admin web UI's writes (A-4, S-6, S-7) --------------------------------
+
+WEB_SECRET_KEY = "web_secret"
+ADMIN_LOGIN_MAX_FAILURES = 5
+ADMIN_LOGIN_BLOCK_MINUTES = 15
+ONBOARDING_METHODS = ("auto_registration", "activation_code")
+_LOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def web_secret(session: Session) -> str:
+    """The admin UI's cookie-signing key: made once, shared by every process on this database.
+
+    A ``site_setting`` row that ``SiteSettings`` does not know, so no settings
+    page, CLI or API ever shows it (A-6). Two processes starting at once: the
+    second insert fails on the key and reads the first one's secret.
+    """
+    row = session.get(SiteSetting, WEB_SECRET_KEY)
+    if row is not None:
+        return str(row.value)
+    try:
+        with session.begin_nested():
+            session.add(SiteSetting(key=WEB_SECRET_KEY, value=secrets.token_urlsafe(48)))
+    except IntegrityError:
+        pass
+    return str(session.get(SiteSetting, WEB_SECRET_KEY, populate_existing=True).value)
+
+
+def _admin_throttle_key(username: str) -> str:
+    # Kept in the A-4 throttle table; a device name is never "admin:...".
+    key = "admin:" + username
+    return key if len(key) <= 64 else "admin:#" + hashlib.sha256(username.encode()).hexdigest()[:48]
+
+
+def admin_login(session: Session, username: str, password: str, now: datetime) -> AdminAccount | Refused:
+    """A-4 for the admin UI: 5 failed logins for one user name block it for 15 minutes.
+
+    Returns the refusal instead of raising it so the caller's transaction
+    commits the failure count. Unknown and known user names count alike.
+    """
+    key = _admin_throttle_key(username)
+    throttle = session.get(AuthCodeThrottle, key)
+    if auth.code_blocked(throttle, now):
+        return Refused("admin_login_blocked", f"Too many failed logins for this user name; try again in "
+                       f"{ADMIN_LOGIN_BLOCK_MINUTES} minutes or ask another administrator")
+    account = check_password(session, username, password) if username and password else None
+    if account is not None:
+        if throttle is not None:
+            session.delete(throttle)
+        return account
+    throttle = throttle or AuthCodeThrottle(device_name=key)
+    window = timedelta(minutes=ADMIN_LOGIN_BLOCK_MINUTES)
+    if throttle.window_start is None or now - throttle.window_start > window:
+        throttle.window_start, throttle.failures = now, 0
+    throttle.failures += 1
+    if throttle.failures >= ADMIN_LOGIN_MAX_FAILURES:
+        throttle.blocked_until = now + window
+    session.add(throttle)
+    return Refused("bad_login", "The user name or password is not valid")
+
+
+def admin_account(session: Session, admin_id: int) -> AdminAccount | None:
+    """The enabled administrator with this id (the admin UI's session check)."""
+    account = session.get(AdminAccount, admin_id)
+    return account if account is not None and not account.disabled else None
+
+
+def set_device_defaults(session: Session, model: str, *, load: str | None, onboarding_method: str | None,
+                        catalog: Catalog) -> None:
+    """S-6: a model's default load (None: the catalogue's) and onboarding method (None: none set, M-1)."""
+    try:
+        key = catalog.model(model).key
+    except UnknownModel as exc:
+        raise Refused("unknown_model", str(exc)) from None
+    load = (load or "").strip() or None
+    if load is not None and not _LOAD_NAME.match(load):
+        raise Refused("bad_load", f'load for {key}: "{load}" is not a load name (letters, digits, . _ -)')
+    if onboarding_method and onboarding_method not in ONBOARDING_METHODS:
+        raise Refused("bad_onboarding", f"onboarding method for {key}: one of {', '.join(ONBOARDING_METHODS)}")
+    row = session.get(DeviceDefaults, key)
+    if load is None and not onboarding_method:
+        if row is not None:
+            session.delete(row)
+        return
+    row = row or DeviceDefaults(model=key)
+    row.load, row.onboarding_method = load, onboarding_method
+    session.add(row)
+
+
+PROFILE_FIELDS = ("allow_self_provisioning", "phone_limit", "allow_reassign_from_other_user",
+                  "universal_device_template", "universal_line_template")
+
+
+def save_profile(session: Session, name: str, *, new: bool = False, **fields: Any) -> UserProfile:
+    """S-7: create (``new``) or change a user profile; a bad value is refused with the field's name."""
+    name = (name or "").strip()
+    if not name or len(name) > 64:
+        raise Refused("bad_profile", 'profile "name": 1 to 64 characters')
+    if new and session.exec(select(UserProfile).where(UserProfile.name == name)).first():
+        raise Refused("profile_exists", f'profile "name": a profile named "{name}" already exists')
+    unknown = set(fields) - set(PROFILE_FIELDS)
+    if unknown:
+        raise Refused("bad_profile", f'profile field "{sorted(unknown)[0]}" is not known')
+    if "phone_limit" in fields:
+        try:
+            fields["phone_limit"] = int(str(fields["phone_limit"]).strip())
+        except ValueError:
+            raise Refused("bad_profile", 'profile "phone_limit": a whole number from 0 to 1000') from None
+        if not 0 <= fields["phone_limit"] <= 1000:
+            raise Refused("bad_profile", 'profile "phone_limit": a whole number from 0 to 1000')
+    for key in ("universal_device_template", "universal_line_template"):
+        if key in fields and not (0 < len(str(fields[key]).strip()) <= 128):
+            raise Refused("bad_profile", f'profile "{key}": 1 to 128 characters')
+    profile = get_or_create_profile(session, name)
+    for key, value in fields.items():
+        setattr(profile, key, value.strip() if isinstance(value, str) else value)
+    session.add(profile)
+    return profile
+
+
+def set_user_profile(session: Session, user_id: str, profile: str | None) -> None:
+    """S-7: which profile a user's self-provisioning follows (None: no profile)."""
+    user = find_user(session, user_id)
+    row = None
+    if profile:
+        row = session.exec(select(UserProfile).where(UserProfile.name == profile)).first()
+        if row is None:
+            raise Refused("unknown_profile", f'no user profile "{profile}"')
+    user.profile_id = row.id if row else None
+    session.add(user)
+
+
+# --- the REST API's edits and paged reads (DESIGN "Interfaces that face outward") ---
+
+
+def _refused(code: str, field: str, message: str) -> Refused:
+    """A refusal about one input field; ``field`` lets a door point at it (the API's 422 ``errors``)."""
+    refusal = Refused(code, message)
+    refusal.field = field
+    return refusal
+
+
+def _check_length(table, column: str, value: str | None, field: str | None = None) -> None:
+    """The column's own limit (``max_length``), checked before PostgreSQL refuses the row."""
+    limit = table.__table__.c[column].type.length
+    if value is not None and len(value) > limit:
+        raise _refused("too_long", field or column, f'"{field or column}": at most {limit} characters')
+
+
+def _extension(session: Session, pattern: str, partition: str | None) -> DirectoryNumber:
+    """A user's primary extension: in ``partition`` when given, else the one DN with that
+    pattern (created in the <None> partition when there is none; refused when it is in several, S-3)."""
+    if partition is not None:
+        _check_length(DirectoryNumber, "partition", partition)
+        return get_or_create_dn(session, pattern, partition)
+    found = session.exec(select(DirectoryNumber).where(DirectoryNumber.pattern == pattern).limit(2)).all()
+    if len(found) > 1:
+        raise _refused("ambiguous_dn", "primary_extension",
+                       f"directory number {pattern} is in more than one partition; give the partition")
+    return found[0] if found else get_or_create_dn(session, pattern, "")
+
+
+def _check_self_service_id(session: Session, value: str | None, user: EndUser | None = None) -> None:
+    if value is None:
+        return
+    if not value.strip():
+        raise _refused("bad_self_service_id", "self_service_id", '"self_service_id": empty; give null for none')
+    _check_length(EndUser, "self_service_id", value)
+    other = session.exec(select(EndUser).where(EndUser.self_service_id == value)).first()
+    if other is not None and other is not user:
+        raise Refused("self_service_id_in_use", f"self-service user ID {value} belongs to another user")
+
+
+def _existing_profile(session: Session, name: str) -> UserProfile:
+    row = session.exec(select(UserProfile).where(UserProfile.name == name)).first()
+    if row is None:
+        raise _refused("unknown_profile", "profile", f'no user profile "{name}"')
+    return row
+
+
+def add_user(session: Session, data: EndUserCreate) -> EndUser:
+    """A new end user from the API: the table's limits, a unique self-service ID, an
+    existing profile (S-7), and the PIN through ``set_pin`` (A-4 trivial check, A-6 hash)."""
+    user_id = data.user_id
+    if not user_id.strip() or "/" in user_id:
+        raise _refused("bad_user_id", "user_id", '"user_id": 1 to 128 characters, not blank, no "/"')
+    _check_length(EndUser, "user_id", user_id)
+    if session.exec(select(EndUser).where(EndUser.user_id == user_id)).first():
+        raise Refused("user_exists", f'user "{user_id}" already exists')
+    _check_self_service_id(session, data.self_service_id)
+    if data.profile is not None:
+        _existing_profile(session, data.profile)
+    user = create_user(session, user_id, self_service_id=data.self_service_id, first_name=data.first_name,
+                       last_name=data.last_name, profile=data.profile)
+    if data.primary_extension is not None:
+        user.primary_extension_id = _extension(session, data.primary_extension, data.partition).id
+        session.add(user)
+        session.flush()
+    if data.pin is not None:
+        set_pin(session, user_id, data.pin)
+    return user
+
+
+def update_user(session: Session, user_id: str, changes: dict[str, Any]) -> EndUser:
+    """``EndUserUpdate`` fields that were sent; null clears (names become empty)."""
+    user = find_user(session, user_id)
+    if "self_service_id" in changes:
+        _check_self_service_id(session, changes["self_service_id"], user)
+        user.self_service_id = changes["self_service_id"]
+    for name in ("first_name", "last_name"):
+        if name in changes:
+            setattr(user, name, changes[name] or "")
+    if "primary_extension" in changes:
+        pattern = changes["primary_extension"]
+        user.primary_extension_id = _extension(session, pattern, None).id if pattern is not None else None
+    if "profile" in changes:
+        name = changes["profile"]
+        user.profile_id = _existing_profile(session, name).id if name is not None else None
+    session.add(user)
+    session.flush()
+    return user
+
+
+def user_search(session: Session, search: str = "", *, limit: int = 50,
+                offset: int = 0) -> tuple[list[EndUser], int]:
+    """A page of users and how many match in all (the same filter as ``reports.find_users``)."""
+    stmt = select(EndUser)
+    if search.strip():
+        like = f"%{search.strip().lower()}%"
+        by_dn = select(DirectoryNumber.id).where(col(DirectoryNumber.pattern).ilike(like))
+        stmt = stmt.where(or_(col(EndUser.user_id).ilike(like), col(EndUser.first_name).ilike(like),
+                              col(EndUser.last_name).ilike(like), col(EndUser.self_service_id).ilike(like),
+                              col(EndUser.primary_extension_id).in_(by_dn)))
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    return list(session.exec(stmt.order_by(col(EndUser.user_id)).offset(offset).limit(limit))), total
+
+
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+def _check_params(params: dict[str, Any]) -> None:
+    """Product-specific parameters become vendorConfig elements (T-1): XML names, plain values."""
+    for name, value in params.items():
+        if not _PARAM_NAME.match(name):
+            raise _refused("bad_param", "product_params",
+                           f'product-specific parameter "{name[:64]}": not an XML name')
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise _refused("bad_param", "product_params",
+                           f'product-specific parameter "{name}": a string, number or true/false')
+
+
+def add_device(session: Session, data: DeviceCreate, catalog: Catalog | None = None) -> Device:
+    """A new phone from the API (C-11 fields); the checks of ``create_device``, plus the
+    table's limits, an existing owner and config-file-safe parameters."""
+    _check_length(PhoneButtonTemplate, "name", data.button_template, "button_template")
+    _check_length(SecurityProfile, "name", data.security_profile, "security_profile")
+    _check_params(data.product_params)
+    if data.owner is not None:
+        try:
+            find_user(session, data.owner)
+        except Refused as exc:
+            raise _refused(exc.code, "owner", exc.message) from None
+    return create_device(session, data.mac, data.model, data.protocol, owner=data.owner,
+                         template=data.button_template, security_profile=data.security_profile,
+                         product_params=data.product_params, catalog=catalog, description=data.description,
+                         device_pool=data.device_pool, calling_search_space=data.calling_search_space,
+                         location=data.location)
+
+
+def update_device(session: Session, name: str, changes: dict[str, Any]) -> Device:
+    """``DeviceUpdate`` fields that were sent. ``product_params`` merges (a null value removes
+    the parameter); a null description or calling search space empties it. Locked like a
+    migration's old phone (C-12), so an edit never lands on a phone being copied."""
+    from models.migration import find_device
+
+    device = find_device(session, name, lock=True)
+    for key in ("description", "calling_search_space"):
+        if key in changes:
+            setattr(device, key, changes[key] or "")
+    for key in ("device_pool", "location"):
+        if key in changes:
+            if not changes[key]:
+                raise _refused("bad_device_field", key, f'"{key}": give a name')
+            setattr(device, key, changes[key])
+    if "registration" in changes:
+        if changes["registration"] not in REGISTRATION_STATES:
+            raise _refused("bad_registration", "registration",
+                           f'"registration": one of {", ".join(REGISTRATION_STATES)}')
+        device.registration = changes["registration"]
+    if "load_override" in changes:
+        load = changes["load_override"] or None
+        if load is not None and not _LOAD_NAME.match(load):
+            raise _refused("bad_load", "load_override", f'"load_override": "{load[:64]}" is not a load name')
+        device.load_override = load  # T-5: None is the model's default load
+    if "product_params" in changes:
+        patch = changes["product_params"]
+        if patch is None:
+            raise _refused("bad_param", "product_params", '"product_params": an object of parameters to set')
+        _check_params(patch)
+        params = dict(device.product_params or {})
+        params.update(patch)
+        device.product_params = {k: v for k, v in params.items() if v is not None}
+    session.add(device)
+    session.flush()
+    return device
+
+
+_SIP_CONTACT = re.compile(r"^<?sips?:[^\s<>]+>?$", re.IGNORECASE)
+
+
+def set_registration(session: Session, name: str, state: str, contact: str | None = None,
+                     register_call_id: str | None = None) -> Device:
+    """DESIGN "Registration state", fed by the call control: registered or not (D-3), and
+    where a restart NOTIFY reaches the phone (C-14). What is not given is cleared."""
+    from models.migration import find_device
+
+    if state not in REGISTRATION_STATES:
+        raise _refused("bad_registration", "state", f'"state": one of {", ".join(REGISTRATION_STATES)}')
+    if contact is not None and (len(contact) > 255 or not _SIP_CONTACT.match(contact)):
+        raise _refused("bad_contact", "contact", '"contact": a SIP URI such as sip:9000@192.0.2.10:5060')
+    if register_call_id is not None and (not register_call_id or len(register_call_id) > 255
+                                         or any(c.isspace() for c in register_call_id)):
+        raise _refused("bad_call_id", "register_call_id", '"register_call_id": 1 to 255 characters, no spaces')
+    device = find_device(session, name)
+    device.registration, device.sip_contact, device.register_call_id = state, contact, register_call_id
+    session.add(device)
+    session.flush()
+    return device
+
+
+def remove_device(session: Session, name: str) -> None:
+    """Delete a phone (lines, buttons, KEMs; unused auto-registration DNs return to the pool).
+    A pre-built activation-code device takes its unused code with it (M-5)."""
+    from models.activation import ActivationCode
+    from models.migration import delete_device, find_device
+
+    device = find_device(session, name, lock=True)
+    for code in session.exec(select(ActivationCode).where(ActivationCode.device_id == device.id)):
+        if code.used_at is None:
+            code.revoked = True
+        code.device_id = None
+        session.add(code)
+    session.flush()
+    delete_device(session, device)
+
+
+def device_search(session: Session, search: str = "", *, migrated: bool | None = None, limit: int = 50,
+                  offset: int = 0) -> tuple[list[Device], int]:
+    """A page of the C-13 device search and how many match in all (the filter of
+    ``reports.search_devices``: name, MAC in any spelling, description, DN, owner, model)."""
+    text = search.strip()
+    if re.fullmatch(r"(?:[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2})+|[0-9A-Fa-f]{4}(?:\.[0-9A-Fa-f]{4})+)", text):
+        text = re.sub(r"[:.\-]", "", text)
+    stmt = select(Device)
+    if migrated is not None:
+        stmt = stmt.where(Device.migrated == migrated)
+    if text:
+        like = f"%{text.lower()}%"
+        by_dn = select(LineAppearance.device_id).join(
+            DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id)
+        ).where(col(DirectoryNumber.pattern).ilike(like))
+        by_owner = select(EndUser.id).where(col(EndUser.user_id).ilike(like))
+        stmt = stmt.where(or_(col(Device.name).ilike(like), col(Device.description).ilike(like),
+                              col(Device.model).ilike(like), col(Device.id).in_(by_dn),
+                              col(Device.owner_id).in_(by_owner)))
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    return list(session.exec(stmt.order_by(col(Device.name)).offset(offset).limit(limit))), total
+
+
+def record_search(session: Session, *, outcome: str | None = None, limit: int | None = 50,
+                  offset: int = 0) -> tuple[list[MigrationRecordPublic], int]:
+    """A page of the migration records (C-13), newest first, and how many in all."""
+    stmt = select(MigrationRecord)
+    if outcome:
+        stmt = stmt.where(MigrationRecord.outcome == outcome)
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = session.exec(stmt.order_by(col(MigrationRecord.at).desc(), col(MigrationRecord.id).desc())
+                        .offset(offset).limit(limit))
+    return [MigrationRecordPublic.model_validate(r, from_attributes=True) for r in rows], total
+
+
+def api_token_name(session: Session, token: str) -> str | None:
+    """The name of a valid API token: the actor of the records its requests make (C-13)."""
+    from models.admins import ApiToken, token_scopes
+
+    if token_scopes(session, token) is None:
+        return None
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return session.exec(select(ApiToken.name).where(ApiToken.token_hash == digest)).first()

@@ -33,6 +33,7 @@ class Services:
     files: ConfigFiles
     metrics: Metrics
     screen_sessions: SessionStore = field(default_factory=SessionStore)
+    ivr: object | None = None  # ivr.supervisor.IvrSupervisor when IVR workers run in this process
     draining: bool = False
     cache_warm: bool = False  # every known phone's config rendered once since the start
 
@@ -45,13 +46,16 @@ def create_app(services: Services, role: str = "web") -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     app.extensions["phone_migration"] = services
-    from phoneservice import configfiles, health, screens
+    from phoneservice import admin, api, configfiles, health, screens
 
     if role == "config":
         app.register_blueprint(configfiles.blueprint)
     else:
         app.register_blueprint(health.blueprint)
         app.register_blueprint(screens.blueprint)
+        admin.init_app(app)  # secret key, session cookie, CSRF on every form but the bearer-token API, Flask-Login
+        app.register_blueprint(admin.blueprint)
+        app.register_blueprint(api.blueprint)  # /api/v1: bearer tokens only, problem+json errors
     return app
 
 

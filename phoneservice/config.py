@@ -35,6 +35,7 @@ class WebSection(Section):
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None  # how phones reach the screens; default http://host:port
     threads: int = Field(default=16, ge=1, le=256)
+    secret_key: str | None = None  # signs admin sessions; None: one generated and kept in the database
 
 
 class ConfigHttpSection(Section):
@@ -79,6 +80,7 @@ class IvrSection(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=5060, ge=1, le=65535)  # the first worker's; the others follow
     ready_timeout: float = Field(default=30.0, gt=0)  # no READY by then: killed and restarted
+    start_concurrency: int = Field(default=4, ge=1)  # workers starting at once (about 1 s of CPU each)
     backoff_initial: float = Field(default=0.5, gt=0)  # first restart delay, doubled per crash
     backoff_max: float = Field(default=30.0, gt=0)
     healthy_after: float = Field(default=60.0, gt=0)  # up this long: the back-off starts over

@@ -17,9 +17,11 @@ def healthz():
             session.exec(text("SELECT 1"))
     except Exception as exc:  # the database is what health means here
         return {"status": "error", "database": type(exc).__name__}, 503
+    ivr = services.ivr.health() if services.ivr is not None else {"status": "disabled", "up": 0, "workers": []}
     if services.draining:
-        return {"status": "draining"}, 503
-    return {"status": "ok", "database": services.db.dialect, "config_cache": "warm" if services.cache_warm else "warming"}
+        return {"status": "draining", "ivr": ivr}, 503
+    return {"status": "ok", "database": services.db.dialect,
+            "config_cache": "warm" if services.cache_warm else "warming", "ivr": ivr}
 
 
 @blueprint.get("/metrics")

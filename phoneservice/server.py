@@ -15,6 +15,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Site
 from twisted.web.wsgi import WSGIResource
 
+from ivr.supervisor import IvrSupervisor, RestartPolicy, worker_command
 from models.catalog import default_catalog
 from models.database import Database
 from models.migration import Migrator
@@ -89,6 +90,10 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
     services = build_services(config)
     root = service.MultiService()
 
+    services.ivr = ivr_supervisor(config, services, reactor) if config.ivr.workers else None
+    if services.ivr is not None:
+        services.ivr.setServiceParent(root)
+
     pool = ThreadPool(minthreads=1, maxthreads=config.web.threads, name="wsgi")
     ThreadPoolService(pool).setServiceParent(root)
     web = LoggedSite(WSGIResource(reactor, pool, create_app(services, "web")))
@@ -107,6 +112,23 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
         tftp.setServiceParent(root)
         services.metrics.tftp_active.set_function(lambda: tftp.stats.active)
     return root, services
+
+
+def ivr_supervisor(config: ServerConfig, services: Services, reactor) -> IvrSupervisor:
+    """``ivr.workers`` IVR worker processes on consecutive ports from ``ivr.port``."""
+    ivr = config.ivr
+    supervisor = IvrSupervisor(
+        count=ivr.workers, first_port=ivr.port, clock=reactor, spawn=reactor.spawnProcess,
+        # The worker hangs up its own calls (BYE) early enough to exit before the SIGKILL.
+        command=lambda port: worker_command(ivr.host, port, services.db.url, max(ivr.drain_timeout - 5, 1)),
+        policy=RestartPolicy(backoff_initial=ivr.backoff_initial, backoff_max=ivr.backoff_max,
+                             healthy_after=ivr.healthy_after, max_restarts=ivr.max_restarts,
+                             window=ivr.restart_window),
+        ready_timeout=ivr.ready_timeout, start_concurrency=ivr.start_concurrency, drain_timeout=ivr.drain_timeout,
+        log=log_event,
+    )
+    supervisor.register_metrics(services.metrics.registry)
+    return supervisor
 
 
 def _tftp_metrics(services: Services):
@@ -147,7 +169,8 @@ def run(config: ServerConfig, demo: bool = False) -> None:
         reactor.callInThread(warm)
         log_event("server_started", web=f"{config.web.host}:{config.web.port}",
                   config_http=f"{config.config_http.host}:{config.config_http.port}",
-                  tftp=f"{config.tftp.host}:{config.tftp.port}", database=services.db.dialect, demo=demo)
+                  tftp=f"{config.tftp.host}:{config.tftp.port}", database=services.db.dialect, demo=demo,
+                  ivr_workers=config.ivr.workers, ivr=f"{config.ivr.host}:{config.ivr.port}")
 
     def stopping():
         services.draining = True

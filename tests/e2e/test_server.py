@@ -35,7 +35,7 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
 
 
 class Server:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, ivr_args: tuple[str, ...] = ("--ivr-workers", "0")):
         self.dir = workdir
         self.web, self.cfg, self.tftp = free_port(), free_port(), free_port(socket.SOCK_DGRAM)
         self.url = f"sqlite:///{workdir / 'pm.db'}"
@@ -49,7 +49,7 @@ class Server:
         self.log = open(workdir / "server.log", "wb")
         self.proc = subprocess.Popen(
             [str(BIN / "phone-migration"), "--database", self.url, "serve", "--demo", "--web-port", str(self.web),
-             "--config-port", str(self.cfg), "--tftp-port", str(self.tftp)],
+             "--config-port", str(self.cfg), "--tftp-port", str(self.tftp), *ivr_args],
             cwd=workdir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

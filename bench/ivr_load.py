@@ -1,0 +1,419 @@
+"""IVR calls under load: SIPp through Kamailio into N supervised IVR workers.
+
+Starts ``phone-migration serve --demo --ivr-workers N`` (SQLite, temp dir),
+Kamailio with ``docs/deploy/kamailio.cfg`` and a dispatcher list for the
+workers, then raises the number of simultaneous calls step by step. Every
+call walks the menu as the demo's new phone (DN 9000): INVITE, 200, ACK, 1 s
+of welcome prompt, RFC 2833 "2" (replace), 1 s, "5" (first key of the
+extension), 1 s, BYE. A step fails when any call fails (SIPp's count, which
+includes 503 from Kamailio once every worker holds its 4 calls).
+
+    python bench/ivr_load.py                       # 3 workers: steps of 4 up to 16
+    python bench/ivr_load.py --workers 50 --step 25 --max 225
+
+Prints per step: calls ok/failed, the peak of calls in progress seen by
+Kamailio, time to answer (INVITE -> 200) p50/p95, calls whose digits reached
+the IVR, CPU (% of one core) and RSS per worker, Kamailio's and the main
+process's CPU; then the highest step with 0 failures. Bounded by --deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+CFG = REPO / "docs" / "deploy" / "kamailio.cfg"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+DTMF = "/usr/share/sip-tester/dtmf_2833_{}.pcap"
+
+# "2" then "5": the second pcap's RTP sequence numbers are ahead of the first's,
+# so pjmedia takes both (see tests/e2e/sipp/ivr_replace.xml).
+SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="IVR menu walk">
+  <send retrans="500" start_rtd="answer">
+    <![CDATA[
+      INVITE sip:8000@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:9000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:8000@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:9000@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="answer" rrs="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: <sip:9000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:9000@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="1000"/>
+  <nop><action><exec play_pcap_audio="DTMF_2"/></action></nop>
+  <pause milliseconds="1000"/>
+  <nop><action><exec play_pcap_audio="DTMF_5"/></action></nop>
+  <pause milliseconds="1000"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: <sip:9000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: <sip:9000@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+</scenario>
+""".replace("DTMF_2", DTMF.format(2)).replace("DTMF_5", DTMF.format(5))
+
+
+def free_port(kind=socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_sip_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports free for UDP and TCP."""
+    for base in range(21000, 60000 - count, 1000):
+        held = []
+        try:
+            for port in range(base, base + count):
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    s = socket.socket(socket.AF_INET, kind)
+                    held.append(s)
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise SystemExit("no consecutive free ports")
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError):
+        return 0
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
+    except (OSError, IndexError):
+        return 0.0
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+def machine_busy() -> tuple[int, int]:
+    parts = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]  # guest is in user
+    idle = parts[3] + parts[4]
+    return sum(parts) - idle, sum(parts)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class Rig:
+    def __init__(self, workdir: Path, workers: int) -> None:
+        self.dir, self.workers = workdir, workers
+        self.web = free_port()
+        self.ivr_port = free_sip_ports(workers)
+        self.sip_port = free_port(socket.SOCK_DGRAM)
+        for sub in ("loads", "licenses"):
+            (workdir / sub).mkdir()
+        env = dict(os.environ, PHONE_MIGRATION_FILES__LOADS_DIR=str(workdir / "loads"),
+                   PHONE_MIGRATION_FILES__LICENSES_DIR=str(workdir / "licenses"),
+                   PHONE_MIGRATION_IVR__READY_TIMEOUT="120")
+        self.server_log = workdir / "server.log"
+        with open(self.server_log, "wb") as log:
+            self.server = subprocess.Popen(
+                [sys.executable, "-m", "phoneservice.cli", "--database", f"sqlite:///{workdir / 'pm.db'}", "serve",
+                 "--demo", "--web-port", str(self.web), "--config-port", str(free_port()),
+                 "--tftp-port", str(free_port(socket.SOCK_DGRAM)), "--ivr-workers", str(workers),
+                 "--ivr-port", str(self.ivr_port)],
+                cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.kamailio = None
+
+    def health(self) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web}/healthz", timeout=10) as response:
+            return json.loads(response.read())
+
+    def wait_workers(self, timeout: float) -> list[int]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.server.poll() is not None:
+                raise SystemExit("serve exited:\n" + self.server_log.read_text()[-3000:])
+            try:
+                ivr = self.health()["ivr"]
+                if ivr["up"] == self.workers:
+                    return [w["pid"] for w in ivr["workers"]]
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise SystemExit(f"the {self.workers} workers were not up within {timeout:.0f} s")
+
+    def start_kamailio(self) -> None:
+        from ivr.kamailio import WorkerHost, write_dispatcher_list
+
+        run = self.dir / "run"
+        run.mkdir()
+        ds = write_dispatcher_list(self.dir / "ivr-workers.list", [WorkerHost("127.0.0.1", self.ivr_port, self.workers)])
+        self.ctl = f"unix:{run}/kamailio_ctl"
+        with open(self.dir / "kamailio.log", "wb") as log:
+            self.kamailio = subprocess.Popen(
+                ["kamailio", "-f", str(CFG), "-DD", "-E", "-m", "128", "-M", "16", "-w", str(self.dir), "-Y", str(run),
+                 "-P", str(run / "kamailio.pid"), "-A", f"LISTEN=udp:127.0.0.1:{self.sip_port}",
+                 "-A", f'DS_LIST="{ds}"', "-A", f'CTL_SOCKET="{self.ctl}"'],
+                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            loads = self.loads()
+            if len(loads) == self.workers and all(f.startswith("A") for f, _ in loads.values()):
+                return
+            time.sleep(0.3)
+        raise SystemExit("Kamailio did not list every worker as active")
+
+    def loads(self) -> dict[str, tuple[str, int]]:
+        try:
+            out = subprocess.run(["kamcmd", "-s", self.ctl, "dispatcher.list"], capture_output=True, text=True,
+                                 timeout=10).stdout
+        except subprocess.TimeoutExpired:
+            return {}
+        return {uri: (flags, int(load)) for uri, flags, load in
+                re.findall(r"URI: (\S+)\s+FLAGS: (\w+).*?DLGLOAD: (\d+)", out, re.S)}
+
+    def stop(self) -> None:
+        for proc in (self.kamailio, self.server):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+class Sampler(threading.Thread):
+    """Peak calls in progress (Kamailio's loads) and peak RSS per worker while a step runs."""
+
+    def __init__(self, rig: Rig, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.rig, self.pids = rig, pids
+        self.peak_calls = 0
+        self.peak_rss = {pid: rss_mb(pid) for pid in pids}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.25):
+            self.peak_calls = max(self.peak_calls, sum(load for _, load in self.rig.loads().values()))
+            for pid in self.pids:
+                self.peak_rss[pid] = max(self.peak_rss[pid], rss_mb(pid))
+
+
+def run_step(rig: Rig, pids: list[int], calls: int, scenario: Path, step_dir: Path) -> dict:
+    step_dir.mkdir()
+    log_mark = rig.server_log.stat().st_size
+    kam_pids = [rig.kamailio.pid] + children(rig.kamailio.pid)
+    watched = {"worker": pids, "kamailio": kam_pids, "server": [rig.server.pid]}
+    before = {name: [cpu_ticks(p) for p in group] for name, group in watched.items()}
+    busy0, total0 = machine_busy()
+    sampler = Sampler(rig, pids)
+    sampler.start()
+    rate = min(max(calls, 10), 200)
+    began = time.monotonic()
+    sipp = subprocess.run(
+        ["sipp", f"127.0.0.1:{rig.sip_port}", "-sf", str(scenario), "-i", "127.0.0.1", "-mi", "127.0.0.1",
+         "-p", str(free_port(socket.SOCK_DGRAM)), "-mp", str(free_sip_ports(4)), "-m", str(calls), "-l", str(calls),
+         "-r", str(rate), "-nostdin", "-timeout", "60s", "-trace_stat", "-stf", "stat.csv", "-fd", "1",
+         "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-error_file", "errors.log"],
+        cwd=step_dir, capture_output=True, text=True, timeout=90)
+    wall = time.monotonic() - began
+    sampler.done.set()
+    sampler.join(5)
+    busy1, total1 = machine_busy()
+    after = {name: [cpu_ticks(p) for p in group] for name, group in watched.items()}
+    cpu = {name: [(a - b) / CLOCK_TICKS / wall * 100 for a, b in zip(after[name], before[name])]
+           for name in watched}
+
+    ok = failed = 0
+    with open(step_dir / "stat.csv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter=";"))
+    if rows:
+        ok, failed = int(rows[-1]["SuccessfulCall(C)"]), int(rows[-1]["FailedCall(C)"])
+    answer_ms = []
+    for rtt in step_dir.glob("*_rtt.csv"):
+        for line in rtt.read_text().splitlines()[1:]:
+            parts = line.split(";")
+            if len(parts) >= 2:
+                answer_ms.append(float(parts[1]))
+    errors = (step_dir / "errors.log").read_text(errors="replace") if (step_dir / "errors.log").exists() else ""
+    why: dict[str, int] = {}
+    for code in re.findall(r"Aborting call .*?received 'SIP/2\.0 (\d{3})", errors):
+        why[code] = why.get(code, 0) + 1
+    timeouts = len(re.findall(r"timeout", errors, re.I))
+    if timeouts:
+        why["timeout"] = timeouts
+    with open(rig.server_log, "rb") as f:
+        f.seek(log_mark)
+        tail = f.read().decode(errors="replace")
+    phases = re.findall(r'"event": "ivr_call_ended".*?"phase": "(\w+)"', tail)
+    walked = sum(p == "identify" for p in phases)  # "2" took it to the extension, "5" was typed
+    return {
+        "calls": calls, "ok": ok, "failed": failed + (calls - ok - failed), "sipp_rc": sipp.returncode, "why": why,
+        "peak": sampler.peak_calls, "answer_p50": percentile(answer_ms, 0.5), "answer_p95": percentile(answer_ms, 0.95),
+        "walked": walked, "ended": len(phases),
+        "worker_cpu_mean": statistics.fmean(cpu["worker"]), "worker_cpu_max": max(cpu["worker"]),
+        "worker_rss_mean": statistics.fmean(sampler.peak_rss.values()), "worker_rss_max": max(sampler.peak_rss.values()),
+        "kamailio_cpu": sum(cpu["kamailio"]), "server_cpu": sum(cpu["server"]),
+        "machine_cpu": (busy1 - busy0) / max(1, total1 - total0) * 100 * os.cpu_count(), "wall": wall,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=3, help="IVR worker processes (4 calls each)")
+    parser.add_argument("--step", type=int, default=4, help="simultaneous calls added per step")
+    parser.add_argument("--start", type=int, default=None, help="first step (default: --step)")
+    parser.add_argument("--max", type=int, default=None, help="last step (default: 4 x workers + step)")
+    parser.add_argument("--deadline", type=float, default=540.0, help="seconds for the whole run")
+    parser.add_argument("--keep", action="store_true", help="keep the working directory")
+    args = parser.parse_args()
+    for tool in ("sipp", "kamailio", "kamcmd"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (Debian: sip-tester, kamailio)")
+    if not 1 <= args.workers <= 256:
+        raise SystemExit("--workers: 1..256")
+    last = args.max or args.workers * 4 + args.step
+    steps = list(range(args.start or args.step, last + 1, args.step))
+
+    began = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="ivr-load-"))
+    scenario = workdir / "menu_walk.xml"
+    scenario.write_text(SCENARIO)
+    rig = Rig(workdir, args.workers)
+    load_before = os.getloadavg()
+    results = []
+    try:
+        pids = rig.wait_workers(timeout=min(300, args.deadline / 2))
+        started = time.monotonic() - began
+        rig.start_kamailio()
+        idle = {pid: rss_mb(pid) for pid in pids}
+        ticks = [cpu_ticks(pid) for pid in pids]
+        time.sleep(5)
+        idle_cpu = [(cpu_ticks(pid) - t) / CLOCK_TICKS / 5 * 100 for pid, t in zip(pids, ticks)]
+        print(f"{args.workers} workers up in {started:.1f} s; idle per worker: RSS "
+              f"{statistics.fmean(idle.values()):.0f} MB, CPU {statistics.fmean(idle_cpu):.1f}% of a core "
+              f"({sum(idle_cpu):.0f}% for all); Kamailio on udp {rig.sip_port}")
+        print("calls  ok  failed  peak  answer p50/p95 ms  digits  worker CPU% mean/max  worker RSS MB mean/max"
+              "  kamailio CPU%  server CPU%  machine CPU%")
+        for calls in steps:
+            if time.monotonic() - began > args.deadline - 30:
+                print("deadline reached")
+                break
+            r = run_step(rig, pids, calls, scenario, workdir / f"step-{calls}")
+            results.append(r)
+            print(f"{r['calls']:5} {r['ok']:4} {r['failed']:6} {r['peak']:5}  {r['answer_p50']:7.1f} /{r['answer_p95']:7.1f}"
+                  f"  {r['walked']:3}/{r['ended']:<3}  {r['worker_cpu_mean']:8.1f} /{r['worker_cpu_max']:5.1f}"
+                  f"  {r['worker_rss_mean']:10.1f} /{r['worker_rss_max']:5.1f}  {r['kamailio_cpu']:12.1f}"
+                  f"  {r['server_cpu']:10.1f}  {r['machine_cpu']:11.1f}", flush=True)
+            if r["failed"]:
+                break
+            deadline = time.monotonic() + 15  # every slot free again before the next step
+            while time.monotonic() < deadline and any(load for _, load in rig.loads().values()):
+                time.sleep(0.25)
+            time.sleep(3)  # and the workers done with the last BYEs (Kamailio frees a slot as the BYE passes)
+        alive = rig.health()["ivr"]
+    finally:
+        rig.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"kept {workdir}")
+    clean = [r for r in results if not r["failed"]]
+    best = max(clean, key=lambda r: r["calls"]) if clean else None
+    print(f"\nworkers: {args.workers} (restarts during the run: {sum(w['restarts'] for w in alive['workers'])})")
+    if best:
+        print(f"max simultaneous calls with 0 failures: {best['calls']} (peak seen by Kamailio {best['peak']}); "
+              f"time to answer p95 {best['answer_p95']:.1f} ms; per worker CPU {best['worker_cpu_mean']:.1f}% "
+              f"(max {best['worker_cpu_max']:.1f}%), RSS {best['worker_rss_mean']:.0f} MB "
+              f"(max {best['worker_rss_max']:.0f} MB)")
+    else:
+        print("no step without failures")
+    failing = [r for r in results if r["failed"]]
+    if failing:
+        print(f"first failing step: {failing[0]['calls']} calls, {failing[0]['failed']} failed "
+              f"(SIPp saw: {failing[0]['why'] or 'see errors.log'})")
+    print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs (other jobs on the machine count too)")
+    print(f"total {time.monotonic() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
