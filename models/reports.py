@@ -30,14 +30,17 @@ REPORT_COLUMNS = ["at", "door", "action", "actor", "old_device", "old_model", "n
                   "outcome", "code", "message", "warnings"]
 
 
-def find_devices(session: Session, search: str = "", *, migrated: bool | None = None, limit: int = 500,
-                 offset: int = 0) -> list[Device]:
-    """Search by name, MAC, description, DN, owner or model (case-insensitive, partial)."""
-    stmt = select(Device).order_by(col(Device.name))
+def device_query(search: str = "", *, migrated: bool | None = None):
+    """The one device search (C-13 "Find and List Phones"): name, MAC in any usual
+    spelling, description, DN, owner or model; case-insensitive and partial."""
+    text = search.strip()
+    if _MAC_PART.match(text):
+        text = re.sub(r"[:.\-]", "", text)
+    stmt = select(Device)
     if migrated is not None:
         stmt = stmt.where(Device.migrated == migrated)
-    if search:
-        like = f"%{search.strip().lower()}%"
+    if text:
+        like = f"%{text.lower()}%"
         by_dn = select(LineAppearance.device_id).join(
             DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id)
         ).where(col(DirectoryNumber.pattern).ilike(like))
@@ -46,6 +49,12 @@ def find_devices(session: Session, search: str = "", *, migrated: bool | None = 
             col(Device.name).ilike(like), col(Device.description).ilike(like), col(Device.model).ilike(like),
             col(Device.id).in_(by_dn), col(Device.owner_id).in_(by_owner),
         ))
+    return stmt
+
+
+def find_devices(session: Session, search: str = "", *, migrated: bool | None = None, limit: int = 500,
+                 offset: int = 0) -> list[Device]:
+    stmt = device_query(search, migrated=migrated).order_by(col(Device.name))
     return list(session.exec(stmt.offset(offset).limit(limit)))
 
 
@@ -124,11 +133,7 @@ def search_devices(session: Session, search: str = "", *, migrated: bool | None 
                    offset: int = 0) -> list[DeviceRow]:
     """C-13 device search as rows (owner and line 1 in two more queries); a MAC typed
     as 00:11:22:33:44:55, 00-11-... or 0011.2233.4455 finds its phone."""
-    text = search.strip()
-    if _MAC_PART.match(text):
-        text = re.sub(r"[:.\-]", "", text)
-    devices = find_devices(session, text, migrated=migrated, limit=limit, offset=offset)
-    return _rows(session, devices)
+    return _rows(session, find_devices(session, search, migrated=migrated, limit=limit, offset=offset))
 
 
 def _rows(session: Session, devices: list[Device]) -> list[DeviceRow]:

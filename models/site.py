@@ -556,21 +556,9 @@ def device_search(session: Session, search: str = "", *, migrated: bool | None =
                   offset: int = 0) -> tuple[list[Device], int]:
     """A page of the C-13 device search and how many match in all (the filter of
     ``reports.search_devices``: name, MAC in any spelling, description, DN, owner, model)."""
-    text = search.strip()
-    if re.fullmatch(r"(?:[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2})+|[0-9A-Fa-f]{4}(?:\.[0-9A-Fa-f]{4})+)", text):
-        text = re.sub(r"[:.\-]", "", text)
-    stmt = select(Device)
-    if migrated is not None:
-        stmt = stmt.where(Device.migrated == migrated)
-    if text:
-        like = f"%{text.lower()}%"
-        by_dn = select(LineAppearance.device_id).join(
-            DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id)
-        ).where(col(DirectoryNumber.pattern).ilike(like))
-        by_owner = select(EndUser.id).where(col(EndUser.user_id).ilike(like))
-        stmt = stmt.where(or_(col(Device.name).ilike(like), col(Device.description).ilike(like),
-                              col(Device.model).ilike(like), col(Device.id).in_(by_dn),
-                              col(Device.owner_id).in_(by_owner)))
+    from models.reports import device_query
+
+    stmt = device_query(search, migrated=migrated)
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     return list(session.exec(stmt.order_by(col(Device.name)).offset(offset).limit(limit))), total
 
