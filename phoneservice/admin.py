@@ -212,4 +212,4 @@ def home():
     return page("home.html", recent=recent)
 
 
-from phoneservice import admin_phones, admin_reports, admin_settings, admin_users  # noqa: E402,F401  (their routes)
+from phoneservice import admin_phones, admin_reports, admin_settings, admin_tasks, admin_users  # noqa: E402,F401  (their routes)

@@ -20,7 +20,7 @@ from werkzeug.routing import RoutingException
 
 from models.admins import token_scopes
 from models.errors import Refused
-from phoneservice import api_devices, api_migrations, api_site, api_users  # noqa: F401  (they add the routes)
+from phoneservice import api_devices, api_migrations, api_site, api_tasks, api_users  # noqa: F401  (they add the routes)
 from phoneservice.api_common import (ApiProblem, blueprint, check_text, no_content, operation, problem,
                                      refusal_problem, services, text_ok)
 from phoneservice.api_openapi import openapi_document

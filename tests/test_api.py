@@ -115,7 +115,7 @@ def _routes(app):
 
 def test_every_endpoint_refuses_a_request_without_a_valid_token(api):
     routes = list(_routes(api.app))
-    assert len(routes) == 21
+    assert len(routes) == 33
     for method, path in routes:
         for token in (None, "revoked", "pm_not-a-token", "not-even-pm"):
             headers = {"Authorization": f"Bearer {api.tokens.get(token, token)}"} if token else {}
