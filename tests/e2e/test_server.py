@@ -55,6 +55,7 @@ class Server:
         while time.monotonic() < deadline:
             try:
                 if self.get(f"http://127.0.0.1:{self.web}/healthz")[0] == 200:
+                    assert self.proc.poll() is None, "another server answered on our port"
                     return
             except OSError:
                 time.sleep(0.2)
