@@ -16,7 +16,6 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, delete, func, select
 
 from models.catalog import Catalog, default_catalog
-from models.clock import utcnow  # noqa: F401  (re-exported for the doors)
 from models.database import Database
 from models.devices import Device, KemModule, device_name_for_mac, normalize_device_name
 from models.errors import Refused
