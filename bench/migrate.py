@@ -19,13 +19,9 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import glob
 import os
 import pstats
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +32,9 @@ from typing import Iterator
 
 from sqlalchemy.engine import make_url
 from sqlmodel import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import pgcluster  # noqa: E402  (tests/pgcluster.py: the same throwaway cluster as the tests)
 
 from models.database import Database
 from models.devices import Device, KemModule
@@ -51,7 +50,6 @@ PT = "Internal_PT"
 OLD_PROFILE = "Cisco 7965 - Standard SCCP Non-Secure Profile"
 CUSTOM_PARAMS = {"webAccess": "1", "pcPort": "1", "garp": "0", "settingsAccess": "0", "loggingDisplay": "0"}
 BUILD_BATCH = 100  # phones per transaction while building (not timed)
-PG_START_TIMEOUT = 60
 
 
 def old_mac(i: int) -> str:
@@ -175,28 +173,7 @@ def sqlite_database() -> Iterator[str]:
         yield f"sqlite:///{Path(root) / 'bench.db'}"
 
 
-def _postgres_bindir() -> Path | None:
-    found = shutil.which("initdb")
-    if found and shutil.which("pg_ctl"):
-        return Path(found).parent
-    candidates = glob.glob("/usr/lib/postgresql/*/bin/initdb")
-    candidates.sort(key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
-    return Path(candidates[-1]).parent if candidates else None
-
-
-def _as_postgres(*argv: str | Path) -> list[str]:
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    return prefix + [str(a) for a in argv]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _admin_conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+_admin_conninfo = pgcluster.admin_conninfo
 
 
 @contextmanager
@@ -205,34 +182,11 @@ def postgres_server() -> Iterator[str]:
     if os.environ.get(BENCH_POSTGRES_URL_ENV):
         yield os.environ[BENCH_POSTGRES_URL_ENV]
         return
-    bindir = _postgres_bindir()
-    if bindir is None:
-        raise SystemExit(f"no PostgreSQL server binaries (initdb, pg_ctl); set {BENCH_POSTGRES_URL_ENV} "
-                         "or run with --engines sqlite")
-    root = Path(tempfile.mkdtemp(prefix="phone-migration-bench-pg-"))
-    data, log = root / "data", root / "server.log"
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    port = _free_port()
     try:
-        subprocess.run(_as_postgres(bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust",
-                                    "-E", "UTF8", "--locale=C", "--no-sync"),
-                       check=True, capture_output=True, timeout=PG_START_TIMEOUT)
-        with open(data / "postgresql.conf", "a") as conf:
-            conf.write(
-                f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{root}'\n"
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-            )
-        subprocess.run(_as_postgres(bindir / "pg_ctl", "-D", data, "-l", log, "-w", "-t", str(PG_START_TIMEOUT),
-                                    "start"), check=True, capture_output=True, timeout=PG_START_TIMEOUT + 10)
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    except subprocess.CalledProcessError as exc:
-        detail = exc.stderr.decode(errors="replace") + (log.read_text() if log.exists() else "")
-        raise SystemExit(f"could not start PostgreSQL with {bindir}: {detail}") from None
-    finally:
-        subprocess.run(_as_postgres(bindir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"),
-                       capture_output=True, timeout=PG_START_TIMEOUT)
-        shutil.rmtree(root, ignore_errors=True)
+        with pgcluster.throwaway_cluster(prefix="phone-migration-bench-pg-") as url:
+            yield url
+    except pgcluster.ClusterError as exc:
+        raise SystemExit(f"{exc}; set {BENCH_POSTGRES_URL_ENV} or run with --engines sqlite") from None
 
 
 @contextmanager
