@@ -144,60 +144,73 @@ class SelfService:
             if settings.authentication == "none":
                 attempt.role = "user" if dn else None
                 if dn is None:
-                    self._fail(attempt, Refused("invalid_credentials", "The extension is not valid"))
+                    self._fail(attempt, Refused("invalid_credentials", "The extension is not valid"), settings)
 
     # --- A-3..A-5 -----------------------------------------------------------
     @recorded("authenticate")
     def authenticate(self, attempt: Attempt, secret: str) -> None:
+        """A-3..A-5. The hashes are checked outside any write transaction (argon2
+        takes milliseconds and SQLite has one writer); only the counters are
+        written, re-read under the write lock."""
         now = self.clock()
-        with self.db.session() as session:
+        device_key = attempt.new_device or "unknown"
+        with self.db.read_session() as session:
             settings = load_settings(session)
-            if settings.authentication == "none":
-                return
             user = session.get(EndUser, attempt.user_id) if attempt.user_id else None
-            device_key = attempt.new_device or "unknown"
-            if settings.authentication == "users_and_admins" and settings.auth_code_hash is not None:
-                throttle = session.get(AuthCodeThrottle, device_key) or AuthCodeThrottle(device_name=device_key)
-                if not auth.code_blocked(throttle, now) and auth.verify_secret(settings.auth_code_hash, secret):
-                    attempt.role = "admin"
-                    return
-            else:
-                throttle = None
             state = session.get(CredentialState, user.id) if user else None
-            if user is not None and auth.is_locked(state, settings, now):
+            throttle = session.get(AuthCodeThrottle, device_key)
+            session.expunge_all()  # kept as read: the read transaction's rollback would expire them
+        if settings.authentication == "none":
+            return
+        code_on = settings.authentication == "users_and_admins" and settings.auth_code_hash is not None
+        if code_on and not auth.code_blocked(throttle, now) and auth.verify_secret(settings.auth_code_hash, secret):
+            attempt.role = "admin"
+            return
+        if user is not None and auth.is_locked(state, settings, now):
+            raise self._locked(state, settings, now)
+        matched = user is not None and attempt.dn_id is not None and auth.verify_secret(user.pin_hash, secret)
+        if user is None:
+            auth.verify_secret(None, secret)  # the same cost as a real miss (A-5)
+        rehash = auth.hash_secret(secret) if matched and auth.needs_rehash(user.pin_hash) else None
+        if matched and rehash is None and (state is None or not (state.failures or state.locked_at or state.first_failure_at)):
+            attempt.role = "user"  # nothing to write
+            return
+        locked_now = False
+        with self.db.session() as session:
+            state = session.get(CredentialState, user.id) if user else None
+            if user is not None and auth.is_locked(state, settings, now):  # locked meanwhile, from another door
                 raise self._locked(state, settings, now)
-            if user is not None and attempt.dn_id is not None and auth.verify_secret(user.pin_hash, secret):
+            if matched:
                 if state is not None:
                     auth.record_success(state)
                     session.add(state)
-                if auth.needs_rehash(user.pin_hash):
-                    user.pin_hash = auth.hash_secret(secret)
-                    session.add(user)
+                if rehash is not None:
+                    stored = session.get(EndUser, user.id)
+                    stored.pin_hash = rehash
+                    session.add(stored)
                 attempt.role = "user"
                 return
-            if user is None:
-                auth.verify_secret(None, secret)  # the same cost as a real miss (A-5)
-            locked_now = False
             if user is not None:
                 state = state or CredentialState(user_id=user.id)
                 locked_now = auth.record_failure(state, settings, now)
                 session.add(state)
-            if throttle is not None:
+            if code_on:
+                throttle = session.get(AuthCodeThrottle, device_key) or AuthCodeThrottle(device_name=device_key)
                 auth.record_code_failure(throttle, settings, now)
                 session.add(throttle)
         if locked_now:
             raise self._locked(state, settings, now)
-        self._fail(attempt, Refused("invalid_credentials", INVALID))
+        self._fail(attempt, Refused("invalid_credentials", INVALID), settings)
 
     def _locked(self, state: CredentialState, settings: SiteSettings, now: datetime) -> Refused:
         minutes = auth.lock_remaining_minutes(state, settings, now)
         when = f"Try again in {minutes} minutes, or ask" if minutes else "Ask"
         return Refused("locked", f"Your account is locked after too many wrong PINs. {when} your administrator to unlock it. {FORGOTTEN_PIN}", final=True)
 
-    def _fail(self, attempt: Attempt, refusal: Refused) -> None:
+    def _fail(self, attempt: Attempt, refusal: Refused, settings: SiteSettings | None = None) -> None:
         """A-4: three wrong entries in one session end it."""
         attempt.failures += 1
-        if attempt.failures >= self.settings().session_attempts:
+        if attempt.failures >= (settings or self.settings()).session_attempts:
             raise Refused(refusal.code, f"{refusal.message}. Too many attempts; goodbye. {FORGOTTEN_PIN}", final=True)
         raise refusal
 
