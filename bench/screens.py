@@ -17,13 +17,13 @@ flow, failures, and the server's CPU per flow.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -34,6 +34,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 HEADERS = {"x-CiscoIPPhoneModelName": "CP-8851", "x-CiscoIPPhoneDisplay": "800, 480, 24, C"}
+REQUEST_HEADERS = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
+PINS: dict[int, str] = {}
 
 
 def free_port() -> int:
@@ -76,34 +78,58 @@ def pin_of(i: int) -> str:
 
 
 class Emulated:
-    """One phone: one keep-alive connection; times every screen."""
+    """One phone: one keep-alive HTTP/1.1 connection (asyncio, so the bench's own
+    CPU stays small beside the server's on two cores); times every screen."""
 
     def __init__(self, port: int):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
         self.latencies: list[float] = []
 
-    def get(self, url: str) -> etree._Element:
+    async def get(self, url: str) -> etree._Element:
         parts = urlsplit(url)
+        target = parts.path + ("?" + parts.query if parts.query else "")
         began = time.perf_counter()
-        self.conn.request("GET", parts.path + ("?" + parts.query if parts.query else ""), headers=HEADERS)
-        response = self.conn.getresponse()
-        body = response.read()
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{REQUEST_HEADERS}\r\n".encode())
+        status, body = await asyncio.wait_for(self._response(), 30)
         self.latencies.append(time.perf_counter() - began)
-        if response.status != 200:
-            raise RuntimeError(f"{url}: HTTP {response.status}")
+        if status != 200:
+            raise RuntimeError(f"{url}: HTTP {status}")
         return etree.fromstring(body)
 
-    def flow(self, base: str, i: int) -> None:
+    async def _response(self) -> tuple[int, bytes]:
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                body += await self.reader.readexactly(size + 2)
+                body = body[:-2]
+            await self.reader.readuntil(b"\r\n")
+            return status, body
+        return status, await self.reader.readexactly(int(headers.get("content-length", "0")))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def flow(self, base: str, i: int) -> None:
         name = f"SEP0033{i:08X}"
-        doc = self.get(f"{base}/screens/?name={name}")
+        doc = await self.get(f"{base}/screens/?name={name}")
         replace = [m.findtext("URL") for m in doc.findall("MenuItem") if "Replace" in m.findtext("Name")][0]
-        doc = self.get(replace)
-        doc = self.get(doc.findtext("URL") + "&" + urlencode({"ext": f"4{i:04d}"}))
-        doc = self.get(doc.findtext("URL") + "&" + urlencode({"pin": pin_of(i)}))
+        doc = await self.get(replace)
+        doc = await self.get(doc.findtext("URL") + "&" + urlencode({"ext": f"4{i:04d}"}))
+        doc = await self.get(doc.findtext("URL") + "&" + urlencode({"pin": PINS[i]}))
         confirm = {k.findtext("Name"): k.findtext("URL") for k in doc.findall("SoftKeyItem")}.get("Confirm")
         if confirm is None:
             raise RuntimeError(f"flow {i}: no preview: {etree.tostring(doc)[:300]!r}")
-        doc = self.get(confirm)
+        doc = await self.get(confirm)
         if doc.findtext("Prompt") != "Success":
             raise RuntimeError(f"flow {i}: {doc.findtext('Text')}")
 
@@ -118,23 +144,61 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(v) for v in fields[11:13]) / CLOCK_TICKS
 
 
+async def storm(port: int, flows: int, phones: int, rate: float | None, deadline: float) -> dict:
+    """Closed loop (``rate`` None): every phone starts its next flow as soon as
+    the last one ends. Open loop: flow i is due at ``i / rate`` seconds and its
+    time is counted from then, so a server that falls behind shows it (no
+    coordinated omission)."""
+    base = f"http://127.0.0.1:{port}"
+    emulated = [Emulated(port) for _ in range(phones)]
+    flow_times: list[float] = []
+    failures: list[str] = []
+    late: list[float] = []
+    began = time.perf_counter()
+    stop = time.monotonic() + deadline
+
+    async def run(k: int, phone: Emulated) -> None:
+        for i in range(k, flows, phones):
+            due = began + i / rate if rate else time.perf_counter()
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            else:
+                late.append(-wait)
+            if time.monotonic() > stop:
+                return
+            try:
+                await phone.flow(base, i)
+                flow_times.append(time.perf_counter() - due)
+            except Exception as exc:  # counted and shown, the storm goes on
+                failures.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+                phone.close()
+        phone.close()
+
+    await asyncio.gather(*(run(k, phone) for k, phone in enumerate(emulated)))
+    return {"wall": time.perf_counter() - began, "flow_times": flow_times, "failures": failures,
+            "screens": [x for p in emulated for x in p.latencies], "late": late}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phones", type=int, default=50, help="phones at once (1..200)")
     parser.add_argument("--flows", type=int, default=500, help="flows in all (1..5000)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: start this many flows a second (else each phone goes again at once)")
     parser.add_argument("--deadline", type=float, default=300.0)
     args = parser.parse_args()
-    if not (1 <= args.phones <= 200 and 1 <= args.flows <= 5000):
-        parser.error("--phones 1..200, --flows 1..5000")
+    if not (1 <= args.phones <= 200 and 1 <= args.flows <= 5000) or (args.rate is not None and not 1 <= args.rate <= 1000):
+        parser.error("--phones 1..200, --flows 1..5000, --rate 1..1000")
     work = Path(tempfile.mkdtemp(prefix="screens-bench-"))
     url = f"sqlite:///{work / 'site.db'}"
     build_site(url, args.flows)
+    PINS.update((i, pin_of(i)) for i in range(args.flows))
     web = free_port()
     log = open(work / "serve.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "phoneservice.cli", "--database", url, "serve", "--web-port",
                                str(web), "--config-port", str(free_port()), "--tftp-port", str(free_port()), "--ivr-workers", "0"],
                               stdout=log, stderr=subprocess.STDOUT, cwd=work)
-    base = f"http://127.0.0.1:{web}"
     try:
         for _ in range(300):
             try:
@@ -142,47 +206,23 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        queue = list(range(args.flows))
-        lock = threading.Lock()
-        phones = [Emulated(web) for _ in range(args.phones)]
-        flow_times: list[float] = []
-        failures: list[str] = []
-        deadline = time.monotonic() + args.deadline
-
-        def run(phone: Emulated) -> None:
-            while time.monotonic() < deadline:
-                with lock:
-                    if not queue:
-                        return
-                    i = queue.pop()
-                began = time.perf_counter()
-                try:
-                    phone.flow(base, i)
-                    with lock:
-                        flow_times.append(time.perf_counter() - began)
-                except Exception as exc:  # counted and shown, the storm goes on
-                    with lock:
-                        failures.append(str(exc)[:200])
-                    phone.conn.close()
-
         cpu_before = cpu_seconds(server.pid)
-        began = time.perf_counter()
-        threads = [threading.Thread(target=run, args=(p,)) for p in phones]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(max(1.0, deadline - time.monotonic()))
-        wall = time.perf_counter() - began
+        mine_before = time.process_time()
+        result = asyncio.run(storm(web, args.flows, args.phones, args.rate, args.deadline))
         cpu = cpu_seconds(server.pid) - cpu_before
-        screens = [x for p in phones for x in p.latencies]
-        print(f"{args.phones} phones at once, {args.flows} replace flows (5 screens each), {os.cpu_count()} CPUs")
-        print(f"complete flows/s: {len(flow_times) / wall:.1f}  ({len(flow_times)} flows in {wall:.2f} s, "
-              f"{len(failures)} failures)")
+        mine = time.process_time() - mine_before
+        done, screens, late = result["flow_times"], result["screens"], result["late"]
+        mode = f"open loop, {args.rate:g} flows/s offered" if args.rate else "closed loop"
+        print(f"{args.phones} phones at once, {args.flows} replace flows (5 screens each), {mode}, {os.cpu_count()} CPUs")
+        print(f"complete flows/s: {len(done) / result['wall']:.1f}  ({len(done)} flows in {result['wall']:.2f} s, "
+              f"{len(result['failures'])} failures)")
         print(f"screen latency: p50 {percentile(screens, 0.5) * 1000:.1f} ms  p99 {percentile(screens, 0.99) * 1000:.1f} ms"
               f"  ({len(screens)} screens)")
-        print(f"flow time: p50 {percentile(flow_times, 0.5) * 1000:.0f} ms  p99 {percentile(flow_times, 0.99) * 1000:.0f} ms")
-        print(f"server CPU per flow: {cpu / max(1, len(flow_times)) * 1000:.1f} ms")
-        for failure in failures[:5]:
+        print(f"flow time: p50 {percentile(done, 0.5) * 1000:.0f} ms  p99 {percentile(done, 0.99) * 1000:.0f} ms"
+              + (f"  (from when due; {len(late)} flows started late, by up to {max(late, default=0) * 1000:.0f} ms)"
+                 if args.rate else ""))
+        print(f"CPU per flow: server {cpu / max(1, len(done)) * 1000:.1f} ms, this bench {mine / max(1, len(done)) * 1000:.1f} ms")
+        for failure in result["failures"][:5]:
             print("failure:", failure)
     finally:
         server.terminate()

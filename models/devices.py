@@ -10,8 +10,8 @@ from models.clock import utcnow
 from typing import Any
 
 from pydantic import ConfigDict, field_validator
-from sqlalchemy import JSON, Column, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON, Column, UniqueConstraint, bindparam
+from sqlmodel import Field, Session, SQLModel, select
 
 from models.errors import Refused
 
@@ -100,6 +100,15 @@ class Device(DeviceBase, table=True):
     @property
     def mac(self) -> str | None:
         return self.name[3:] if is_phone_device_name(self.name) else None
+
+
+_START_FACTS = select(Device.model, Device.load_override, Device.auto_registered).where(Device.name == bindparam("name"))
+
+
+def start_facts(session: Session, name: str):
+    """What the first screen needs of a phone (model, load_override, auto_registered), None when unknown.
+    One prebuilt column query: the first screen is the busiest page (bench/screens.py)."""
+    return session.execute(_START_FACTS, {"name": name}).first()
 
 
 class KemModule(SQLModel, table=True):

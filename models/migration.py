@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session, col, delete, func, select
 
 from models.catalog import Catalog, default_catalog
@@ -52,42 +52,58 @@ def _hook(stage: str) -> None:
         fn(stage)
 
 
+# The statements of the hot path, built once: building a statement costs more
+# than running it on SQLite, and column rows load several times faster than
+# ORM objects (bench/screens.py).
+_DEVICE_BY_NAME = select(Device).where(Device.name == bindparam("name"))
+_DEVICE_EXTRAS = (
+    select(EndUser.user_id, PhoneButtonTemplate.name, PhoneButtonTemplate.kind, SecurityProfile.name,
+           SecurityProfile.mode, SecurityProfile.tftp_encrypted, SecurityProfile.transport, SecurityProfile.key_order)
+    .select_from(Device)
+    .outerjoin(EndUser, col(EndUser.id) == col(Device.owner_id))
+    .outerjoin(PhoneButtonTemplate, col(PhoneButtonTemplate.id) == col(Device.button_template_id))
+    .outerjoin(SecurityProfile, col(SecurityProfile.id) == col(Device.security_profile_id))
+    .where(Device.id == bindparam("device"))
+)
+_LINES = (
+    select(LineAppearance.position, DirectoryNumber.id, DirectoryNumber.pattern, DirectoryNumber.partition,
+           LineAppearance.label, LineAppearance.display_name, LineAppearance.ascii_display_name,
+           LineAppearance.line_template, LineAppearance.settings, DirectoryNumber.is_intercom)
+    .join(DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id))
+    .where(LineAppearance.device_id == bindparam("device"))
+    .order_by(col(LineAppearance.position))
+)
+_FEATURES = (
+    select(FeatureButton.position, FeatureButton.feature, FeatureButton.target, FeatureButton.label)
+    .where(FeatureButton.device_id == bindparam("device")).order_by(col(FeatureButton.position))
+)
+_KEMS = select(KemModule.model).where(KemModule.device_id == bindparam("device")).order_by(col(KemModule.slot))
+_TEMPLATE_BY_NAME = select(PhoneButtonTemplate.id, PhoneButtonTemplate.model, PhoneButtonTemplate.protocol).where(
+    PhoneButtonTemplate.name == bindparam("name"))
+_PROFILE_ID_BY_NAME = select(SecurityProfile.id).where(SecurityProfile.name == bindparam("name"))
+
+
 def snapshot(session: Session, device: Device) -> DeviceSnapshot:
-    owner = session.get(EndUser, device.owner_id) if device.owner_id else None
-    template = session.get(PhoneButtonTemplate, device.button_template_id) if device.button_template_id else None
-    profile = session.get(SecurityProfile, device.security_profile_id) if device.security_profile_id else None
-    rows = session.exec(
-        select(LineAppearance, DirectoryNumber)
-        .join(DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id))
-        .where(LineAppearance.device_id == device.id)
-        .order_by(col(LineAppearance.position))
-    ).all()
+    ids = {"device": device.id}
+    owner, template, kind, profile, mode, encrypted, transport, key_order = session.execute(_DEVICE_EXTRAS, ids).one()
     lines = tuple(
         LineSnapshot(
-            position=la.position, dn_id=dn.id, pattern=dn.pattern, partition=dn.partition, label=la.label,
-            display_name=la.display_name, ascii_display_name=la.ascii_display_name,
-            line_template=la.line_template, settings=dict(la.settings or {}), is_intercom=dn.is_intercom,
+            position=position, dn_id=dn_id, pattern=pattern, partition=partition, label=label,
+            display_name=display_name, ascii_display_name=ascii_name, line_template=line_template,
+            settings=dict(settings or {}), is_intercom=is_intercom,
         )
-        for la, dn in rows
+        for position, dn_id, pattern, partition, label, display_name, ascii_name, line_template, settings, is_intercom
+        in session.execute(_LINES, ids)
     )
-    features = tuple(
-        FeatureSnapshot(f.position, f.feature, f.target, f.label)
-        for f in session.exec(
-            select(FeatureButton).where(FeatureButton.device_id == device.id).order_by(col(FeatureButton.position))
-        )
-    )
-    kems = tuple(
-        k.model
-        for k in session.exec(select(KemModule).where(KemModule.device_id == device.id).order_by(col(KemModule.slot)))
-    )
+    features = tuple(FeatureSnapshot(*row) for row in session.execute(_FEATURES, ids))
+    kems = tuple(session.execute(_KEMS, ids).scalars())
     return DeviceSnapshot(
         **{k: getattr(device, k) for k in _COPIED_FIELDS},
         product_params=dict(device.product_params or {}),
-        owner=owner.user_id if owner else None,
-        template_name=template.name if template else None,
-        template_kind=template.kind if template else None,
-        security=ProfileSpec(profile.name, profile.mode, profile.tftp_encrypted, profile.transport, profile.key_order)
-        if profile else None,
+        owner=owner,
+        template_name=template,
+        template_kind=kind,
+        security=ProfileSpec(profile, mode, encrypted, transport, key_order) if profile else None,
         kems=kems,
         lines=lines,
         features=features,
@@ -103,11 +119,11 @@ _COPIED_FIELDS = tuple(
 def find_device(session: Session, name: str, *, lock: bool = False) -> Device:
     """The device by name (any MAC spelling); ``lock`` takes its row lock (C-12)."""
     name = normalize_device_name(name)
-    stmt = select(Device).where(Device.name == name)
+    stmt = _DEVICE_BY_NAME
     if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(nowait=True)
     try:
-        device = session.exec(stmt).first()
+        device = session.execute(stmt, {"name": name}).scalars().first()
     except OperationalError as exc:
         if _is_lock_error(exc):
             raise Refused("being_migrated", BEING_MIGRATED) from None
@@ -134,7 +150,7 @@ def _refusal_for(exc: Exception, new_name: str | None) -> Refused | None:
 
 def template_lookup(session: Session):
     def lookup(name: str):
-        row = session.exec(select(PhoneButtonTemplate).where(PhoneButtonTemplate.name == name)).first()
+        row = session.execute(_TEMPLATE_BY_NAME, {"name": name}).first()
         return (row.model, row.protocol) if row else None
 
     return lookup
@@ -216,7 +232,7 @@ class Migrator:
             sip_contact=temporary.sip_contact if temporary else None,  # C-14: where the restart goes
             register_call_id=temporary.register_call_id if temporary else None,
             name=p.new_name, model=p.new_model, protocol=p.new_protocol, owner_id=old.owner_id,
-            button_template_id=_template(session, p).id, security_profile_id=_profile(session, p.security_profile).id,
+            button_template_id=_template(session, p), security_profile_id=_profile(session, p.security_profile),
             product_params=p.product_params, registration="unregistered", load_override=None, **p.device,
         )
         session.add(new)
@@ -272,24 +288,26 @@ def _appearances(session: Session, device_id: int):
     ).all()
 
 
-def _template(session: Session, p: Plan) -> PhoneButtonTemplate:
-    row = session.exec(select(PhoneButtonTemplate).where(PhoneButtonTemplate.name == p.template_name)).first()
-    if row is None:
-        row = PhoneButtonTemplate(name=p.template_name, kind=p.template_kind, model=p.new_model, protocol=p.new_protocol)
-        session.add(row)
-        session.flush()
-    return row
+def _template(session: Session, p: Plan) -> int:
+    row = session.execute(_TEMPLATE_BY_NAME, {"name": p.template_name}).first()
+    if row is not None:
+        return row.id
+    template = PhoneButtonTemplate(name=p.template_name, kind=p.template_kind, model=p.new_model, protocol=p.new_protocol)
+    session.add(template)
+    session.flush()
+    return template.id
 
 
-def _profile(session: Session, name: str) -> SecurityProfile:
-    row = session.exec(select(SecurityProfile).where(SecurityProfile.name == name)).first()
-    if row is None:
-        spec = UNIVERSAL_PROFILES[name]
-        row = SecurityProfile(name=name, mode=spec.mode, tftp_encrypted=spec.tftp_encrypted,
-                              transport=spec.transport, key_order=spec.key_order, universal=True)
-        session.add(row)
-        session.flush()
-    return row
+def _profile(session: Session, name: str) -> int:
+    found = session.execute(_PROFILE_ID_BY_NAME, {"name": name}).scalar()
+    if found is not None:
+        return found
+    spec = UNIVERSAL_PROFILES[name]
+    row = SecurityProfile(name=name, mode=spec.mode, tftp_encrypted=spec.tftp_encrypted,
+                          transport=spec.transport, key_order=spec.key_order, universal=True)
+    session.add(row)
+    session.flush()
+    return row.id
 
 
 def delete_device(session: Session, device: Device) -> None:
@@ -318,7 +336,7 @@ def remove_temporary_device(session: Session, name: str) -> Device | None:
     """C-14: the new phone's auto-registered record makes way; anything else is refused.
 
     Returns the removed record (detached) so its SIP contact can move to the new device."""
-    existing = session.exec(select(Device).where(Device.name == name)).first()
+    existing = session.execute(_DEVICE_BY_NAME, {"name": name}).scalars().first()
     if existing is None:
         return None
     if not existing.auto_registered:

@@ -15,6 +15,7 @@ from functools import wraps
 from datetime import datetime
 from typing import Callable
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, select
 
 from models import auth
@@ -29,6 +30,21 @@ from models.records import MigrationRecord
 from models.selection import Candidate, Selection, choose
 from models.settings import SiteSettings, load_settings
 from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
+
+# The statements of the hot path, built once (see models.migration).
+_CANDIDATES_ANY_OWNER = (
+    select(Device.name, Device.model, Device.description, Device.registration)
+    .join(LineAppearance, col(LineAppearance.device_id) == col(Device.id))
+    .where(LineAppearance.dn_id == bindparam("dn"), LineAppearance.position == 1, Device.migrated == False)  # noqa: E712
+)
+_CANDIDATES_OF_OWNER = _CANDIDATES_ANY_OWNER.where(Device.owner_id == bindparam("owner"))
+_CANDIDATES_NO_OWNER = _CANDIDATES_ANY_OWNER.where(col(Device.owner_id).is_(None))
+_NEW_PHONE = select(Device.model, Device.protocol, Device.auto_registered).where(Device.name == bindparam("name"))
+_DNS_BY_PATTERN = select(DirectoryNumber.id).where(DirectoryNumber.pattern == bindparam("pattern"),
+                                                   DirectoryNumber.is_intercom == False)  # noqa: E712
+_USER_BY_PRIMARY = select(EndUser.id, EndUser.user_id).where(EndUser.primary_extension_id == bindparam("dn"))
+_USER_BY_SELF_SERVICE_ID = select(EndUser.id, EndUser.user_id, EndUser.primary_extension_id).where(
+    EndUser.self_service_id == bindparam("entry"))
 
 INVALID = "The extension or PIN is not valid"  # A-5: one answer for both
 FORGOTTEN_PIN = "If you forgot your PIN, change it in the self-care portal or ask your administrator"  # A-7
@@ -67,6 +83,7 @@ class Attempt:
     user_name: str | None = None
     role: str | None = None  # "user" | "admin" once authenticated
     candidates: tuple[Candidate, ...] = field(default_factory=tuple)
+    target: Target | None = None  # the new phone as the preview found it; the migration re-checks it
 
     @property
     def actor(self) -> str:
@@ -125,10 +142,10 @@ class SelfService:
         with self.db.read_session() as session:
             settings = load_settings(session)
             if settings.identification == "self_service_user_id":
-                user = session.exec(select(EndUser).where(EndUser.self_service_id == entry)).first()
-                dn = session.get(DirectoryNumber, user.primary_extension_id) if user and user.primary_extension_id else None
+                user = session.execute(_USER_BY_SELF_SERVICE_ID, {"entry": entry}).first()
+                dn = user.primary_extension_id if user else None
             else:
-                dns = session.exec(select(DirectoryNumber).where(DirectoryNumber.pattern == entry, DirectoryNumber.is_intercom == False)).all()  # noqa: E712
+                dns = session.execute(_DNS_BY_PATTERN, {"pattern": entry}).scalars().all()
                 if len(dns) > 1:  # S-3
                     raise Refused(
                         "dn_in_several_partitions",
@@ -137,8 +154,8 @@ class SelfService:
                         final=True,
                     )
                 dn = dns[0] if dns else None
-                user = session.exec(select(EndUser).where(EndUser.primary_extension_id == dn.id)).first() if dn else None
-            attempt.dn_id = dn.id if dn else None
+                user = session.execute(_USER_BY_PRIMARY, {"dn": dn}).first() if dn else None
+            attempt.dn_id = dn
             attempt.user_id = user.id if user else None
             attempt.user_name = user.user_id if user else None
             if settings.authentication == "none":
@@ -228,25 +245,24 @@ class SelfService:
 
     def _candidates(self, session: Session, attempt: Attempt) -> list[Candidate]:
         """D-1/D-2: the DN on line 1, the user's own (any owner with the code)."""
-        stmt = (
-            select(Device)
-            .join(LineAppearance, col(LineAppearance.device_id) == col(Device.id))
-            .where(LineAppearance.dn_id == attempt.dn_id, LineAppearance.position == 1, Device.migrated == False)  # noqa: E712
-        )
-        if attempt.role != "admin":
-            stmt = stmt.where(Device.owner_id == attempt.user_id) if attempt.user_id else stmt.where(col(Device.owner_id).is_(None))
+        if attempt.role == "admin":
+            rows = session.execute(_CANDIDATES_ANY_OWNER, {"dn": attempt.dn_id})
+        elif attempt.user_id:
+            rows = session.execute(_CANDIDATES_OF_OWNER, {"dn": attempt.dn_id, "owner": attempt.user_id})
+        else:
+            rows = session.execute(_CANDIDATES_NO_OWNER, {"dn": attempt.dn_id})
         found = []
-        for device in session.exec(stmt):
-            if device.name == attempt.new_device:
+        for name, model_name, description, registration in rows:
+            if name == attempt.new_device:
                 continue
             try:
-                model = self.catalog.model(device.model)
+                model = self.catalog.model(model_name)
             except UnknownModel:
                 model = None
             if attempt.door == "screen" and model is not None and model.video:
                 continue
-            display = model.display_name if model else device.model
-            found.append(Candidate(device.name, display, device.description, device.registration == "registered"))
+            display = model.display_name if model else model_name
+            found.append(Candidate(name, display, description, registration == "registered"))
         return found
 
     def _check_candidate(self, attempt: Attempt) -> Callable[[Session, Device], None]:
@@ -260,10 +276,15 @@ class SelfService:
 
     # --- C-15 preview and C-12 apply ---------------------------------------
     def target(self, attempt: Attempt) -> Target:
+        if attempt.target is None:
+            attempt.target = self._target(attempt)
+        return attempt.target
+
+    def _target(self, attempt: Attempt) -> Target:
         if not attempt.new_device:
             raise Refused("unknown_caller", "This phone is not known here, so it can't take over another phone's settings", final=True)
         with self.db.read_session() as session:
-            device = session.exec(select(Device).where(Device.name == attempt.new_device)).first()
+            device = session.execute(_NEW_PHONE, {"name": attempt.new_device}).first()
             if device is not None and not device.auto_registered:
                 raise Refused("not_a_new_phone", "This phone is already provisioned, so it can't take over another phone's settings", final=True)
             model = device.model if device else attempt.new_model

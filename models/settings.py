@@ -9,13 +9,16 @@ server process's own ports and paths are in ``phoneservice.config``.)
 from __future__ import annotations
 
 import json
+import weakref
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field as PField, ValidationError, model_validator
 from sqlalchemy import JSON, Column
+from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.errors import Refused
+from models.stamp import SETTINGS_BUMPED, settings_version
 
 
 class SiteSetting(SQLModel, table=True):
@@ -37,7 +40,7 @@ YEAR_MINUTES = 366 * 24 * 60  # longer periods overflow datetime arithmetic
 
 
 class SiteSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)  # shared from the cache: never changed in place
 
     # S-1
     replacement_policy: Literal["retain", "delete"] = "retain"
@@ -86,7 +89,26 @@ class SiteSettings(BaseModel):
 EDITABLE = tuple(k for k in SiteSettings.model_fields if k != "auth_code_hash")
 
 
+_CACHE: "weakref.WeakKeyDictionary[Engine, tuple[int, SiteSettings]]" = weakref.WeakKeyDictionary()
+
+
 def load_settings(session: Session) -> SiteSettings:
+    """The settings, from a per-engine cache kept under the settings stamp
+    (``models.stamp``): one small read instead of every row, never stale, also
+    across processes. A transaction that changes things reads the rows."""
+    if session.new or session.dirty or session.deleted or session.info.get(SETTINGS_BUMPED):
+        return _read_settings(session)
+    engine = session.get_bind()
+    version = settings_version(session)
+    hit = _CACHE.get(engine)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    settings = _read_settings(session)
+    _CACHE[engine] = (version, settings)
+    return settings
+
+
+def _read_settings(session: Session) -> SiteSettings:
     stored = {row.key: row.value for row in session.exec(select(SiteSetting))}
     known = {k: v for k, v in stored.items() if k in SiteSettings.model_fields}
     return SiteSettings(**known)

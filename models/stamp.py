@@ -5,6 +5,10 @@ one cheap read per request tells whether anything at all changed since the
 file was rendered, from this process or any other sharing the database. So a
 cached file is never stale, and nothing is cached that a stamp cannot
 invalidate.
+
+A second stamp (row 2) moves only when the site settings change, so the
+settings can be cached across a busy site's many other writes
+(``models.settings.load_settings``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel, select
 
 _BUMPED = "site_version_bumped"
+SETTINGS_BUMPED = "settings_version_bumped"
+SITE, SETTINGS = 1, 2  # the rows of site_version
+SETTINGS_TABLES = {"site_setting"}
 # Tables no config file reads: writing them must not invalidate every cache.
 UNSTAMPED = {"site_version", "migration_record", "credential_state", "auth_code_throttle", "admin_account", "api_token"}
 
@@ -25,35 +32,46 @@ class SiteVersion(SQLModel, table=True):
 
 
 def current_version(session: Session) -> int:
-    row = session.exec(select(SiteVersion.version).where(SiteVersion.id == 1)).first()
+    row = session.exec(select(SiteVersion.version).where(SiteVersion.id == SITE)).first()
     return row or 0
 
 
-def _bump(session: OrmSession) -> None:
-    if session.info.get(_BUMPED):
+def settings_version(session: Session) -> int:
+    """The settings stamp, read without the ORM (it is read on every settings lookup); 0 before any change."""
+    row = session.connection().exec_driver_sql("SELECT version FROM site_version WHERE id = 2").first()
+    return row[0] if row else 0
+
+
+def _bump(session: OrmSession, row: int = SITE) -> None:
+    flag = _BUMPED if row == SITE else SETTINGS_BUMPED
+    if session.info.get(flag):
         return
-    session.info[_BUMPED] = True
-    result = session.execute(update(SiteVersion).where(SiteVersion.id == 1).values(version=SiteVersion.version + 1))
+    session.info[flag] = True
+    result = session.execute(update(SiteVersion).where(SiteVersion.id == row).values(version=SiteVersion.version + 1))
     if result.rowcount == 0:
-        session.add(SiteVersion(id=1, version=2))
+        session.add(SiteVersion(id=row, version=2))
+
+
+def _changed(session: OrmSession, tables: set[str]) -> None:
+    if any(t not in UNSTAMPED for t in tables):
+        _bump(session)
+    if tables & SETTINGS_TABLES:
+        _bump(session, SETTINGS)
 
 
 @event.listens_for(OrmSession, "before_flush")
 def _before_flush(session: OrmSession, _context, _instances) -> None:
-    changed = (o for o in (*session.new, *session.dirty, *session.deleted))
-    if any(getattr(o, "__tablename__", None) not in UNSTAMPED for o in changed):
-        _bump(session)
+    _changed(session, {getattr(o, "__tablename__", None) for o in (*session.new, *session.dirty, *session.deleted)})
 
 
 @event.listens_for(OrmSession, "do_orm_execute")
 def _on_execute(state) -> None:
     if state.is_update or state.is_delete or state.is_insert:
-        table = getattr(state.statement, "table", None)
-        if getattr(table, "name", None) not in UNSTAMPED:
-            _bump(state.session)
+        _changed(state.session, {getattr(getattr(state.statement, "table", None), "name", None)})
 
 
 @event.listens_for(OrmSession, "after_commit")
 @event.listens_for(OrmSession, "after_rollback")
 def _reset(session: OrmSession) -> None:
     session.info.pop(_BUMPED, None)
+    session.info.pop(SETTINGS_BUMPED, None)

@@ -105,9 +105,8 @@ def restart_device(db, name: str) -> bool:
     from phoneservice.observe import log_event
 
     with db.read_session() as session:
-        device = session.exec(select(Device).where(Device.name == name)).first()
-        contact = device.sip_contact if device else None
-        call_id = device.register_call_id if device else None
+        contact, call_id = session.exec(
+            select(Device.sip_contact, Device.register_call_id).where(Device.name == name)).first() or (None, None)
     if not contact:
         log_event("restart_skipped", device=name, reason="no SIP contact known: the phone restarts at its next config poll")
         return False

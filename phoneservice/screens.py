@@ -20,9 +20,8 @@ from models.errors import Refused
 from models.onboarding import BOTH, NONE, first_screen, screens_refusal
 from models.selection import Candidate
 from models.selfservice import Attempt
-from models.devices import Device
+from models.devices import start_facts
 from models.settings import load_settings, onboarding_method
-from sqlmodel import select
 from phoneservice import ciscoxml as cx
 from phoneservice.observe import log_event
 
@@ -106,7 +105,7 @@ def first():
     services = _services()
     header_model = request.headers.get("x-CiscoIPPhoneModelName")
     with services.db.read_session() as session:
-        device = session.exec(select(Device).where(Device.name == name)).first()
+        device = start_facts(session, name)
         model = device.model if device is not None else header_model
         settings = load_settings(session)
         method = onboarding_method(session, model, services.catalog)

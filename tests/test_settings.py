@@ -85,3 +85,48 @@ def test_a6_no_outward_schema_carries_a_pin_hash(schema):
 
 def test_a7_forgotten_pin_advice():
     assert "self-care portal" in FORGOTTEN_PIN and "administrator" in FORGOTTEN_PIN
+
+
+def test_settings_cache_sees_a_change_from_another_process_at_once(db_url):
+    """load_settings is cached under the settings stamp: a change made through
+    another engine (another process, in production) is seen on the next read."""
+    reader, writer = Database(db_url), Database(db_url)
+    reader.upgrade()
+    try:
+        with reader.read_session() as s:
+            assert load_settings(s).replacement_policy == "retain"
+        with writer.session() as s:
+            save_settings(s, replacement_policy="delete")
+        with reader.read_session() as s:
+            assert load_settings(s).replacement_policy == "delete"
+    finally:
+        reader.dispose()
+        writer.dispose()
+
+
+def test_settings_cache_never_keeps_a_rolled_back_change(db):
+    with db.session() as s:
+        save_settings(s, ivr_route_point="8100")
+    with pytest.raises(RuntimeError):
+        with db.session() as s:
+            save_settings(s, ivr_route_point="8200")
+            assert load_settings(s).ivr_route_point == "8200"  # this transaction sees its own change
+            raise RuntimeError("roll back")
+    with db.read_session() as s:
+        assert load_settings(s).ivr_route_point == "8100"
+    with db.session() as s:  # the stamp now takes the number the rolled-back change had
+        save_settings(s, pin_min_length=5)
+    with db.read_session() as s:
+        assert (load_settings(s).ivr_route_point, load_settings(s).pin_min_length) == ("8100", 5)
+
+
+def test_settings_cache_is_per_database(tmp_path):
+    first, second = Database(f"sqlite:///{tmp_path / 'a.db'}"), Database(f"sqlite:///{tmp_path / 'b.db'}")
+    for d in (first, second):
+        d.upgrade()
+    with first.session() as s:
+        save_settings(s, ivr_route_point="8300")
+    with first.read_session() as s, second.read_session() as t:
+        assert (load_settings(s).ivr_route_point, load_settings(t).ivr_route_point) == ("8300", "8000")
+    first.dispose()
+    second.dispose()
