@@ -1,0 +1,86 @@
+"""The database layer: SQLite writers of one process queue on a Python lock (C-12's
+BEGIN IMMEDIATE still decides between processes)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+import models.database as database
+from models.database import Database
+from models.settings import load_settings, save_settings
+
+THREADS, ROUNDS = 8, 25
+JOIN_TIMEOUT = 60
+
+
+@pytest.fixture
+def db(sqlite_url):
+    d = Database(sqlite_url)
+    d.upgrade()
+    yield d
+    d.dispose()
+
+
+def test_threads_writing_at_once_all_succeed_and_none_is_lost(db):
+    """8 threads x 25 read-modify-write transactions: every increment survives."""
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for _ in range(ROUNDS):
+                with db.session() as s:
+                    row = s.connection().exec_driver_sql("SELECT version FROM site_version WHERE id = 1").scalar()
+                    s.connection().exec_driver_sql("UPDATE site_version SET version = ? WHERE id = 1", (row + 1,))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    with db.read_session() as s:
+        before = s.connection().exec_driver_sql("SELECT version FROM site_version WHERE id = 1").scalar()
+    threads = [threading.Thread(target=writer) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(JOIN_TIMEOUT)
+    assert not errors
+    with db.read_session() as s:
+        after = s.connection().exec_driver_sql("SELECT version FROM site_version WHERE id = 1").scalar()
+    assert after - before == THREADS * ROUNDS
+
+
+def test_a_writer_waiting_past_the_busy_timeout_gets_sqlites_own_error(db, monkeypatch):
+    """The lock's timeout is the busy timeout, and the error is the one SQLite
+    raises, so the migration's "being migrated, try again" handling applies."""
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with db.session() as s:
+            s.connection().exec_driver_sql("SELECT 1")
+            holding.set()
+            release.wait(JOIN_TIMEOUT)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    try:
+        assert holding.wait(JOIN_TIMEOUT)
+        with pytest.raises(OperationalError, match="database is locked"):
+            with db.session():
+                pass
+        with db.read_session() as s:  # readers never wait for the writer
+            assert load_settings(s).session_attempts == 3
+    finally:
+        release.set()
+        t.join(JOIN_TIMEOUT)
+    with db.session() as s:  # and the lock was given back
+        save_settings(s, session_attempts=2)
+
+
+def test_two_databases_on_one_file_share_the_lock(sqlite_url):
+    first, second = Database(sqlite_url), Database(sqlite_url)
+    assert first._writers is second._writers is not None
+    assert Database("sqlite://")._writers is None  # in memory: one connection, nothing to queue for
+    first.dispose()
+    second.dispose()
