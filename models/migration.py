@@ -280,8 +280,14 @@ def _insert_row(session: Session, row) -> int:
     cost more than the row on the migration's hot path. The model object
     supplies the defaults; ``session.execute`` keeps the site stamp's hook."""
     table = type(row).__table__
+    stmt = _INSERTS.get(table.name)
+    if stmt is None:
+        stmt = _INSERTS[table.name] = insert(table).returning(table.c.id)
     values = {c.name: getattr(row, c.name) for c in table.columns if c.name != "id"}
-    return session.execute(insert(table).returning(table.c.id), values).scalar_one()
+    return session.execute(stmt, values).scalar_one()
+
+
+_INSERTS: dict[str, object] = {}
 
 
 def _appearances(session: Session, device_id: int):

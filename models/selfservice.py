@@ -43,6 +43,7 @@ _NEW_PHONE = select(Device.model, Device.protocol, Device.auto_registered).where
 _DNS_BY_PATTERN = select(DirectoryNumber.id).where(DirectoryNumber.pattern == bindparam("pattern"),
                                                    DirectoryNumber.is_intercom == False)  # noqa: E712
 _USER_BY_PRIMARY = select(EndUser.id, EndUser.user_id).where(EndUser.primary_extension_id == bindparam("dn"))
+_USER_PIN = select(EndUser.id, EndUser.pin_hash).where(EndUser.id == bindparam("id"))
 _USER_BY_SELF_SERVICE_ID = select(EndUser.id, EndUser.user_id, EndUser.primary_extension_id).where(
     EndUser.self_service_id == bindparam("entry"))
 
@@ -173,7 +174,7 @@ class SelfService:
         device_key = attempt.new_device or "unknown"
         with self.db.read_session() as session:
             settings = load_settings(session)
-            user = session.get(EndUser, attempt.user_id) if attempt.user_id else None
+            user = session.execute(_USER_PIN, {"id": attempt.user_id}).first() if attempt.user_id else None
             state = session.get(CredentialState, user.id) if user else None
             throttle = session.get(AuthCodeThrottle, device_key)
             session.expunge_all()  # kept as read: the read transaction's rollback would expire them

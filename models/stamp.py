@@ -13,7 +13,7 @@ settings can be cached across a busy site's many other writes
 
 from __future__ import annotations
 
-from sqlalchemy import event, update
+from sqlalchemy import bindparam, event, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -42,12 +42,15 @@ def settings_version(session: Session) -> int:
     return row[0] if row else 0
 
 
+_BUMP = update(SiteVersion).where(SiteVersion.id == bindparam("row")).values(version=SiteVersion.version + 1)
+
+
 def _bump(session: OrmSession, row: int = SITE) -> None:
     flag = _BUMPED if row == SITE else SETTINGS_BUMPED
     if session.info.get(flag):
         return
     session.info[flag] = True
-    result = session.execute(update(SiteVersion).where(SiteVersion.id == row).values(version=SiteVersion.version + 1))
+    result = session.execute(_BUMP, {"row": row})
     if result.rowcount == 0:
         session.add(SiteVersion(id=row, version=2))
 
