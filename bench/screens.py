@@ -6,12 +6,23 @@ Each flow is what a new 8851 does (PROTOCOL.md): the first screen (menu),
 carries over (one unregistered old phone: no list, D-3), Confirm. Every flow
 is a different user and a different new MAC, so every flow really migrates a
 phone (6 lines) in the database. Phones keep one HTTP/1.1 connection each, as
-the phones' browser does.
+the phones' browser does; they are asyncio tasks in this process (about 1 ms
+of this bench's CPU per flow, so the server has the machine).
 
-    python bench/screens.py [--phones 50] [--flows 500]
+    python bench/screens.py [--phones 50] [--flows 500]          # closed loop
+    python bench/screens.py --flows 1200 --rate 60               # open loop
+
+Closed loop: every phone starts its next flow as soon as the last one ends,
+which measures how many flows the server completes at most. Open loop: flows
+are due at a fixed rate whether or not the server keeps up, which measures
+the screen latency at that load (and, flow times being counted from when a
+flow was due, a server that falls behind shows it). The two targets can't be
+read off one closed-loop run: with 50 phones always waiting on the server,
+the mean screen latency is 50 / (screens per second) by Little's law, so
+p99 < 100 ms in a closed loop would need about 250 flows/s.
 
 Prints complete flows/s, p50/p99 latency of a single screen, p50/p99 of a whole
-flow, failures, and the server's CPU per flow.
+flow, failures, and the server's and this bench's CPU per flow.
 """
 
 from __future__ import annotations
