@@ -41,6 +41,9 @@ class MigrationResult:
     new_device: str
     applied: bool
     record_id: int | None = None
+    # C-14: where the new phone's restart goes, carried from its auto-registered record
+    sip_contact: str | None = None
+    register_call_id: str | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -204,8 +207,10 @@ class Migrator:
                 if check is not None:
                     check(session, old)
                 result_plan = self._plan(session, old, target)
-                record = self._apply(session, old, result_plan, door=door, actor=actor, action=action)
-            return MigrationResult(result_plan, new_name, applied=True, record_id=record.id)
+                record, temporary = self._apply(session, old, result_plan, door=door, actor=actor, action=action)
+            return MigrationResult(result_plan, new_name, applied=True, record_id=record.id,
+                                   sip_contact=temporary.sip_contact if temporary else None,
+                                   register_call_id=temporary.register_call_id if temporary else None)
         except Refused as refusal:
             self.record_refusal(door, actor, old_name, new_name, refusal, action=action)
             raise
@@ -227,7 +232,8 @@ class Migrator:
                 new_device=new_name, outcome="refused", code=refusal.code, message=refusal.message,
             ))
 
-    def _apply(self, session: Session, old: Device, p: Plan, *, door: str, actor: str, action: str) -> MigrationRecord:
+    def _apply(self, session: Session, old: Device, p: Plan, *, door: str, actor: str,
+               action: str) -> tuple[MigrationRecord, Device | None]:
         temporary = remove_temporary_device(session, p.new_name)
         _hook("temporary_removed")
         new_id = _insert_row(session, Device(
@@ -272,7 +278,7 @@ class Migrator:
         )
         record.id = _insert_row(session, record)
         _hook("recorded")
-        return record
+        return record, temporary
 
 
 def _insert_row(session: Session, row) -> int:

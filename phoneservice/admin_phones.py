@@ -102,7 +102,7 @@ def migrate_confirm(name: str):
         return _form(name, fields, refusal.message, 409)
     svc.metrics.migrations.labels("admin", "migrated").inc()
     log_event("migrated", door="admin", old=result.plan.old.name, new=result.new_device, actor=actor())
-    notified = svc.restart(result.new_device)  # C-14
+    notified = svc.restart(result.new_device, result)  # C-14
     flash(f"{result.new_device} restarts now." if notified
           else f"{result.new_device} picks up its new settings at its next restart.")
     return redirect(url_for(".migration", record_id=result.record_id))

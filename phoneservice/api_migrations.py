@@ -74,7 +74,7 @@ def migrate():
         return ok(plan_public(result.plan, False, None))
     svc.metrics.migrations.labels(DOOR, "migrated").inc()
     log_event("migrated", door=DOOR, old=result.plan.old.name, new=result.new_device)
-    restarted = svc.restart(result.new_device)
+    restarted = svc.restart(result.new_device, result)
     return ok(plan_public(result.plan, True, restarted), 201,
               {"Location": url_for(".get_device", name=result.new_device)})
 

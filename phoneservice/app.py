@@ -37,9 +37,10 @@ class Services:
     draining: bool = False
     cache_warm: bool = False  # every known phone's config rendered once since the start
 
-    def restart(self, device: str) -> bool:
-        """C-14: ask the phone to restart; False when only its next config poll will do."""
-        return restart_device(self.db, device)
+    def restart(self, device: str, result=None) -> bool:
+        """C-14: ask the phone to restart; False when only its next config poll will do.
+        ``result``: a ``MigrationResult``, whose contact saves a read."""
+        return restart_device(self.db, device, result)
 
 
 def create_app(services: Services, role: str = "web") -> Flask:

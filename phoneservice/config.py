@@ -34,7 +34,11 @@ class WebSection(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None  # how phones reach the screens; default http://host:port
-    threads: int = Field(default=16, ge=1, le=256)
+    threads: int = Field(default=16, ge=1, le=256)  # admin UI, API, health, metrics
+    # The phones' screens get their own pool: a storm of new phones can't starve
+    # the admin UI, nor an import the phones; and few threads on one GIL finish
+    # more short requests than many (docs/benchmarks.md).
+    screen_threads: int = Field(default=4, ge=1, le=256)
     secret_key: str | None = None  # signs admin sessions; None: one generated and kept in the database
 
 

@@ -97,16 +97,20 @@ def _final_status(answer: str, call_id: str) -> int | None:
     return status if status >= 200 else None
 
 
-def restart_device(db, name: str) -> bool:
-    """C-14 for any door: NOTIFY the phone when its SIP contact is known; False otherwise."""
+def restart_device(db, name: str, result=None) -> bool:
+    """C-14 for any door: NOTIFY the phone when its SIP contact is known; False otherwise.
+    ``result``: the migration's result, which carries the contact (no read)."""
     from sqlmodel import select
 
     from models.devices import Device
     from phoneservice.observe import log_event
 
-    with db.read_session() as session:
-        contact, call_id = session.exec(
-            select(Device.sip_contact, Device.register_call_id).where(Device.name == name)).first() or (None, None)
+    if result is not None:
+        contact, call_id = result.sip_contact, result.register_call_id
+    else:
+        with db.read_session() as session:
+            contact, call_id = session.exec(
+                select(Device.sip_contact, Device.register_call_id).where(Device.name == name)).first() or (None, None)
     if not contact:
         log_event("restart_skipped", device=name, reason="no SIP contact known: the phone restarts at its next config poll")
         return False

@@ -248,12 +248,12 @@ def confirm(name: str, sess) -> Response:
     services.metrics.migrations.labels("screen", "migrated").inc()
     services.screen_sessions.end(sess.id)
     log_event("migrated", door="screen", old=sess.chosen, new=result.new_device)
-    return _success(name, f"Done: this phone takes over the settings of {sess.chosen}.")
+    return _success(name, f"Done: this phone takes over the settings of {sess.chosen}.", result)
 
 
-def _success(name: str, what: str) -> Response:
+def _success(name: str, what: str, result=None) -> Response:
     """C-14: the phone restarts (NOTIFY where its contact is known, else its next config poll)."""
-    notified = _services().restart(name)
+    notified = _services().restart(name, result)
     how = "It restarts now" if notified else "It picks up its new settings at its next restart"
     body = f"{what} {how}. If nothing changes within 2 minutes, unplug the phone and plug it back in."
     return _xml(cx.text(TITLE, "Success", body, cx.softkeys(_series(), exit=True)))

@@ -12,6 +12,7 @@ import time
 from twisted.application import internet, service
 from twisted.internet import defer, threads
 from twisted.python.threadpool import ThreadPool
+from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.wsgi import WSGIResource
 
@@ -33,6 +34,20 @@ class LoggedSite(Site):
 
     def log(self, request) -> None:
         log_request(request)
+
+
+class PooledWSGI(Resource):
+    """One Flask app, two thread pools: the phones' screens on their own."""
+
+    isLeaf = True
+
+    def __init__(self, reactor, app, pool: ThreadPool, screen_pool: ThreadPool) -> None:
+        super().__init__()
+        self.main = WSGIResource(reactor, pool, app)
+        self.screens = WSGIResource(reactor, screen_pool, app)
+
+    def render(self, request):
+        return (self.screens if request.path.startswith(b"/screens/") else self.main).render(request)
 
 
 class ThreadPoolService(service.Service):
@@ -96,7 +111,9 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
 
     pool = ThreadPool(minthreads=1, maxthreads=config.web.threads, name="wsgi")
     ThreadPoolService(pool).setServiceParent(root)
-    web = LoggedSite(WSGIResource(reactor, pool, create_app(services, "web")))
+    screen_pool = ThreadPool(minthreads=1, maxthreads=config.web.screen_threads, name="wsgi-screens")
+    ThreadPoolService(screen_pool).setServiceParent(root)
+    web = LoggedSite(PooledWSGI(reactor, create_app(services, "web"), pool, screen_pool))
     internet.TCPServer(config.web.port, web, interface=config.web.host, reactor=reactor).setServiceParent(root)
     if config.config_http.enabled:
         cfg = LoggedSite(WSGIResource(reactor, pool, create_app(services, "config")))

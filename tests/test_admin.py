@@ -78,7 +78,7 @@ def text_of(response) -> str:
 @pytest.fixture
 def services(demo_db):
     services = build_services(load_config(database={"url": demo_db.url}))
-    services.restart = lambda name: False  # no SIP contact in these tests
+    services.restart = lambda name, result=None: False  # no SIP contact in these tests
     yield services
     services.db.dispose()
 

@@ -82,7 +82,7 @@ def add_phones(services, count: int, model: str = "8851", start: int = 0) -> Non
 @pytest.fixture
 def services(demo_db):
     services = build_services(load_config(database={"url": demo_db.url}))
-    services.restart = lambda name: False
+    services.restart = lambda name, result=None: False
     yield services
     thread = admin_tasks.runner(admin_tasks.bulk_tasks(services), TASK)
     if thread is not None:  # never leave a runner on a database about to go

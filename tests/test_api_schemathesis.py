@@ -71,7 +71,7 @@ def site(tmp_path_factory: pytest.TempPathFactory):
         session.add(ApiToken(name="schemathesis", token_hash=_digest(TOKEN), scopes=["read", "write"]))
     db.dispose()
     services = build_services(load_config(database={"url": url}))
-    services.restart = lambda name: False  # generated SIP contacts must not be sent a NOTIFY
+    services.restart = lambda name, result=None: False  # generated SIP contacts must not be sent a NOTIFY
     _site["app"] = create_app(services)
     yield
     _site.clear()
