@@ -3,14 +3,16 @@
 Passwords are argon2id at full cost (19 MiB, 2 passes: OWASP's minimum; a
 password is not a PIN). API tokens are 32 random bytes shown once and stored as
 SHA-256 (a high-entropy token needs a lookup, not a slow hash), with scopes
-``read`` and ``write``.
+``read`` and ``write``. A token's ``last_used_at`` is kept to the minute, so
+an administrator can see which tokens are idle before revoking them, without
+a write on every request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -23,6 +25,7 @@ from models.errors import Refused
 SCOPES = ("read", "write")
 _passwords = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _DUMMY = _passwords.hash("not-a-password")
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
 class AdminAccount(SQLModel, table=True):
@@ -84,14 +87,24 @@ def create_token(session: Session, name: str, scopes: list[str]) -> tuple[str, A
     return token, row
 
 
-def token_scopes(session: Session, token: str) -> list[str] | None:
-    """The scopes of a valid token, None when unknown or revoked."""
+def find_token(session: Session, token: str) -> ApiToken | None:
+    """The token's row when the token is valid, None when unknown or revoked."""
     if not token.startswith("pm_"):
         return None
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
-    if row is None or row.revoked:
-        return None
-    return list(row.scopes)
+    return None if row is None or row.revoked else row
+
+
+def token_use_due(row: ApiToken, now: datetime) -> bool:
+    """Whether this use must be written: never used, or last written a minute or more ago."""
+    return row.last_used_at is None or now - row.last_used_at >= TOKEN_USE_RESOLUTION
+
+
+def record_token_use(session: Session, token_id: int, now: datetime) -> None:
+    row = session.get(ApiToken, token_id)
+    if row is not None and token_use_due(row, now):
+        row.last_used_at = now
+        session.add(row)
 
 
 def revoke_token(session: Session, token_id: int) -> None:

@@ -577,9 +577,7 @@ def record_search(session: Session, *, outcome: str | None = None, limit: int | 
 
 def api_token_name(session: Session, token: str) -> str | None:
     """The name of a valid API token: the actor of the records its requests make (C-13)."""
-    from models.admins import ApiToken, token_scopes
+    from models.admins import find_token
 
-    if token_scopes(session, token) is None:
-        return None
-    digest = hashlib.sha256(token.encode()).hexdigest()
-    return session.exec(select(ApiToken.name).where(ApiToken.token_hash == digest)).first()
+    row = find_token(session, token)
+    return row.name if row is not None else None

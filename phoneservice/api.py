@@ -18,7 +18,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
-from models.admins import token_scopes
+from models.admins import find_token, record_token_use, token_use_due
+from models.clock import utcnow
 from models.errors import Refused
 from phoneservice import api_devices, api_migrations, api_site, api_tasks, api_users  # noqa: F401  (they add the routes)
 from phoneservice.api_common import (ApiProblem, blueprint, check_text, no_content, operation, problem,
@@ -47,8 +48,13 @@ def authenticate():
     if token is None:
         raise ApiProblem(401, "unauthenticated", "send an API token: Authorization: Bearer pm_...",
                          headers={"WWW-Authenticate": REALM})
+    now = utcnow()
     with services().db.read_session() as session:
-        scopes = token_scopes(session, token)
+        row = find_token(session, token)
+        scopes, token_id, due = (list(row.scopes), row.id, token_use_due(row, now)) if row else (None, None, False)
+    if due:
+        with services().db.session() as session:
+            record_token_use(session, token_id, now)
     if scopes is None:
         raise ApiProblem(401, "invalid_token", "the API token is unknown or revoked",
                          headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'})

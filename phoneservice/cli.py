@@ -244,7 +244,8 @@ def tokens_list(ctx) -> None:
 
     with _db(ctx).session() as session:
         for row in session.exec(select(ApiToken)):
-            click.echo(f"{row.id:4} {row.name:20} {','.join(row.scopes):11} {'revoked' if row.revoked else 'active'}")
+            used = row.last_used_at.strftime("%Y-%m-%d %H:%M") if row.last_used_at else "never used"
+            click.echo(f"{row.id:4} {row.name:20} {','.join(row.scopes):11} {'revoked' if row.revoked else 'active':8} {used}")
 
 
 @tokens.command("revoke")

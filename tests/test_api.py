@@ -5,6 +5,8 @@ restart (C-14), and no PIN or hash in any answer (A-6)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import re
 import socket
 import threading
@@ -13,7 +15,7 @@ import pytest
 from sqlmodel import func, select
 
 from models import reports, site
-from models.admins import create_token, revoke_token
+from models.admins import ApiToken, create_token, revoke_token, token_use_due
 from models.auth import verify_secret
 from models.clock import utcnow
 from models.demo import ADMIN_PASSWORD, ADMIN_USER, AUTH_CODE, USERS
@@ -138,6 +140,30 @@ def test_scopes_read_for_get_and_write_for_the_rest(api):
 def test_other_schemes_and_a_revoked_token_are_refused(api):
     problem_of(api.get("/devices", token=None, headers={"Authorization": "Basic YWRtaW46eA=="}), 401, "unauthenticated")
     problem_of(api.get("/devices", token="revoked"), 401, "invalid_token")
+
+
+def _last_used(api, name):
+    with api.services.db.read_session() as session:
+        return session.exec(select(ApiToken.last_used_at).where(ApiToken.name == name)).one()
+
+
+def test_a_token_records_when_it_was_last_used_to_the_minute(api):
+    assert _last_used(api, "token-read") is None
+    assert api.get("/devices", token="read").status_code == 200
+    first = _last_used(api, "token-read")
+    assert first is not None and (utcnow() - first).total_seconds() < 60
+    assert api.get("/devices", token="read").status_code == 200
+    assert _last_used(api, "token-read") == first  # within the minute: no write
+    problem_of(api.get("/devices", token="revoked"), 401, "invalid_token")
+    assert _last_used(api, "old-token") is None  # a refused token records nothing
+    assert _last_used(api, "token-write") is None
+
+
+def test_token_use_is_written_once_a_minute_at_most():
+    now = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
+    assert token_use_due(ApiToken(name="t", token_hash="h"), now)
+    assert not token_use_due(ApiToken(name="t", token_hash="h", last_used_at=now - timedelta(seconds=59)), now)
+    assert token_use_due(ApiToken(name="t", token_hash="h", last_used_at=now - timedelta(seconds=60)), now)
 
 
 def _admin_login(client) -> None:

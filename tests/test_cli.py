@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import pytest
 from click.testing import CliRunner
+from sqlmodel import select
 
+from models.admins import ApiToken, record_token_use
+from models.database import Database
 from phoneservice.cli import main
 
 
@@ -78,3 +82,18 @@ def test_console_script_runs_as_a_process(sqlite_url):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "database ready" in out.stdout
+
+
+def test_tokens_list_says_when_each_token_was_last_used(cli, sqlite_url):
+    assert cli("init-db").exit_code == 0
+    created = cli("tokens", "create", "monitoring", "--scope", "read")
+    assert created.exit_code == 0 and "pm_" in created.output
+    listed = cli("tokens", "list").output
+    assert "monitoring" in listed and "never used" in listed
+    assert "pm_" not in listed  # the token itself is shown once, at creation
+    db = Database(sqlite_url)
+    with db.session() as session:  # what the API does on a request with the token
+        record_token_use(session, session.exec(select(ApiToken.id).where(ApiToken.name == "monitoring")).one(),
+                         datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc))
+    db.dispose()
+    assert "2026-11-21 09:30" in cli("tokens", "list").output
