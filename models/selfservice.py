@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import wraps
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import bindparam
@@ -29,7 +29,7 @@ from models.plan import Plan, Target
 from models.records import MigrationRecord
 from models.selection import Candidate, Selection, choose
 from models.settings import SiteSettings, load_settings
-from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
+from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile, prune_throttles
 
 # The statements of the hot path, built once (see models.migration).
 _CANDIDATES_ANY_OWNER = (
@@ -216,6 +216,8 @@ class SelfService:
                 throttle = session.get(AuthCodeThrottle, device_key) or AuthCodeThrottle(device_name=device_key)
                 auth.record_code_failure(throttle, settings, now)
                 session.add(throttle)
+                prune_throttles(session, admin=False, now=now,
+                                window_start_before=now - timedelta(minutes=settings.auth_code_block_minutes))
         if locked_now:
             raise self._locked(state, settings, now)
         self._fail(attempt, Refused("invalid_credentials", INVALID), settings)

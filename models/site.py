@@ -26,7 +26,8 @@ from models.records import MigrationRecord, MigrationRecordPublic
 from models.security import UNIVERSAL_PROFILES
 from models.settings import DeviceDefaults, SiteSetting, load_settings, save_settings
 from models.templates import KEY_ORDERS, SECURITY_MODES, TRANSPORTS, PhoneButtonTemplate, SecurityProfile
-from models.users import AuthCodeThrottle, CredentialState, EndUser, EndUserCreate, UserProfile
+from models.users import (ADMIN_THROTTLE_PREFIX, AuthCodeThrottle, CredentialState, EndUser, EndUserCreate,
+                          UserProfile, prune_throttles)
 
 
 @dataclass
@@ -235,35 +236,46 @@ def web_secret(session: Session) -> str:
 
 
 def _admin_throttle_key(username: str) -> str:
-    # Kept in the A-4 throttle table; a device name is never "admin:...".
-    key = "admin:" + username
-    return key if len(key) <= 64 else "admin:#" + hashlib.sha256(username.encode()).hexdigest()[:48]
+    key = ADMIN_THROTTLE_PREFIX + username
+    return key if len(key) <= 64 else ADMIN_THROTTLE_PREFIX + "#" + hashlib.sha256(username.encode()).hexdigest()[:48]
 
 
-def admin_login(session: Session, username: str, password: str, now: datetime) -> AdminAccount | Refused:
+def admin_login(db, username: str, password: str, now: datetime) -> AdminAccount | Refused:
     """A-4 for the admin UI: 5 failed logins for one user name block it for 15 minutes.
 
-    Returns the refusal instead of raising it so the caller's transaction
-    commits the failure count. Unknown and known user names count alike.
+    Returns the refusal instead of raising it. Unknown and known user names
+    count alike. The password is checked in a read transaction (argon2 at full
+    cost takes about 20 ms and must not hold the write lock the migrations
+    need); only the counter is written, and stale counters are pruned then.
     """
     key = _admin_throttle_key(username)
-    throttle = session.get(AuthCodeThrottle, key)
-    if auth.code_blocked(throttle, now):
-        return Refused("admin_login_blocked", f"Too many failed logins for this user name; try again in "
-                       f"{ADMIN_LOGIN_BLOCK_MINUTES} minutes or ask another administrator")
-    account = check_password(session, username, password) if username and password else None
-    if account is not None:
-        if throttle is not None:
-            session.delete(throttle)
+    blocked = Refused("admin_login_blocked", f"Too many failed logins for this user name; try again in "
+                      f"{ADMIN_LOGIN_BLOCK_MINUTES} minutes or ask another administrator")
+    with db.read_session() as session:
+        throttle = session.get(AuthCodeThrottle, key)
+        if auth.code_blocked(throttle, now):
+            return blocked
+        account = check_password(session, username, password) if username and password else None
+        session.expunge_all()
+    if account is not None and throttle is None:
         return account
-    throttle = throttle or AuthCodeThrottle(device_name=key)
     window = timedelta(minutes=ADMIN_LOGIN_BLOCK_MINUTES)
-    if throttle.window_start is None or now - throttle.window_start > window:
-        throttle.window_start, throttle.failures = now, 0
-    throttle.failures += 1
-    if throttle.failures >= ADMIN_LOGIN_MAX_FAILURES:
-        throttle.blocked_until = now + window
-    session.add(throttle)
+    with db.session() as session:
+        throttle = session.get(AuthCodeThrottle, key)
+        if account is not None:
+            if throttle is not None:
+                session.delete(throttle)
+            return account
+        if auth.code_blocked(throttle, now):  # blocked meanwhile, by a parallel attempt
+            return blocked
+        throttle = throttle or AuthCodeThrottle(device_name=key)
+        if throttle.window_start is None or now - throttle.window_start > window:
+            throttle.window_start, throttle.failures = now, 0
+        throttle.failures += 1
+        if throttle.failures >= ADMIN_LOGIN_MAX_FAILURES:
+            throttle.blocked_until = now + window
+        session.add(throttle)
+        prune_throttles(session, admin=True, window_start_before=now - window, now=now)
     return Refused("bad_login", "The user name or password is not valid")
 
 

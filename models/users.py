@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import ConfigDict
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, delete, or_
 
 
 class UserProfile(SQLModel, table=True):
@@ -94,3 +94,18 @@ class AuthCodeThrottle(SQLModel, table=True):
     failures: int = 0
     window_start: datetime | None = None
     blocked_until: datetime | None = None
+
+
+ADMIN_THROTTLE_PREFIX = "admin:"  # the admin UI's login counters share the table; no device is named so
+
+
+def prune_throttles(session: Session, *, admin: bool, window_start_before: datetime, now: datetime) -> None:
+    """Drop the counters (admin logins, or devices' code guesses) whose window
+    began before ``window_start_before`` and that block nothing now: a made-up
+    user name or MAC leaves no row behind for longer than its window."""
+    prefixed = col(AuthCodeThrottle.device_name).startswith(ADMIN_THROTTLE_PREFIX)
+    session.exec(delete(AuthCodeThrottle).where(
+        prefixed if admin else ~prefixed,
+        col(AuthCodeThrottle.window_start) < window_start_before,
+        or_(col(AuthCodeThrottle.blocked_until).is_(None), col(AuthCodeThrottle.blocked_until) <= now),
+    ))

@@ -183,8 +183,7 @@ def login():
         return page("login.html")
     username = request.form.get("username", "").strip()[:64]
     svc = services()
-    with svc.db.session() as db_session:
-        outcome = site.admin_login(db_session, username, request.form.get("password", ""), now())
+    outcome = site.admin_login(svc.db, username, request.form.get("password", ""), now())
     if isinstance(outcome, Refused):
         svc.metrics.auth_failures.labels("admin").inc()
         log_event("admin_login_failed", username=username, reason=outcome.code)

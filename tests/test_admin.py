@@ -20,7 +20,7 @@ from models.demo import ADMIN_PASSWORD, ADMIN_USER, AUTH_CODE, USERS
 from models.devices import Device
 from models.records import MigrationRecord
 from models.settings import EDITABLE, DeviceDefaults, SiteSetting, load_settings
-from models.users import CredentialState, EndUser, UserProfile
+from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
 from phoneservice.admin_settings import SECTIONS
 from phoneservice.app import create_app
 from phoneservice.config import load_config
@@ -526,3 +526,26 @@ def test_a6_no_hash_or_pin_anywhere_after_a_busy_session(services, admin):
     with services.db.session() as s:
         assert s.get(SiteSetting, site.WEB_SECRET_KEY) is not None
         assert s.exec(select(EndUser).where(EndUser.user_id == "bob")).one().pin_hash.startswith("$argon2")
+
+
+def test_a4_login_counters_of_made_up_names_are_pruned_after_their_window(services):
+    """A login attempt per invented user name must not leave a row forever; a
+    blocked name keeps its row until the block ends."""
+    t0 = utcnow()
+    for name in ("nobody-1", "nobody-2"):
+        assert site.admin_login(services.db, name, "guess", t0).code == "bad_login"
+    for _ in range(site.ADMIN_LOGIN_MAX_FAILURES):
+        site.admin_login(services.db, "blocked-name", "guess", t0)
+    def keys() -> set[str]:
+        with services.db.read_session() as s:
+            return set(s.exec(select(AuthCodeThrottle.device_name)).all())
+
+    assert {"admin:nobody-1", "admin:nobody-2", "admin:blocked-name"} <= keys()
+    window = timedelta(minutes=site.ADMIN_LOGIN_BLOCK_MINUTES)
+    site.admin_login(services.db, "nobody-3", "guess", t0 + window - timedelta(minutes=1))
+    assert {"admin:nobody-1", "admin:blocked-name"} <= keys()  # still inside their window
+    site.admin_login(services.db, "nobody-4", "guess", t0 + window + timedelta(minutes=1))
+    assert not {"admin:nobody-1", "admin:nobody-2"} & keys()
+    assert {"admin:nobody-3", "admin:nobody-4"} <= keys()
+    # the blocked name's block ended at t0 + window: pruned at the next failure after that
+    assert "admin:blocked-name" not in keys()

@@ -17,7 +17,7 @@ from models.records import MigrationRecord
 from models.selfservice import INVALID, Attempt, SelfService
 from models.settings import save_settings
 from models.site import create_device, LineSpec
-from models.users import CredentialState
+from models.users import AuthCodeThrottle, CredentialState
 
 NEW = "SEP00AA11BB22CC"  # the demo's auto-registered 8851
 
@@ -163,6 +163,25 @@ def test_a4_auth_code_guessing_throttled_per_device(svc, demo_db):
     assert refused(svc.authenticate, attempt, AUTH_CODE).code == "invalid_credentials"
     # ... but not from another one
     assert login(svc, "2000", AUTH_CODE, device="SEP001122AABBCD").role == "admin"
+
+
+def test_a4_code_counters_of_made_up_devices_are_pruned_after_their_window(svc, demo_db, clock):
+    """A wrong code from an invented MAC leaves a counter; it goes once its window has passed."""
+    with demo_db.session() as s:
+        save_settings(s, auth_code_block_minutes=15, session_attempts=10)
+
+    def keys() -> set[str]:
+        with demo_db.read_session() as s:
+            return set(s.exec(select(AuthCodeThrottle.device_name)).all())
+
+    start = clock.now
+    refused(login, svc, "2000", "1", "ivr", "SEP00000000F001")
+    clock.now = start + timedelta(minutes=14)
+    refused(login, svc, "2000", "1", "ivr", "SEP00000000F002")
+    assert {"SEP00000000F001", "SEP00000000F002"} <= keys()
+    clock.now = start + timedelta(minutes=16)
+    refused(login, svc, "2000", "1", "ivr", "SEP00000000F003")
+    assert "SEP00000000F001" not in keys() and {"SEP00000000F002", "SEP00000000F003"} <= keys()
 
 
 def test_a5_unknown_extension_and_wrong_pin_same_answer(svc):
