@@ -528,10 +528,15 @@ def update_device(session: Session, name: str, changes: dict[str, Any]) -> Devic
 _SIP_CONTACT = re.compile(r"^<?sips?:[^\s<>]+>?$", re.IGNORECASE)
 
 
+_LOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
 def set_registration(session: Session, name: str, state: str, contact: str | None = None,
-                     register_call_id: str | None = None) -> Device:
+                     register_call_id: str | None = None, load: str | None = None) -> Device:
     """DESIGN "Registration state", fed by the call control: registered or not (D-3), and
-    where a restart NOTIFY reaches the phone (C-14). What is not given is cleared."""
+    where a restart NOTIFY reaches the phone (C-14); what is not given of these is cleared.
+    ``load``: the firmware the phone reports (F-7's stepping stones), kept when not given:
+    a phone that unregisters still runs it."""
     from models.migration import find_device
 
     if state not in REGISTRATION_STATES:
@@ -541,8 +546,12 @@ def set_registration(session: Session, name: str, state: str, contact: str | Non
     if register_call_id is not None and (not register_call_id or len(register_call_id) > 255
                                          or any(c.isspace() for c in register_call_id)):
         raise _refused("bad_call_id", "register_call_id", '"register_call_id": 1 to 255 characters, no spaces')
+    if load is not None and not _LOAD_NAME.match(load):
+        raise _refused("bad_load", "load", '"load": a load name such as P00305000500 (letters, digits, . _ -)')
     device = find_device(session, name)
     device.registration, device.sip_contact, device.register_call_id = state, contact, register_call_id
+    if load is not None:
+        device.reported_load = load
     session.add(device)
     session.flush()
     return device

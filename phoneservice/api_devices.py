@@ -79,11 +79,12 @@ def delete_device(name: str):
 @operation("Set a phone's registration state", tag="devices", body=RegistrationPut,
            responses={200: RegistrationPublic}, errors=(404,),
            description="Fed by the call control. `contact` (and `register_call_id`) is where a restart NOTIFY "
-                       "reaches the phone after a migration (C-14); what is not sent is cleared.")
+                       "reaches the phone after a migration (C-14); when not sent, they are cleared. `load` is "
+                       "the firmware the phone reports (F-7's 79xx stepping stones); when not sent, it is kept.")
 def put_registration(name: str):
     data = body(RegistrationPut)
     with services().db.session() as session:
-        device = site.set_registration(session, name, data.state, data.contact, data.register_call_id)
+        device = site.set_registration(session, name, data.state, data.contact, data.register_call_id, data.load)
         view = RegistrationPublic(name=device.name, state=device.registration, contact=device.sip_contact,
-                                  register_call_id=device.register_call_id)
+                                  register_call_id=device.register_call_id, load=device.reported_load)
     return ok(view)

@@ -51,6 +51,9 @@ class RegistrationPut(BaseModel):
                                 "sip:9000@192.0.2.10:5060; where a restart NOTIFY goes (C-14)")
     register_call_id: str | None = Field(default=None, max_length=255,
                                          description="The Call-ID of the phone's REGISTER (Cisco service-control)")
+    load: str | None = Field(default=None, max_length=64,
+                             description="The firmware load the phone reports, e.g. P00305000500; drives a "
+                                         "7940/7960's stepping stones (F-7). Kept when not sent.")
 
 
 class RegistrationPublic(BaseModel):
@@ -58,6 +61,7 @@ class RegistrationPublic(BaseModel):
     state: str
     contact: str | None
     register_call_id: str | None
+    load: str | None
 
 
 class PinPut(BaseModel):

@@ -12,6 +12,7 @@ import socket
 import threading
 
 import pytest
+from lxml import etree
 from sqlmodel import func, select
 
 from models import reports, site
@@ -390,7 +391,7 @@ def test_registration_put_feeds_the_restart_after_a_migration(api, sip_phone):
                        {"state": "registered", "contact": contact, "register_call_id": "0a1b2c3d-4@192.0.2.7"})
     assert response.status_code == 200
     assert response.get_json() == {"name": AUTOREG, "state": "registered", "contact": contact,
-                                   "register_call_id": "0a1b2c3d-4@192.0.2.7"}
+                                   "register_call_id": "0a1b2c3d-4@192.0.2.7", "load": None}
     device = api.get(f"/devices/{AUTOREG}").get_json()
     assert device["registration"] == "registered" and device["sip_contact"] == contact
 
@@ -404,10 +405,31 @@ def test_registration_put_feeds_the_restart_after_a_migration(api, sip_phone):
     assert new["description"] == "Lobby phone" and new["sip_contact"] == contact and not new["auto_registered"]
 
 
+def test_f7_the_load_a_phone_reports_at_registration_steps_a_7960_through_the_stones(api):
+    """The registration feeds Device.reported_load, which F-7 steps from; a load is kept when not sent."""
+    phone = "SEP00AA00796000"  # the demo's 7960 SCCP
+
+    def served() -> str:
+        return etree.fromstring(api.services.files.resolve(f"{phone}.cnf.xml")).findtext("loadInformation")
+
+    wanted = served()
+    answer = api.put(f"/devices/{phone}/registration", {"state": "registered", "load": "P00303010102"}).get_json()
+    assert answer["load"] == "P00303010102"
+    assert served() == "P00305000500"  # the next stepping stone, not the wanted load
+    api.put(f"/devices/{phone}/registration", {"state": "unregistered"})
+    assert served() == "P00305000500"  # the phone still runs what it reported
+    api.put(f"/devices/{phone}/registration", {"state": "registered", "load": "P00308000900"})
+    assert served() == wanted
+    for bad in ("", "P003 0501", "../../etc/passwd", "x" * 65):
+        assert failing_field(api.put(f"/devices/{phone}/registration", {"state": "registered", "load": bad})) == ["load"]
+    assert api.get(f"/devices/{phone}").status_code == 200
+
+
 def test_registration_put_replaces_and_checks(api):
     api.put(f"/devices/{ALICE_OLD}/registration", {"state": "registered", "contact": "sip:1001@192.0.2.1"})
     cleared = api.put(f"/devices/{ALICE_OLD}/registration", {"state": "unregistered"}).get_json()
-    assert cleared == {"name": ALICE_OLD, "state": "unregistered", "contact": None, "register_call_id": None}
+    assert cleared == {"name": ALICE_OLD, "state": "unregistered", "contact": None, "register_call_id": None,
+                       "load": None}
     assert failing_field(api.put(f"/devices/{ALICE_OLD}/registration", {"state": "gone"})) == ["state"]
     assert failing_field(api.put(f"/devices/{ALICE_OLD}/registration",
                                  {"state": "registered", "contact": "http://x"})) == ["contact"]
