@@ -5,7 +5,8 @@ password is not a PIN). API tokens are 32 random bytes shown once and stored as
 SHA-256 (a high-entropy token needs a lookup, not a slow hash), with scopes
 ``read`` and ``write``. A token's ``last_used_at`` is kept to the minute, so
 an administrator can see which tokens are idle before revoking them, without
-a write on every request.
+a write on every request. Logins are throttled per user name (A-4), in the
+same counters as the devices' code guesses.
 """
 
 from __future__ import annotations
@@ -19,13 +20,17 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, select
 
+from models import auth
 from models.clock import utcnow
 from models.errors import Refused
+from models.users import ADMIN_THROTTLE_PREFIX, AuthCodeThrottle, prune_throttles
 
 SCOPES = ("read", "write")
 _passwords = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _DUMMY = _passwords.hash("not-a-password")
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+ADMIN_LOGIN_MAX_FAILURES = 5
+ADMIN_LOGIN_BLOCK_MINUTES = 15
 
 
 class AdminAccount(SQLModel, table=True):
@@ -113,3 +118,62 @@ def revoke_token(session: Session, token_id: int) -> None:
         raise Refused("unknown_token", f"no API token {token_id}")
     row.revoked = True
     session.add(row)
+
+
+def api_token_name(session: Session, token: str) -> str | None:
+    """The name of a valid API token: the actor of the records its requests make (C-13)."""
+    row = find_token(session, token)
+    return row.name if row is not None else None
+
+
+# --- the admin UI's login (A-4) --------------------------------------------------
+
+
+def _admin_throttle_key(username: str) -> str:
+    key = ADMIN_THROTTLE_PREFIX + username
+    return key if len(key) <= 64 else ADMIN_THROTTLE_PREFIX + "#" + hashlib.sha256(username.encode()).hexdigest()[:48]
+
+
+def admin_login(db, username: str, password: str, now: datetime) -> AdminAccount | Refused:
+    """A-4 for the admin UI: 5 failed logins for one user name block it for 15 minutes.
+
+    Returns the refusal instead of raising it. Unknown and known user names
+    count alike. The password is checked in a read transaction (argon2 at full
+    cost takes about 20 ms and must not hold the write lock the migrations
+    need); only the counter is written, and stale counters are pruned then.
+    """
+    key = _admin_throttle_key(username)
+    blocked = Refused("admin_login_blocked", f"Too many failed logins for this user name; try again in "
+                      f"{ADMIN_LOGIN_BLOCK_MINUTES} minutes or ask another administrator")
+    with db.read_session() as session:
+        throttle = session.get(AuthCodeThrottle, key)
+        if auth.code_blocked(throttle, now):
+            return blocked
+        account = check_password(session, username, password) if username and password else None
+        session.expunge_all()
+    if account is not None and throttle is None:
+        return account
+    window = timedelta(minutes=ADMIN_LOGIN_BLOCK_MINUTES)
+    with db.session() as session:
+        throttle = session.get(AuthCodeThrottle, key)
+        if account is not None:
+            if throttle is not None:
+                session.delete(throttle)
+            return account
+        if auth.code_blocked(throttle, now):  # blocked meanwhile, by a parallel attempt
+            return blocked
+        throttle = throttle or AuthCodeThrottle(device_name=key)
+        if throttle.window_start is None or now - throttle.window_start > window:
+            throttle.window_start, throttle.failures = now, 0
+        throttle.failures += 1
+        if throttle.failures >= ADMIN_LOGIN_MAX_FAILURES:
+            throttle.blocked_until = now + window
+        session.add(throttle)
+        prune_throttles(session, admin=True, window_start_before=now - window, now=now)
+    return Refused("bad_login", "The user name or password is not valid")
+
+
+def admin_account(session: Session, admin_id: int) -> AdminAccount | None:
+    """The enabled administrator with this id (the admin UI's session check)."""
+    account = session.get(AdminAccount, admin_id)
+    return account if account is not None and not account.disabled else None

@@ -6,18 +6,15 @@ the checks (MAC format, catalogue model, protocol, trivial PIN) are written once
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, or_, select
 
 from models import auth
-from models.admins import AdminAccount, check_password
 from models.catalog import Catalog, UnknownModel, default_catalog, standard_template_name
 from models.devices import REGISTRATION_STATES, Device, DeviceCreate, KemModule, device_name_for_mac
 from models.errors import Refused
@@ -26,8 +23,7 @@ from models.records import MigrationRecord, MigrationRecordPublic
 from models.security import UNIVERSAL_PROFILES
 from models.settings import DeviceDefaults, SiteSetting, load_settings, save_settings
 from models.templates import KEY_ORDERS, SECURITY_MODES, TRANSPORTS, PhoneButtonTemplate, SecurityProfile
-from models.users import (ADMIN_THROTTLE_PREFIX, AuthCodeThrottle, CredentialState, EndUser, EndUserCreate,
-                          UserProfile, prune_throttles)
+from models.users import CredentialState, EndUser, EndUserCreate, UserProfile
 
 
 @dataclass
@@ -208,11 +204,9 @@ def create_device(
     return device
 
 
-# --- the admin web UI's writes (A-4, S-6, S-7) --------------------------------
+# --- the admin web UI's writes (S-6, S-7) --------------------------------
 
 WEB_SECRET_KEY = "web_secret"
-ADMIN_LOGIN_MAX_FAILURES = 5
-ADMIN_LOGIN_BLOCK_MINUTES = 15
 ONBOARDING_METHODS = ("auto_registration", "activation_code")
 _LOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -233,56 +227,6 @@ def web_secret(session: Session) -> str:
     except IntegrityError:
         pass
     return str(session.get(SiteSetting, WEB_SECRET_KEY, populate_existing=True).value)
-
-
-def _admin_throttle_key(username: str) -> str:
-    key = ADMIN_THROTTLE_PREFIX + username
-    return key if len(key) <= 64 else ADMIN_THROTTLE_PREFIX + "#" + hashlib.sha256(username.encode()).hexdigest()[:48]
-
-
-def admin_login(db, username: str, password: str, now: datetime) -> AdminAccount | Refused:
-    """A-4 for the admin UI: 5 failed logins for one user name block it for 15 minutes.
-
-    Returns the refusal instead of raising it. Unknown and known user names
-    count alike. The password is checked in a read transaction (argon2 at full
-    cost takes about 20 ms and must not hold the write lock the migrations
-    need); only the counter is written, and stale counters are pruned then.
-    """
-    key = _admin_throttle_key(username)
-    blocked = Refused("admin_login_blocked", f"Too many failed logins for this user name; try again in "
-                      f"{ADMIN_LOGIN_BLOCK_MINUTES} minutes or ask another administrator")
-    with db.read_session() as session:
-        throttle = session.get(AuthCodeThrottle, key)
-        if auth.code_blocked(throttle, now):
-            return blocked
-        account = check_password(session, username, password) if username and password else None
-        session.expunge_all()
-    if account is not None and throttle is None:
-        return account
-    window = timedelta(minutes=ADMIN_LOGIN_BLOCK_MINUTES)
-    with db.session() as session:
-        throttle = session.get(AuthCodeThrottle, key)
-        if account is not None:
-            if throttle is not None:
-                session.delete(throttle)
-            return account
-        if auth.code_blocked(throttle, now):  # blocked meanwhile, by a parallel attempt
-            return blocked
-        throttle = throttle or AuthCodeThrottle(device_name=key)
-        if throttle.window_start is None or now - throttle.window_start > window:
-            throttle.window_start, throttle.failures = now, 0
-        throttle.failures += 1
-        if throttle.failures >= ADMIN_LOGIN_MAX_FAILURES:
-            throttle.blocked_until = now + window
-        session.add(throttle)
-        prune_throttles(session, admin=True, window_start_before=now - window, now=now)
-    return Refused("bad_login", "The user name or password is not valid")
-
-
-def admin_account(session: Session, admin_id: int) -> AdminAccount | None:
-    """The enabled administrator with this id (the admin UI's session check)."""
-    account = session.get(AdminAccount, admin_id)
-    return account if account is not None and not account.disabled else None
 
 
 def set_device_defaults(session: Session, model: str, *, load: str | None, onboarding_method: str | None,
@@ -528,9 +472,6 @@ def update_device(session: Session, name: str, changes: dict[str, Any]) -> Devic
 _SIP_CONTACT = re.compile(r"^<?sips?:[^\s<>]+>?$", re.IGNORECASE)
 
 
-_LOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
 def set_registration(session: Session, name: str, state: str, contact: str | None = None,
                      register_call_id: str | None = None, load: str | None = None) -> Device:
     """DESIGN "Registration state", fed by the call control: registered or not (D-3), and
@@ -594,11 +535,3 @@ def record_search(session: Session, *, outcome: str | None = None, limit: int | 
     rows = session.exec(stmt.order_by(col(MigrationRecord.at).desc(), col(MigrationRecord.id).desc())
                         .offset(offset).limit(limit))
     return [MigrationRecordPublic.model_validate(r, from_attributes=True) for r in rows], total
-
-
-def api_token_name(session: Session, token: str) -> str | None:
-    """The name of a valid API token: the actor of the records its requests make (C-13)."""
-    from models.admins import find_token
-
-    row = find_token(session, token)
-    return row.name if row is not None else None

@@ -24,7 +24,7 @@ from flask import Blueprint, Flask, Response, current_app, flash, redirect, rend
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from models import reports, site
+from models import admins, reports, site
 from models.clock import utcnow
 from models.errors import Refused
 from phoneservice.observe import log_event
@@ -125,7 +125,7 @@ def _load_admin(admin_id: str):
     if not admin_id.isdigit():
         return None
     with services().db.read_session() as db_session:
-        account = site.admin_account(db_session, int(admin_id))
+        account = admins.admin_account(db_session, int(admin_id))
         return AdminUser(account.id, account.username) if account else None
 
 
@@ -183,7 +183,7 @@ def login():
         return page("login.html")
     username = request.form.get("username", "").strip()[:64]
     svc = services()
-    outcome = site.admin_login(svc.db, username, request.form.get("password", ""), now())
+    outcome = admins.admin_login(svc.db, username, request.form.get("password", ""), now())
     if isinstance(outcome, Refused):
         svc.metrics.auth_failures.labels("admin").inc()
         log_event("admin_login_failed", username=username, reason=outcome.code)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Response, g, request, url_for
 
-from models import reports, site
+from models import admins, reports, site
 from models.errors import Refused
 from models.plan import Plan, Target
 from models.records import MigrationRecordPublic
@@ -31,7 +31,7 @@ MIGRATE_FIELDS = dict(unknown_device="old", bad_mac="mac", same_device="mac", un
 def _actor() -> str:
     """C-13: the records name the token that asked."""
     with services().db.read_session() as session:
-        return site.api_token_name(session, g.api_token) or DOOR
+        return admins.api_token_name(session, g.api_token) or DOOR
 
 
 def plan_public(plan: Plan, applied: bool, restarted: bool | None) -> MigrationPlanPublic:

@@ -12,7 +12,7 @@ import pytest
 from flask import Blueprint, url_for
 from sqlmodel import select
 
-from models import auth, site
+from models import admins, auth, site
 from models.activation import ActivationCode
 from models.admins import create_admin
 from models.clock import utcnow
@@ -152,13 +152,13 @@ def test_wrong_password_and_unknown_user_get_one_answer(browser):
 def test_a4_five_failed_logins_block_the_user_name_for_15_minutes(app, services, browser):
     with services.db.session() as s:
         create_admin(s, "second", "second-admin-pw")
-    for _ in range(site.ADMIN_LOGIN_MAX_FAILURES):
+    for _ in range(admins.ADMIN_LOGIN_MAX_FAILURES):
         browser.login(ADMIN_USER, "wrong-password", status=401)
     response = browser.login(ADMIN_USER, ADMIN_PASSWORD, status=401)
     assert "Too many failed logins" in text_of(response)
     other = Browser(app.test_client())
     other.login("second", "second-admin-pw")  # per user name, not global
-    later = utcnow() + timedelta(minutes=site.ADMIN_LOGIN_BLOCK_MINUTES + 1)
+    later = utcnow() + timedelta(minutes=admins.ADMIN_LOGIN_BLOCK_MINUTES + 1)
     app.config["ADMIN_CLOCK"] = lambda: later
     browser.login(ADMIN_USER, ADMIN_PASSWORD)
 
@@ -533,18 +533,18 @@ def test_a4_login_counters_of_made_up_names_are_pruned_after_their_window(servic
     blocked name keeps its row until the block ends."""
     t0 = utcnow()
     for name in ("nobody-1", "nobody-2"):
-        assert site.admin_login(services.db, name, "guess", t0).code == "bad_login"
-    for _ in range(site.ADMIN_LOGIN_MAX_FAILURES):
-        site.admin_login(services.db, "blocked-name", "guess", t0)
+        assert admins.admin_login(services.db, name, "guess", t0).code == "bad_login"
+    for _ in range(admins.ADMIN_LOGIN_MAX_FAILURES):
+        admins.admin_login(services.db, "blocked-name", "guess", t0)
     def keys() -> set[str]:
         with services.db.read_session() as s:
             return set(s.exec(select(AuthCodeThrottle.device_name)).all())
 
     assert {"admin:nobody-1", "admin:nobody-2", "admin:blocked-name"} <= keys()
-    window = timedelta(minutes=site.ADMIN_LOGIN_BLOCK_MINUTES)
-    site.admin_login(services.db, "nobody-3", "guess", t0 + window - timedelta(minutes=1))
+    window = timedelta(minutes=admins.ADMIN_LOGIN_BLOCK_MINUTES)
+    admins.admin_login(services.db, "nobody-3", "guess", t0 + window - timedelta(minutes=1))
     assert {"admin:nobody-1", "admin:blocked-name"} <= keys()  # still inside their window
-    site.admin_login(services.db, "nobody-4", "guess", t0 + window + timedelta(minutes=1))
+    admins.admin_login(services.db, "nobody-4", "guess", t0 + window + timedelta(minutes=1))
     assert not {"admin:nobody-1", "admin:nobody-2"} & keys()
     assert {"admin:nobody-3", "admin:nobody-4"} <= keys()
     # the blocked name's block ended at t0 + window: pruned at the next failure after that
