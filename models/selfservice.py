@@ -193,6 +193,8 @@ class SelfService:
         if matched and rehash is None and (state is None or not (state.failures or state.locked_at or state.first_failure_at)):
             attempt.role = "user"  # nothing to write
             return
+        if user is None and not code_on:  # no counter to move
+            self._fail(attempt, Refused("invalid_credentials", INVALID), settings)
         locked_now = False
         with self.db.session() as session:
             state = session.get(CredentialState, user.id) if user else None
