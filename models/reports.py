@@ -230,17 +230,23 @@ def user_public(session: Session, user: EndUser, now: datetime, policy: SiteSett
                          profile=profile.name if profile else None, has_pin=user.pin_hash is not None, locked=locked)
 
 
-def find_users(session: Session, search: str = "", *, now: datetime, limit: int = 200) -> list[EndUserPublic]:
-    """Users by user ID, name, self-service ID or primary extension (partial, any case)."""
-    stmt = select(EndUser).order_by(col(EndUser.user_id))
+def user_query(search: str = ""):
+    """The one user search: user ID, name, self-service ID or primary extension (partial, any case)."""
+    stmt = select(EndUser)
     if search.strip():
         like = f"%{search.strip().lower()}%"
         by_dn = select(DirectoryNumber.id).where(col(DirectoryNumber.pattern).ilike(like))
         stmt = stmt.where(or_(col(EndUser.user_id).ilike(like), col(EndUser.first_name).ilike(like),
                               col(EndUser.last_name).ilike(like), col(EndUser.self_service_id).ilike(like),
                               col(EndUser.primary_extension_id).in_(by_dn)))
+    return stmt
+
+
+def find_users(session: Session, search: str = "", *, now: datetime, limit: int = 200) -> list[EndUserPublic]:
+    """The user search for the admin UI, with each user's public view."""
     policy = load_settings(session)
-    return [user_public(session, u, now, policy) for u in session.exec(stmt.limit(limit))]
+    stmt = user_query(search).order_by(col(EndUser.user_id)).limit(limit)
+    return [user_public(session, u, now, policy) for u in session.exec(stmt)]
 
 
 @dataclass

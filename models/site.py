@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, or_, select
+from sqlmodel import Session, col, func, select
 
 from models import auth
 from models.catalog import Catalog, UnknownModel, default_catalog, standard_template_name
@@ -387,14 +387,10 @@ def update_user(session: Session, user_id: str, changes: dict[str, Any]) -> EndU
 
 def user_search(session: Session, search: str = "", *, limit: int = 50,
                 offset: int = 0) -> tuple[list[EndUser], int]:
-    """A page of users and how many match in all (the same filter as ``reports.find_users``)."""
-    stmt = select(EndUser)
-    if search.strip():
-        like = f"%{search.strip().lower()}%"
-        by_dn = select(DirectoryNumber.id).where(col(DirectoryNumber.pattern).ilike(like))
-        stmt = stmt.where(or_(col(EndUser.user_id).ilike(like), col(EndUser.first_name).ilike(like),
-                              col(EndUser.last_name).ilike(like), col(EndUser.self_service_id).ilike(like),
-                              col(EndUser.primary_extension_id).in_(by_dn)))
+    """A page of users and how many match in all (the filter of ``reports.user_query``)."""
+    from models.reports import user_query
+
+    stmt = user_query(search)
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     return list(session.exec(stmt.order_by(col(EndUser.user_id)).offset(offset).limit(limit))), total
 
