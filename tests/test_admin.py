@@ -23,8 +23,6 @@ from models.settings import EDITABLE, DeviceDefaults, SiteSetting, load_settings
 from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
 from phoneservice.admin_settings import SECTIONS
 from phoneservice.app import create_app
-from phoneservice.config import load_config
-from phoneservice.server import build_services
 
 ALICE_7965, NEW_MAC, NEW_NAME = "SEP001122330001", "00:11:22:33:44:55", "SEP001122334455"
 SECRETS = [pin for *_, pin in USERS] + [AUTH_CODE]
@@ -73,14 +71,6 @@ def text_of(response) -> str:
     body = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
     return re.sub(r"\s+", " ", body.replace("&#39;", "'").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
                   .replace("&#34;", '"').replace("&quot;", '"'))
-
-
-@pytest.fixture
-def services(demo_db):
-    services = build_services(load_config(database={"url": demo_db.url}))
-    services.restart = lambda name, result=None: False  # no SIP contact in these tests
-    yield services
-    services.db.dispose()
 
 
 @pytest.fixture

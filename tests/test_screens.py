@@ -18,21 +18,11 @@ from models.settings import DeviceDefaults, save_settings
 from models.selfservice import Attempt
 from phone_emulator import Phone
 from phoneservice.app import create_app
-from phoneservice.config import load_config
 from phoneservice.observe import scrub_query
-from phoneservice.server import build_services
 
 XSD = etree.XMLSchema(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "schemas" / "CiscoIPPhone.xsd")))
 NEW = "SEP00AA11BB22CC"  # the demo's auto-registered 8851 (8851: onboarding by activation code)
 FRESH = "SEPAABBCCDD0001"  # a phone the site has never seen
-
-
-@pytest.fixture
-def services(demo_db):
-    services = build_services(load_config(database={"url": demo_db.url}))
-    services.restart = lambda name, result=None: False  # no SIP contact in these tests
-    yield services
-    services.db.dispose()
 
 
 @pytest.fixture
