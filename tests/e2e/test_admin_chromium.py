@@ -19,7 +19,7 @@ from models.database import Database
 from models.devices import Device
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_server import Server  # noqa: E402
+from test_server import Server, logged_secrets  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +34,7 @@ def server(tmp_path_factory):
     yield srv
     assert srv.stop() == 0
     log = (srv.dir / "server.log").read_text()
-    for secret in ("7314", "951413", "migrate-demo-2026"):
-        assert secret not in log, f"{secret} in the server log"
+    assert not logged_secrets(log, ("7314", "951413", "migrate-demo-2026")), "a secret in the server log"
 
 
 @pytest.fixture(scope="module")
