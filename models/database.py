@@ -7,10 +7,11 @@ two processes can never run twice on one old phone:
 - SQLite: WAL (readers never block the writer), a busy timeout, and every
   write transaction opened with ``BEGIN IMMEDIATE`` so that the write lock is
   taken before the first read of the old device (no lost-update window).
-  Writers of one process queue on a Python lock before they ask SQLite: its
-  busy handler polls with sleeps of up to 100 ms, which made the waiting
-  writer's request slow under load (p99 of the screens). Writers in other
-  processes still meet the busy timeout.
+  Writers queue before they ask SQLite (``WriterQueue``): its busy handler
+  polls with sleeps of up to 100 ms, which made a waiting writer's request
+  slow under load (the screens' p99). Within a process they queue on a
+  Python lock; between processes (the web worker processes, the IVR
+  workers, the CLI) on an ``flock`` of a lock file beside the database.
 - PostgreSQL: ``SELECT ... FOR UPDATE NOWAIT`` on the old device row (see
   ``models.migration``) plus a partial unique index on successful migration
   records, so one old phone can never be copied twice whatever the locking does.
@@ -21,9 +22,11 @@ Schema versions are kept with Alembic in ``models/schema`` (the word
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
@@ -38,15 +41,75 @@ import models.stamp  # noqa: F401  (the version-stamp listeners must be live in 
 DEFAULT_URL = "sqlite:///phone-migration.db"
 URL_ENV = "PHONE_MIGRATION_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-_WRITER_LOCKS: dict[str, threading.RLock] = {}
-_WRITER_LOCKS_GUARD = threading.Lock()
+_WRITER_QUEUES: dict[str, "WriterQueue"] = {}
+_WRITER_QUEUES_GUARD = threading.Lock()
+# How long a writer waiting on another process sleeps between tries: short,
+# because a write transaction holds the lock for a few milliseconds.
+_CROSS_PROCESS_POLL = (0.0002, 0.0005, 0.001, 0.002)
 
 
-def _writer_lock(path: str) -> threading.RLock:
-    """One lock per SQLite file per process, shared by every ``Database`` on it."""
+class WriterQueue:
+    """SQLite's one writer, queued for without its busy handler.
+
+    Threads of this process wait on an RLock (woken at once when it is given
+    back); the thread that holds it then takes an exclusive ``flock`` on
+    ``<database>-writer.lock``, which other processes on the same file take
+    too. ``flock`` has no timeout, so that wait tries without blocking and
+    sleeps at most 2 ms between tries. Nothing here replaces ``BEGIN
+    IMMEDIATE``: a process that doesn't queue (an old version, the sqlite3
+    shell) still meets SQLite's own lock and busy timeout.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path + "-writer.lock"
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        if self._depth == 0 and not self._lock_file(deadline):
+            self._lock.release()
+            return False
+        self._depth += 1
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+    def _lock_file(self, deadline: float) -> bool:
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                return True  # a read-only directory: SQLite's own lock still decides
+        for attempt in range(1_000_000):  # bounded by the deadline well before this count
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(_CROSS_PROCESS_POLL[min(attempt, len(_CROSS_PROCESS_POLL) - 1)])
+        return False
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_exc) -> None:
+        self.release()
+
+
+def _writer_queue(path: str) -> WriterQueue:
+    """One queue per SQLite file per process, shared by every ``Database`` on it."""
     key = os.path.realpath(path)
-    with _WRITER_LOCKS_GUARD:
-        return _WRITER_LOCKS.setdefault(key, threading.RLock())
+    with _WRITER_QUEUES_GUARD:
+        return _WRITER_QUEUES.setdefault(key, WriterQueue(key))
 
 
 def database_url(url: str | None = None) -> str:
@@ -106,7 +169,7 @@ class Database:
             make_engine(self.url, immediate=False, **engine_kwargs)
             if self.url.startswith("sqlite") and not in_memory else self.engine
         )
-        self._writers = _writer_lock(self.engine.url.database) if self.url.startswith("sqlite") and not in_memory else None
+        self._writers = _writer_queue(self.engine.url.database) if self.url.startswith("sqlite") and not in_memory else None
 
     @property
     def dialect(self) -> str:
@@ -130,7 +193,7 @@ class Database:
             # What SQLite itself raises when its busy timeout runs out, so every
             # caller's "database is locked" handling applies unchanged.
             raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
-        return _Release(self._writers)
+        return self._writers
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
@@ -156,17 +219,6 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
-
-
-class _Release:
-    def __init__(self, lock: threading.RLock) -> None:
-        self.lock = lock
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_exc) -> None:
-        self.lock.release()
 
 
 def alembic_config(url: str):

@@ -1,8 +1,11 @@
-"""The database layer: SQLite writers of one process queue on a Python lock (C-12's
-BEGIN IMMEDIATE still decides between processes)."""
+"""The database layer: SQLite writers queue on a Python lock within a process and
+on an flock of ``<database>-writer.lock`` between processes, never on SQLite's
+busy handler (C-12's BEGIN IMMEDIATE still decides)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -84,3 +87,54 @@ def test_two_databases_on_one_file_share_the_lock(sqlite_url):
     assert Database("sqlite://")._writers is None  # in memory: one connection, nothing to queue for
     first.dispose()
     second.dispose()
+
+
+HOLDER = """
+import sys
+from models.database import Database
+db = Database(sys.argv[1])
+with db.session() as s:
+    s.connection().exec_driver_sql("UPDATE site_version SET version = version + 1000 WHERE id = 1")
+    print("holding", flush=True)
+    sys.stdin.readline()
+db.dispose()
+"""
+
+
+def test_a_writer_in_another_process_is_waited_for_on_the_lock_file(db, sqlite_url, monkeypatch, tmp_path):
+    """Another process's write transaction: this one waits on the lock file (never
+    on SQLite's busy handler), times out with SQLite's own error, and goes
+    ahead once the other commits, seeing its write."""
+    with db.read_session() as s:
+        before = s.connection().exec_driver_sql("SELECT version FROM site_version WHERE id = 1").scalar()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, sqlite_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, cwd=str(database.Path(database.__file__).parent.parent))
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        assert (tmp_path / "test.db-writer.lock").exists()
+        monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 200)
+        with pytest.raises(OperationalError, match="database is locked"):
+            with db.session():
+                pass
+        monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 30_000)
+        done = threading.Event()
+
+        def writer() -> None:
+            with db.session() as s:
+                s.connection().exec_driver_sql("UPDATE site_version SET version = version + 1 WHERE id = 1")
+            done.set()
+
+        t = threading.Thread(target=writer)
+        t.start()
+        assert not done.wait(0.3)  # still queued behind the other process
+        holder.communicate("go\n", timeout=JOIN_TIMEOUT)
+        assert done.wait(JOIN_TIMEOUT)
+        t.join(JOIN_TIMEOUT)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.communicate(timeout=JOIN_TIMEOUT)
+    assert holder.returncode == 0
+    with db.read_session() as s:
+        after = s.connection().exec_driver_sql("SELECT version FROM site_version WHERE id = 1").scalar()
+    assert after - before == 1001
