@@ -10,7 +10,7 @@ into words.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import wraps
 from datetime import datetime, timedelta
 from typing import Callable
@@ -85,6 +85,18 @@ class Attempt:
     role: str | None = None  # "user" | "admin" once authenticated
     candidates: tuple[Candidate, ...] = field(default_factory=tuple)
     target: Target | None = None  # the new phone as the preview found it; the migration re-checks it
+
+    def dump(self) -> dict:
+        """Plain JSON values, for a screen session kept in the database (``models.sessions``)."""
+        data = asdict(self)
+        data["candidates"] = list(data["candidates"])  # as JSON gives it back, so a reloaded attempt compares equal
+        return data
+
+    @classmethod
+    def load(cls, data: dict) -> "Attempt":
+        target = data.get("target")
+        return cls(**{**data, "candidates": tuple(Candidate(**c) for c in data.get("candidates", ())),
+                      "target": Target(**target) if target else None})
 
     @property
     def actor(self) -> str:

@@ -22,7 +22,7 @@ SETTINGS_BUMPED = "settings_version_bumped"
 SITE, SETTINGS = 1, 2  # the rows of site_version
 SETTINGS_TABLES = {"site_setting"}
 # Tables no config file reads: writing them must not invalidate every cache.
-UNSTAMPED = {"site_version", "migration_record", "credential_state", "auth_code_throttle", "admin_account", "api_token"}
+UNSTAMPED = {"site_version", "migration_record", "screen_session", "credential_state", "auth_code_throttle", "admin_account", "api_token"}
 
 
 class SiteVersion(SQLModel, table=True):

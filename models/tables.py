@@ -10,3 +10,4 @@ from models.stamp import SiteVersion  # noqa: F401
 from models.activation import ActivationCode  # noqa: F401
 from models.admins import AdminAccount, ApiToken  # noqa: F401
 from models.tasks import MigrationTask, TaskDevice  # noqa: F401
+from models.sessions import ScreenSessionRow  # noqa: F401

@@ -18,7 +18,7 @@ from phoneservice.config import ServerConfig
 from phoneservice.files import ConfigFiles
 from phoneservice.observe import Metrics
 from phoneservice.restart import restart_device
-from phoneservice.sessions import SessionStore
+from models.sessions import SessionStore
 
 
 @dataclass
@@ -32,10 +32,14 @@ class Services:
     selfservice: SelfService
     files: ConfigFiles
     metrics: Metrics
-    screen_sessions: SessionStore = field(default_factory=SessionStore)
+    screen_sessions: SessionStore | None = None  # in the database: any web process serves any screen
     ivr: object | None = None  # ivr.supervisor.IvrSupervisor when IVR workers run in this process
     draining: bool = False
     cache_warm: bool = False  # every known phone's config rendered once since the start
+
+    def __post_init__(self) -> None:
+        if self.screen_sessions is None:
+            self.screen_sessions = SessionStore(self.db)
 
     def restart(self, device: str, result=None) -> bool:
         """C-14: ask the phone to restart; False when only its next config poll will do.

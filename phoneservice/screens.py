@@ -4,7 +4,8 @@ One thin view per screen; every decision is the engine's (``models.selfservice``
 ``models.onboarding``, ``models.activation``). Phones send input as query
 parameters; the PIN and codes arrive once and never appear in a later URL, a
 page, a log line or an error. The session id in the URLs is unguessable and
-tied to the device name (``phoneservice.sessions``).
+tied to the device name; the session lives in the database (``models.sessions``),
+so any web process may serve the next screen. A screen that changed it saves it.
 """
 
 from __future__ import annotations
@@ -60,13 +61,18 @@ def _message(body: str, name: str, title: str = TITLE) -> Response:
     return _xml(cx.text(title, "", body, keys))
 
 
-def _refused(refusal: Refused, name: str, sid: str | None = None) -> Response:
+def _refused(refusal: Refused, name: str, sess=None) -> Response:
     services = _services()
     if refusal.code in ("invalid_credentials", "locked"):
         services.metrics.auth_failures.labels("screen").inc()
-    if refusal.final and sid:
-        services.screen_sessions.end(sid)
+    if refusal.final and sess is not None:
+        _end(sess)
     return _message(refusal.message + ".", name)
+
+
+def _end(sess) -> None:
+    sess.ended = True
+    _services().screen_sessions.end(sess.id)
 
 
 def _session(name: str):
@@ -91,7 +97,10 @@ def in_session(view):
         sess = _session(name) if name else None
         if sess is None:
             return _expired(name or "")
-        return view(name, sess)
+        response = view(name, sess)
+        if not sess.ended:
+            _services().screen_sessions.save(sess)
+        return response
 
     return wrapper
 
@@ -150,7 +159,7 @@ def identified(name: str, sess) -> Response:
     try:
         services.selfservice.identify(sess.attempt, request.args.get("ext", ""))
     except Refused as refusal:
-        return _refused(refusal, name, sess.id)
+        return _refused(refusal, name, sess)
     if not services.selfservice.needs_secret():
         return _after_authentication(name, sess)
     item = cx.InputItem("PIN or authentication code", "pin", "NP")
@@ -168,7 +177,7 @@ def authenticated(name: str, sess) -> Response:
             body = f"{refusal.message}. Press Back to try again."
             keys = cx.softkeys(_series(), back=_url("identify", name=name, s=sess.id), exit=_first_url(name))
             return _xml(cx.text(TITLE, "", body, keys))
-        return _refused(refusal, name, sess.id)
+        return _refused(refusal, name, sess)
     return _after_authentication(name, sess)
 
 
@@ -177,7 +186,7 @@ def _after_authentication(name: str, sess) -> Response:
     try:
         selection = _services().selfservice.select(sess.attempt)
     except Refused as refusal:
-        return _refused(refusal, name, sess.id)
+        return _refused(refusal, name, sess)
     if selection.chosen is not None:
         return _preview(name, sess, selection.chosen.name)
     return _device_list(name, sess, 0)
@@ -224,7 +233,7 @@ def _preview(name: str, sess, old: str) -> Response:
     try:
         plan = _services().selfservice.preview(sess.attempt, old)
     except Refused as refusal:
-        return _refused(refusal, name, sess.id)
+        return _refused(refusal, name, sess)
     sess.chosen = old
     lines = [f"Replace {old} ({plan.old.model}) with this phone."]
     lines += [f"- {item}." for item in plan.summary()] or ["All its settings carry over."]
@@ -244,9 +253,9 @@ def confirm(name: str, sess) -> Response:
         result = services.selfservice.replace(sess.attempt, sess.chosen)
     except Refused as refusal:
         services.metrics.migrations.labels("screen", "refused").inc()
-        return _refused(refusal, name, sess.id)
+        return _refused(refusal, name, sess)
     services.metrics.migrations.labels("screen", "migrated").inc()
-    services.screen_sessions.end(sess.id)
+    _end(sess)
     log_event("migrated", door="screen", old=sess.chosen, new=result.new_device)
     return _success(name, f"Done: this phone takes over the settings of {sess.chosen}.", result)
 
@@ -277,7 +286,7 @@ def activated(name: str, sess) -> Response:
             device = redeem(session, request.args.get("code", ""), name[3:], sess.model, services.catalog)
     except Refused as refusal:
         services.migrator.record_refusal("screen", f"activation code from {name}", None, name, refusal, action="activate")
-        return _refused(refusal, name, sess.id)
-    services.screen_sessions.end(sess.id)
+        return _refused(refusal, name, sess)
+    _end(sess)
     log_event("activated", door="screen", device=device)
     return _success(name, "Done: this phone is now set up for you.")

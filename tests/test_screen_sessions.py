@@ -1,0 +1,170 @@
+"""Screen sessions in the database (``models.sessions``): any web process serves any
+screen, a session is tied to its phone, idles out, is bounded, and never holds
+a secret (A-6)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+import models.sessions as sessions_module
+from models.database import Database
+from models.demo import AUTH_CODE
+from models.plan import Target
+from models.selection import Candidate
+from models.selfservice import Attempt
+from models.sessions import ScreenSessionRow, SessionStore
+from models.stamp import current_version
+from phoneservice.app import create_app
+
+PHONE, OTHER = "SEP00AA11BB22CC", "SEP00AA11BB22CD"
+T0 = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def db(sqlite_url):
+    d = Database(sqlite_url)
+    d.upgrade()
+    yield d
+    d.dispose()
+
+
+def rows(db) -> list[tuple[str, str]]:
+    """(id, the state as the JSON text stored)."""
+    table = ScreenSessionRow.__table__
+    with db.read_session() as s:
+        return [(sid, json.dumps(state)) for sid, state in s.execute(select(table.c.id, table.c.state))]
+
+
+def test_a_session_written_by_one_process_is_read_by_another(db, sqlite_url):
+    """Nothing lives in the process: a second Database on the file (as another web
+    process would open it) reads the Attempt back whole."""
+    attempt = Attempt(door="screen", new_device=PHONE, new_model="8851", failures=1, dn_id=7, extension="1001",
+                      user_id=3, user_name="alice", role="user",
+                      candidates=(Candidate("SEP001122330011", "Cisco 7965", "Alice's desk", False),),
+                      target=Target(mac=PHONE, model="8851", protocol="SIP"))
+    created = SessionStore(db).create(PHONE, attempt, "8851")
+    created.chosen = "SEP001122330011"
+    SessionStore(db).save(created)
+    other = Database(sqlite_url)
+    try:
+        found = SessionStore(other).get(created.id, PHONE)
+    finally:
+        other.dispose()
+    assert found is not None
+    assert found.attempt == attempt and found.model == "8851" and found.chosen == "SEP001122330011"
+
+
+def test_a_session_is_tied_to_its_phone_and_its_id(db):
+    store = SessionStore(db)
+    sess = store.create(PHONE, Attempt(door="screen", new_device=PHONE), None)
+    assert store.get(sess.id, OTHER) is None  # another phone holding the id
+    assert store.get(sess.id + "x", PHONE) is None
+    assert store.get(None, PHONE) is None and store.get("x" * 200, PHONE) is None
+    assert len(sess.id) >= 22  # 128 random bits
+    store.end(sess.id)
+    assert store.get(sess.id, PHONE) is None
+
+
+def test_a_session_idles_out_and_each_change_keeps_it_alive(db):
+    clock = Clock()
+    store = SessionStore(db, ttl=600, clock=clock)
+    sess = store.create(PHONE, Attempt(door="screen", new_device=PHONE), None)
+    clock.now += timedelta(seconds=500)
+    sess.attempt.failures = 1  # a screen changed it: written, and touched
+    store.save(sess)
+    clock.now += timedelta(seconds=500)
+    assert store.get(sess.id, PHONE) is not None
+    clock.now += timedelta(seconds=101)
+    assert store.get(sess.id, PHONE) is None
+
+
+def test_an_unchanged_session_is_not_written(db, monkeypatch):
+    store = SessionStore(db)
+    sess = store.create(PHONE, Attempt(door="screen", new_device=PHONE), None)
+    writes = []
+    real = db.session
+    monkeypatch.setattr(db, "session", lambda: writes.append(1) or real())
+    store.save(store.get(sess.id, PHONE))
+    assert writes == []
+
+
+def test_sessions_are_bounded_and_expired_ones_pruned(db, monkeypatch):
+    monkeypatch.setattr(sessions_module, "PRUNE_EVERY", 1)
+    clock = Clock()
+    store = SessionStore(db, ttl=600, limit=5, clock=clock)
+    stale = store.create(PHONE, Attempt(door="screen"), None)
+    clock.now += timedelta(seconds=601)
+    made = []
+    for _ in range(8):
+        clock.now += timedelta(seconds=1)
+        made.append(store.create(PHONE, Attempt(door="screen"), None))
+    kept = {r[0] for r in rows(db)}
+    assert stale.id not in kept
+    assert len(kept) <= 6 and made[-1].id in kept and made[0].id not in kept  # the oldest went first
+
+
+def test_sessions_never_move_the_site_stamp(db):
+    """A screen session is not configuration: writing one must not invalidate every cached file."""
+    with db.read_session() as s:
+        before = current_version(s)
+    store = SessionStore(db)
+    sess = store.create(PHONE, Attempt(door="screen"), None)
+    sess.chosen = "SEP001122330011"
+    store.save(sess)
+    store.end(sess.id)
+    with db.read_session() as s:
+        assert current_version(s) == before
+
+
+def _walk(services, pin_or_code: str, ext: str, seen: list[str]):
+    """Menu -> identify -> extension -> PIN, reading the session rows after each screen."""
+    client = create_app(services).test_client()
+    headers = {"x-CiscoIPPhoneModelName": "CP-8851"}
+
+    def get(url: str) -> str:
+        parts = urlsplit(url)
+        body = client.get(parts.path + "?" + parts.query, headers=headers).data.decode()
+        seen.extend(state for _, state in rows(services.db))
+        return body
+
+    def url(body: str, step: str) -> str:
+        return re.search(rf"<URL>([^<]*{step}[^<]*)</URL>", body).group(1).replace("&amp;", "&")
+
+    form = get(url(get(f"/screens/?name={PHONE}"), "identify"))
+    action = url(get(url(form, "identified") + "&ext=" + ext), "authenticated")
+    assert parse_qs(urlsplit(action).query)["s"]
+    return get, get(action + "&pin=" + pin_or_code), url
+
+
+@pytest.mark.parametrize("ext,secret", [("1012", "1739"), ("1099", AUTH_CODE)])
+def test_a6_a_session_row_never_holds_the_pin_or_the_code(services, ext, secret):
+    """A-6: the PIN and the authentication code arrive once and are never stored
+    in a session (the rows are read after every screen of the flow)."""
+    seen: list[str] = []
+    _walk(services, secret, ext, seen)
+    assert seen, "the flow kept a session"
+    for state in seen:
+        assert secret not in state
+
+
+def test_a_completed_flow_leaves_no_session_behind(services):
+    seen: list[str] = []
+    get, preview, url = _walk(services, "1739", "1012", seen)  # olivia: straight to the preview (D-3)
+    assert len(rows(services.db)) == 1  # waiting for Confirm
+    done = get(url(preview, "confirm"))
+    assert "takes over the settings" in done
+    assert rows(services.db) == []
