@@ -145,6 +145,24 @@ class Emulated:
             raise RuntimeError(f"flow {i}: {doc.findtext('Text')}")
 
 
+def wait_ready(port: int, processes: int, seconds: float = 60.0) -> None:
+    """Until the server and all its web workers accept (a phone keeps its connection,
+    so one that connected before a worker was up would stay on the main process)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/metrics")
+            text = connection.getresponse().read().decode()
+            up = [line for line in text.splitlines() if line.startswith("pm_web_workers_up ")]
+            if processes == 1 or (up and float(up[0].split()[1]) >= processes - 1):
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"the server did not come up within {seconds:g} s")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
@@ -197,6 +215,7 @@ def main() -> None:
     parser.add_argument("--flows", type=int, default=500, help="flows in all (1..5000)")
     parser.add_argument("--rate", type=float, default=None,
                         help="open loop: start this many flows a second (else each phone goes again at once)")
+    parser.add_argument("--web-processes", type=int, default=1, help="the server's web.processes (1..8)")
     parser.add_argument("--deadline", type=float, default=300.0)
     args = parser.parse_args()
     if not (1 <= args.phones <= 200 and 1 <= args.flows <= 5000) or (args.rate is not None and not 1 <= args.rate <= 1000):
@@ -208,15 +227,11 @@ def main() -> None:
     web = free_port()
     log = open(work / "serve.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "phoneservice.cli", "--database", url, "serve", "--web-port",
-                               str(web), "--config-port", str(free_port()), "--tftp-port", str(free_port()), "--ivr-workers", "0"],
+                               str(web), "--config-port", str(free_port()), "--tftp-port", str(free_port()), "--ivr-workers", "0",
+                               "--web-processes", str(args.web_processes)],
                               stdout=log, stderr=subprocess.STDOUT, cwd=work)
     try:
-        for _ in range(300):
-            try:
-                http.client.HTTPConnection("127.0.0.1", web, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_ready(web, args.web_processes)
         cpu_before = cpu_seconds(server.pid)
         mine_before = time.process_time()
         result = asyncio.run(storm(web, args.flows, args.phones, args.rate, args.deadline))

@@ -162,20 +162,28 @@ class _Worker:
 
 
 class IvrSupervisor(service.Service):
-    """N workers on consecutive ports: started with the server, restarted when they die, drained on stop."""
+    """N workers on consecutive ports: started with the server, restarted when they die, drained on stop.
+
+    The web worker processes (``web.processes``) are supervised by the same
+    class: their "port" is their index, and they get the web port's socket."""
 
     name = "ivr"
 
     def __init__(self, *, count: int, first_port: int, clock, spawn,
                  command: Callable[[int], list[str]], env: Mapping[str, str] | None = None,
                  policy: RestartPolicy = RestartPolicy(), ready_timeout: float = 30.0, start_concurrency: int = 4,
-                 drain_timeout: float = 15.0, kill_grace: float = 5.0, log=_stdlib_log) -> None:
+                 drain_timeout: float = 15.0, kill_grace: float = 5.0, log=_stdlib_log,
+                 name: str = "ivr", child_fds: Mapping[int, int] | None = None,
+                 on_exit: Callable[[int], None] | None = None) -> None:
         """``spawn`` is ``reactor.spawnProcess``; ``command(port)`` the worker's argv (``worker_command``).
 
         At most ``start_concurrency`` workers start at once (a start costs about a
         second of CPU): fifty workers on two cores would otherwise all miss
         their ``ready_timeout`` together and be killed and restarted together.
         """
+        self.name = name  # "ivr", or "web" for the web worker processes (phoneservice.webprocs), in log events
+        self._child_fds = dict(child_fds or {})  # descriptors passed on (the web port's listening socket)
+        self._on_exit = on_exit  # called with a dead worker's pid
         self._workers = [_Worker(first_port + i) for i in range(count)]
         self._clock, self._spawn, self._command = clock, spawn, command
         self._env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
@@ -187,6 +195,7 @@ class IvrSupervisor(service.Service):
         self._drained: defer.Deferred | None = None
         self._deadline = None
         self._restart_counter = None
+        self._up_gauge = None
         self.status: tuple[WorkerStatus, ...] = ()
         self._publish()
 
@@ -198,9 +207,13 @@ class IvrSupervisor(service.Service):
         return sum(w.state == UP for w in self.status)
 
     def register_metrics(self, registry) -> None:
-        """``pm_ivr_workers_up`` and ``pm_ivr_worker_restarts_total`` on the server's registry."""
-        Gauge("pm_ivr_workers_up", "IVR worker processes ready for calls", registry=registry).set_function(self.up)
-        self._restart_counter = Counter("pm_ivr_worker_restarts", "IVR worker restarts after a death",
+        """``pm_<name>_workers_up`` and ``pm_<name>_worker_restarts_total`` on the server's registry.
+        The gauge is set whenever a worker changes state (shared metrics hold numbers, not functions)."""
+        kind = "IVR" if self.name == "ivr" else self.name
+        self._up_gauge = Gauge(f"pm_{self.name}_workers_up", f"{kind} worker processes ready", registry=registry,
+                               multiprocess_mode="livesum")
+        self._up_gauge.set(self.up())
+        self._restart_counter = Counter(f"pm_{self.name}_worker_restarts", f"{kind} worker restarts after a death",
                                         registry=registry)
 
     # --- service ---
@@ -228,7 +241,7 @@ class IvrSupervisor(service.Service):
         self._publish()
         if not alive:
             return defer.succeed(None)
-        self._log("ivr_draining", workers=len(alive), timeout=self.drain_timeout)
+        self._log(f"{self.name}_draining", workers=len(alive), timeout=self.drain_timeout)
         self._drained = defer.Deferred()
         self._deadline = self._clock.callLater(self.drain_timeout, self._kill_leftovers)
         return self._drained
@@ -245,14 +258,14 @@ class IvrSupervisor(service.Service):
         argv = self._command(worker.port)
         worker.protocol, worker.ready_at, worker.state = proto, None, STARTING
         try:
-            worker.process = self._spawn(proto, argv[0], argv, env=self._env, childFDs={0: "w", 1: "r", 2: 2})
+            worker.process = self._spawn(proto, argv[0], argv, env=self._env, childFDs={0: "w", 1: "r", 2: 2, **self._child_fds})
         except OSError as exc:  # out of file descriptors or processes: a death like any other
-            self._log("ivr_worker_spawn_failed", logging.ERROR, port=worker.port, error=str(exc))
+            self._log(f"{self.name}_worker_spawn_failed", logging.ERROR, port=worker.port, error=str(exc))
             self._exited(worker, proto, None, None)
             return
         worker.pid = worker.process.pid
         worker.timer = self._clock.callLater(self.ready_timeout, self._not_ready, worker)
-        self._log("ivr_worker_spawned", port=worker.port, pid=worker.pid, restarts=worker.restarts)
+        self._log(f"{self.name}_worker_spawned", port=worker.port, pid=worker.pid, restarts=worker.restarts)
         self._publish()
 
     def _line(self, worker: _Worker, proto: _WorkerProtocol, line: str) -> None:
@@ -260,21 +273,21 @@ class IvrSupervisor(service.Service):
             return
         if not line.startswith("READY"):
             # pjlib prints a few lines to stdout before its log is set up; the worker logs on stderr.
-            self._log("ivr_worker_output", logging.DEBUG, port=worker.port, pid=worker.pid, line=line[:200])
+            self._log(f"{self.name}_worker_output", logging.DEBUG, port=worker.port, pid=worker.pid, line=line[:200])
             return
         if worker.state != STARTING:
             return
         if line != f"READY {worker.port}":
-            self._log("ivr_worker_unexpected_ready", logging.WARNING, port=worker.port, line=line[:200])
+            self._log(f"{self.name}_worker_unexpected_ready", logging.WARNING, port=worker.port, line=line[:200])
         worker.cancel_timer()
         worker.state, worker.ready_at = UP, self._clock.seconds()
-        self._log("ivr_worker_up", port=worker.port, pid=worker.pid, restarts=worker.restarts)
+        self._log(f"{self.name}_worker_up", port=worker.port, pid=worker.pid, restarts=worker.restarts)
         self._publish()
         self._start_queued()
 
     def _not_ready(self, worker: _Worker) -> None:
         worker.timer = None
-        self._log("ivr_worker_not_ready", logging.WARNING, port=worker.port, pid=worker.pid,
+        self._log(f"{self.name}_worker_not_ready", logging.WARNING, port=worker.port, pid=worker.pid,
                   seconds=self.ready_timeout)
         self._signal(worker, "KILL")  # its exit restarts it
 
@@ -283,10 +296,12 @@ class IvrSupervisor(service.Service):
             return
         pid, now = worker.pid, self._clock.seconds()
         worker.protocol = worker.process = worker.pid = None
+        if self._on_exit is not None and pid is not None:
+            self._on_exit(pid)
         worker.cancel_timer()
         if self._stopping:
             worker.state = STOPPED
-            self._log("ivr_worker_ended", port=worker.port, pid=pid, exit_code=code, signal=sig)
+            self._log(f"{self.name}_worker_ended", port=worker.port, pid=pid, exit_code=code, signal=sig)
             self._publish()
             if not any(w.process is not None for w in self._workers):
                 self._finish_drain()
@@ -295,12 +310,12 @@ class IvrSupervisor(service.Service):
         worker.history, delay = after_exit(self.policy, worker.history, now, up_for)
         if delay is None:
             worker.state = FAILED
-            self._log("ivr_worker_gave_up", logging.ERROR, port=worker.port, pid=pid, exit_code=code, signal=sig,
+            self._log(f"{self.name}_worker_gave_up", logging.ERROR, port=worker.port, pid=pid, exit_code=code, signal=sig,
                       deaths=len(worker.history.recent), window=self.policy.window)
         else:
             worker.state = RESTARTING
             worker.timer = self._clock.callLater(delay, self._restart, worker)
-            self._log("ivr_worker_exited", logging.WARNING, port=worker.port, pid=pid, exit_code=code, signal=sig,
+            self._log(f"{self.name}_worker_exited", logging.WARNING, port=worker.port, pid=pid, exit_code=code, signal=sig,
                       up_for=None if up_for is None else round(up_for, 3), restart_in=delay)
         self._publish()
         self._start_queued()
@@ -323,7 +338,7 @@ class IvrSupervisor(service.Service):
         self._deadline = None
         for worker in self._workers:
             if worker.process is not None:
-                self._log("ivr_worker_killed", logging.WARNING, port=worker.port, pid=worker.pid,
+                self._log(f"{self.name}_worker_killed", logging.WARNING, port=worker.port, pid=worker.pid,
                           after=self.drain_timeout)
                 self._signal(worker, "KILL")
         # A process stuck in the kernel ignores even SIGKILL: don't hold the shutdown for it.
@@ -336,7 +351,7 @@ class IvrSupervisor(service.Service):
         drained, self._drained = self._drained, None
         if drained is not None:
             left = [w.port for w in self._workers if w.process is not None]
-            self._log("ivr_drained", logging.WARNING if left else logging.INFO, left=left)
+            self._log(f"{self.name}_drained", logging.WARNING if left else logging.INFO, left=left)
             drained.callback(None)
 
     def _signal(self, worker: _Worker, name: str) -> None:
@@ -347,3 +362,5 @@ class IvrSupervisor(service.Service):
 
     def _publish(self) -> None:
         self.status = tuple(WorkerStatus(w.port, w.pid, w.state, w.restarts) for w in self._workers)
+        if self._up_gauge is not None:
+            self._up_gauge.set(self.up())

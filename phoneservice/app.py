@@ -36,10 +36,23 @@ class Services:
     ivr: object | None = None  # ivr.supervisor.IvrSupervisor when IVR workers run in this process
     draining: bool = False
     cache_warm: bool = False  # every known phone's config rendered once since the start
+    process: str = "main"  # or "web worker N" (phoneservice.webprocs)
 
     def __post_init__(self) -> None:
         if self.screen_sessions is None:
             self.screen_sessions = SessionStore(self.db)
+
+    def status(self) -> dict:
+        """What /healthz says besides the database: the IVR, the config cache, draining.
+        A web worker has no IVR or config cache of its own: it says what the main process last wrote."""
+        if self.process == "main":
+            ivr = self.ivr.health() if self.ivr is not None else {"status": "disabled", "up": 0, "workers": []}
+            return {"ivr": ivr, "config_cache": "warm" if self.cache_warm else "warming", "draining": self.draining}
+        from phoneservice.webprocs import read_status
+
+        main = read_status() or {"ivr": {"status": "unknown", "up": 0, "workers": []}, "config_cache": "warming",
+                                 "draining": False}
+        return {**main, "draining": self.draining or main.get("draining", False)}
 
     def restart(self, device: str, result=None) -> bool:
         """C-14: ask the phone to restart; False when only its next config poll will do.

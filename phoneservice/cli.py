@@ -314,9 +314,11 @@ def activation_revoke(ctx, code_id: int) -> None:
               help="IVR worker processes, 4 calls each; default 1, 0: no IVR.")
 @click.option("--ivr-port", type=click.IntRange(1, 65535),
               help="SIP port of the first IVR worker, the others on the next ones; default 5060.")
+@click.option("--web-processes", type=click.IntRange(1, 64),
+              help="Processes serving the web port; default 1. One per core for a storm of phones.")
 @click.option("--host", help="Listen on this address for every service (default 127.0.0.1).")
 @click.pass_context
-def serve(ctx, demo, config_file, web_port, config_port, tftp_port, ivr_workers, ivr_port, host) -> None:
+def serve(ctx, demo, config_file, web_port, config_port, tftp_port, ivr_workers, ivr_port, web_processes, host) -> None:
     """Run the server: web, config files over HTTP, TFTP and the IVR workers."""
     from phoneservice.config import ConfigError, load_config
     from phoneservice.observe import setup_logging
@@ -327,7 +329,7 @@ def serve(ctx, demo, config_file, web_port, config_port, tftp_port, ivr_workers,
         overrides["database"] = {"url": ctx.obj["url"]}
     for section, key, value in (("web", "port", web_port), ("config_http", "port", config_port),
                                 ("tftp", "port", tftp_port), ("ivr", "workers", ivr_workers),
-                                ("ivr", "port", ivr_port)):
+                                ("ivr", "port", ivr_port), ("web", "processes", web_processes)):
         if value is not None:
             overrides.setdefault(section, {})[key] = value
     if host:

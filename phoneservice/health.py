@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+
+from phoneservice.webprocs import exposition
 
 blueprint = Blueprint("health", __name__)
 
@@ -17,14 +19,14 @@ def healthz():
             session.exec(text("SELECT 1"))
     except Exception as exc:  # the database is what health means here
         return {"status": "error", "database": type(exc).__name__}, 503
-    ivr = services.ivr.health() if services.ivr is not None else {"status": "disabled", "up": 0, "workers": []}
-    if services.draining:
-        return {"status": "draining", "ivr": ivr}, 503
-    return {"status": "ok", "database": services.db.dialect,
-            "config_cache": "warm" if services.cache_warm else "warming", "ivr": ivr}
+    status = services.status()
+    if status["draining"]:
+        return {"status": "draining", "ivr": status["ivr"], "process": services.process}, 503
+    return {"status": "ok", "database": services.db.dialect, "config_cache": status["config_cache"],
+            "ivr": status["ivr"], "process": services.process}
 
 
 @blueprint.get("/metrics")
 def metrics():
     services = current_app.extensions["phone_migration"]
-    return Response(generate_latest(services.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(exposition(services.metrics.registry), mimetype=CONTENT_TYPE_LATEST)

@@ -71,7 +71,11 @@ def log_request(request) -> None:
 
 
 class Metrics:
-    """Every metric of one server, in its own registry (tests build several)."""
+    """Every metric of one server, in its own registry (tests build several).
+
+    With several web processes (``phoneservice.webprocs``) the values live in
+    prometheus_client's shared files, which hold numbers, not functions: a
+    gauge computed on scrape (``live``) is then set once a second instead."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -79,9 +83,31 @@ class Metrics:
         self.config_requests = Counter("pm_config_requests", "Config file requests", ["transport", "kind", "result"], registry=r)
         self.tftp_transfers = Counter("pm_tftp_transfers", "TFTP transfers by outcome", ["outcome"], registry=r)
         self.tftp_retransmits = Counter("pm_tftp_retransmits", "TFTP packets sent again", registry=r)
-        self.tftp_active = Gauge("pm_tftp_active_transfers", "TFTP transfers in flight", registry=r)
+        self.tftp_active = Gauge("pm_tftp_active_transfers", "TFTP transfers in flight", registry=r,
+                                 multiprocess_mode="livesum")
         self.autoreg = Counter("pm_auto_registrations", "Auto-registration attempts", ["result"], registry=r)
         self.migrations = Counter("pm_migrations", "Migrations by door and outcome", ["door", "outcome"], registry=r)
         self.auth_failures = Counter("pm_auth_failures", "Failed PIN or code entries", ["door"], registry=r)
-        self.calls_active = Gauge("pm_ivr_calls_active", "IVR calls in progress", registry=r)
+        self.calls_active = Gauge("pm_ivr_calls_active", "IVR calls in progress", registry=r,
+                                  multiprocess_mode="livesum")
         self.render_seconds = Histogram("pm_config_render_seconds", "Time to render a config file", registry=r)
+        self._live: list[tuple[Gauge, object]] = []
+
+    def live(self, gauge: Gauge, compute) -> None:
+        """A gauge whose value ``compute()`` gives: on scrape, or once a second with shared metrics."""
+        import os
+
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            self._live.append((gauge, compute))
+            gauge.set(compute())
+        else:
+            gauge.set_function(compute)
+
+    def start_live_updates(self, every: float) -> None:
+        from twisted.internet import task
+
+        def update() -> None:
+            for gauge, compute in self._live:
+                gauge.set(compute())
+
+        task.LoopingCall(update).start(every)

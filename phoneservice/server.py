@@ -27,6 +27,7 @@ from phoneservice.config import ServerConfig
 from phoneservice.files import ConfigFiles
 from phoneservice.observe import Metrics, log_event, log_request
 from phoneservice.tftp import TFTPService
+from phoneservice import webprocs
 
 
 class LoggedSite(Site):
@@ -109,12 +110,17 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
     if services.ivr is not None:
         services.ivr.setServiceParent(root)
 
-    pool = ThreadPool(minthreads=1, maxthreads=config.web.threads, name="wsgi")
+    web, (pool, screen_pool) = web_site(config, services, reactor)
     ThreadPoolService(pool).setServiceParent(root)
-    screen_pool = ThreadPool(minthreads=1, maxthreads=config.web.screen_threads, name="wsgi-screens")
     ThreadPoolService(screen_pool).setServiceParent(root)
-    web = LoggedSite(PooledWSGI(reactor, create_app(services, "web"), pool, screen_pool))
-    internet.TCPServer(config.web.port, web, interface=config.web.host, reactor=reactor).setServiceParent(root)
+    if config.web.processes > 1:  # the web workers listen on the same port (SO_REUSEPORT)
+        sock = webprocs.listening_socket(config.web.host, config.web.port)
+        AdoptedPort(sock, web, reactor).setServiceParent(root)
+        workers = webprocs.web_workers(config, sock.getsockname()[1], reactor)
+        workers.register_metrics(services.metrics.registry)
+        workers.setServiceParent(root)
+    else:
+        internet.TCPServer(config.web.port, web, interface=config.web.host, reactor=reactor).setServiceParent(root)
     if config.config_http.enabled:
         cfg = LoggedSite(WSGIResource(reactor, pool, create_app(services, "config")))
         internet.TCPServer(config.config_http.port, cfg, interface=config.config_http.host,
@@ -127,8 +133,32 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
             on_event=_tftp_metrics(services),
         )
         tftp.setServiceParent(root)
-        services.metrics.tftp_active.set_function(lambda: tftp.stats.active)
+        services.metrics.live(services.metrics.tftp_active, lambda: tftp.stats.active)
     return root, services
+
+
+def web_site(config: ServerConfig, services: Services, reactor) -> tuple[Site, tuple[ThreadPool, ThreadPool]]:
+    """The web port's site and its two thread pools (not started): the main process's and each web worker's."""
+    pool = ThreadPool(minthreads=1, maxthreads=config.web.threads, name="wsgi")
+    screen_pool = ThreadPool(minthreads=1, maxthreads=config.web.screen_threads, name="wsgi-screens")
+    return LoggedSite(PooledWSGI(reactor, create_app(services, "web"), pool, screen_pool)), (pool, screen_pool)
+
+
+class AdoptedPort(service.Service):
+    """A listening socket bound beforehand (``web.processes``), accepted on while the service runs."""
+
+    def __init__(self, sock, factory, reactor) -> None:
+        self.sock, self.factory, self.reactor = sock, factory, reactor
+        self.port = None
+
+    def startService(self) -> None:
+        super().startService()
+        self.port = self.reactor.adoptStreamPort(self.sock.fileno(), self.sock.family, self.factory)
+
+    def stopService(self):
+        super().stopService()
+        port, self.port = self.port, None
+        return port.stopListening() if port is not None else None
 
 
 def ivr_supervisor(config: ServerConfig, services: Services, reactor) -> IvrSupervisor:
@@ -173,6 +203,7 @@ def run(config: ServerConfig, demo: bool = False) -> None:
 
         load_demo_once(db)
     db.dispose()
+    shared = webprocs.start_shared_metrics() if config.web.processes > 1 else None
     root, services = build(config, reactor)
     reactor.suggestThreadPoolSize(max(10, config.web.threads))
 
@@ -194,9 +225,14 @@ def run(config: ServerConfig, demo: bool = False) -> None:
         log_event("server_stopping")
         return defer.maybeDeferred(root.stopService)
 
+    if shared is not None:  # what the web workers answer on /healthz
+        webprocs.status_writer(shared, services).start(webprocs.STATUS_EVERY)
+        services.metrics.start_live_updates(webprocs.STATUS_EVERY)
     root.startService()
     reactor.callWhenRunning(started)
     reactor.addSystemEventTrigger("before", "shutdown", stopping)
     reactor.run(installSignalHandlers=True)
     services.db.dispose()
+    if shared is not None:
+        webprocs.cleanup(shared)
     log_event("server_stopped")
