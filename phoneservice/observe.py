@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 
@@ -64,8 +65,9 @@ def log_event(event: str, level: int = logging.INFO, **fields) -> None:
 
 
 def log_request(request) -> None:
-    """The access log: one event per HTTP request, query values scrubbed."""
-    log_event("http_request", peer=getattr(request.getClientAddress(), "host", ""),
+    """The access log: one event per HTTP request, query values scrubbed; ``pid``
+    tells the web processes apart (``web.processes``)."""
+    log_event("http_request", pid=os.getpid(), peer=getattr(request.getClientAddress(), "host", ""),
               method=request.method.decode("ascii", "replace"),
               uri=scrub_query(request.uri.decode("ascii", "replace")), status=request.code, bytes=request.sentLength)
 

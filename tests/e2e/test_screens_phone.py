@@ -1,6 +1,10 @@
 """End to end over real HTTP: an emulated new 8851 walks the screens of a
 running ``phone-migration serve --demo`` for each kind of demo user, and the
-new MAC's config file then carries the old phone's lines (issue: screens)."""
+new MAC's config file then carries the old phone's lines (issue: screens).
+
+Each screen is fetched on a new connection, and every test runs against one
+web process and against two (``--web-processes 2``), where the screens of one
+flow land on either process (the session is in the database)."""
 
 from __future__ import annotations
 
@@ -19,9 +23,10 @@ from test_server import Server, logged_secrets  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("screens"))
+@pytest.fixture(scope="module", params=[1, 2], ids=["1-process", "2-processes"])
+def server(tmp_path_factory, request):
+    srv = Server(tmp_path_factory.mktemp("screens"), ("--ivr-workers", "0", "--web-processes", str(request.param)))
+    srv.wait_web_workers(request.param)
     yield srv
     assert srv.stop() == 0
     log = (srv.dir / "server.log").read_text()

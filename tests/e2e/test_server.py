@@ -69,6 +69,17 @@ class Server:
         self.stop()
         raise RuntimeError("server did not start: " + (workdir / "server.log").read_text())
 
+    def wait_web_workers(self, processes: int, seconds: float = 60) -> None:
+        """Until ``processes - 1`` web workers accept beside the main process (``web.processes``)."""
+        deadline = time.monotonic() + seconds
+        while processes > 1 and time.monotonic() < deadline:
+            status, body = self.get(f"http://127.0.0.1:{self.web}/metrics")
+            up = re.search(rb"^pm_web_workers_up (\S+)", body, re.M) if status == 200 else None
+            if up and float(up.group(1)) >= processes - 1:
+                return
+            time.sleep(0.2)
+        assert processes == 1, "the web workers did not come up: " + (self.dir / "server.log").read_text()[-3000:]
+
     def get(self, url: str):
         try:
             with urllib.request.urlopen(url, timeout=10) as response:
