@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -194,6 +194,23 @@ class Database:
             # caller's "database is locked" handling applies unchanged.
             raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
         return self._writers
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A Core write transaction: the writer queue and ``BEGIN IMMEDIATE`` of
+        ``session()`` without the ORM's cost. ORM hooks don't run, so the site
+        stamp is not bumped: only for tables no config file reads (``models.sessions``)."""
+        with self._writer_turn(), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A Core read-only transaction, always rolled back (see ``read_session``)."""
+        with self.read_engine.connect() as connection:
+            try:
+                yield connection
+            finally:
+                connection.rollback()
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:

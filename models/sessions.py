@@ -82,7 +82,7 @@ class SessionStore:
         session.stored = session.state()
         with self._count_lock:
             prune = (next(self._creates) - 1) % PRUNE_EVERY == 0  # the first create of a process too
-        with self.db.session() as s:
+        with self.db.write_connection() as s:
             s.execute(_INSERT, {"id": session.id, "device": device, "state": session.stored, "touched_at": now})
             if prune:
                 self._prune(s, now)
@@ -91,7 +91,7 @@ class SessionStore:
     def get(self, session_id: str | None, device: str) -> ScreenSession | None:
         if not session_id or len(session_id) > 32:
             return None
-        with self.db.read_session() as s:
+        with self.db.read_connection() as s:
             row = s.execute(_GET, {"id": session_id}).first()
         if row is None or row.device != device or self.clock() - _aware(row.touched_at) > self.ttl:
             return None
@@ -105,16 +105,16 @@ class SessionStore:
         if state == session.stored:
             return
         now = self.clock()
-        with self.db.session() as s:
+        with self.db.write_connection() as s:
             s.execute(_SAVE, {"sid": session.id, "state": state, "now": now})
         session.stored, session.touched = state, now
 
     def end(self, session_id: str) -> None:
-        with self.db.session() as s:
+        with self.db.write_connection() as s:
             s.execute(_END, {"sid": session_id})
 
     def prune(self) -> None:
-        with self.db.session() as s:
+        with self.db.write_connection() as s:
             self._prune(s, self.clock())
 
     def _prune(self, s, now: datetime) -> None:
@@ -123,7 +123,7 @@ class SessionStore:
         s.execute(delete(_T).where(_T.c.id.in_(beyond)))
 
     def __len__(self) -> int:
-        with self.db.read_session() as s:
+        with self.db.read_connection() as s:
             return len(s.execute(select(_T.c.id)).all())
 
 
