@@ -194,8 +194,10 @@ class Migrator:
         dry_run: bool = False,
         check: Callable[[Session, Device], None] | None = None,
         action: str = "replace",
+        also: Callable[[Session], None] | None = None,
     ) -> MigrationResult:
-        """C-12: all or nothing; a refusal is recorded (C-13) and raised."""
+        """C-12: all or nothing; a refusal is recorded (C-13) and raised. ``also`` runs
+        last in the same transaction (a door's own bookkeeping)."""
         new_name = None
         try:
             new_name = device_name_for_mac(target.mac)
@@ -208,6 +210,8 @@ class Migrator:
                     check(session, old)
                 result_plan = self._plan(session, old, target)
                 record, temporary = self._apply(session, old, result_plan, door=door, actor=actor, action=action)
+                if also is not None:
+                    also(session)
             return MigrationResult(result_plan, new_name, applied=True, record_id=record.id,
                                    sip_contact=temporary.sip_contact if temporary else None,
                                    register_call_id=temporary.register_call_id if temporary else None)

@@ -56,9 +56,9 @@ def recorded(action: str):
 
     def wrap(method):
         @wraps(method)
-        def inner(self: "SelfService", attempt: "Attempt", *args):
+        def inner(self: "SelfService", attempt: "Attempt", *args, **kwargs):
             try:
-                return method(self, attempt, *args)
+                return method(self, attempt, *args, **kwargs)
             except Refused as refusal:
                 old = args[0] if action == "replace" and args else None
                 self.migrator.record_refusal(attempt.door, attempt.actor, old, attempt.new_device, refusal, action=action)
@@ -318,12 +318,14 @@ class SelfService:
         return self.migrator.preview(old_name, self.target(attempt))
 
     @recorded("replace")
-    def replace(self, attempt: Attempt, old_name: str) -> MigrationResult:
+    def replace(self, attempt: Attempt, old_name: str, also: Callable[[Session], None] | None = None) -> MigrationResult:
+        """``also``: the door's own write, in the migration's transaction (the screens end their session)."""
         self._require_authenticated(attempt)
         if old_name not in {c.name for c in attempt.candidates}:
             raise Refused("not_a_candidate", f"{old_name} is not a phone you can replace from here", final=True)
         return self.migrator.migrate(
-            old_name, self.target(attempt), door=attempt.door, actor=attempt.actor, check=self._check_candidate(attempt)
+            old_name, self.target(attempt), door=attempt.door, actor=attempt.actor, check=self._check_candidate(attempt),
+            also=also,
         )
 
     # --- P-1 ----------------------------------------------------------------

@@ -9,15 +9,19 @@ It is kept in the database rather than in a process's memory, so any web
 process may serve a phone's next screen: the ``web.processes`` of one host
 share one listening socket, and several hosts sit behind a load balancer,
 neither of which keeps a phone on one process. A session is written only when
-a screen changed it, never touches the site stamp (``models.stamp``), and is
-deleted when the flow ends. Sessions idle for longer than ``TTL_SECONDS`` are
-gone; at most ``MAX_SESSIONS`` are kept (the oldest go first), so a storm of
-first screens can't fill the disk.
+a screen changed it (``SessionStore``), never touches the site stamp
+(``models.stamp``), and ends with the migration's own transaction. Sessions
+idle for longer than ``TTL_SECONDS`` are gone; at most ``MAX_SESSIONS`` rows
+are kept (the oldest go first), so a storm of phones can't fill the disk.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import itertools
+import re
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -33,12 +37,12 @@ from models.selfservice import Attempt
 
 TTL_SECONDS = 600
 MAX_SESSIONS = 10_000
-PRUNE_EVERY = 64  # creates (per process) between two prunes
+PRUNE_EVERY = 64  # rows written (per process) between two prunes
 
 
 class ScreenSessionRow(SQLModel, table=True):
     __tablename__ = "screen_session"
-    id: str = Field(primary_key=True, max_length=32)
+    id: str = Field(primary_key=True, max_length=80)
     device: str = Field(max_length=15)
     state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     touched_at: datetime = Field(default_factory=utcnow, index=True)
@@ -46,10 +50,11 @@ class ScreenSessionRow(SQLModel, table=True):
 
 _T = ScreenSessionRow.__table__
 _INSERT = insert(_T)
-_GET = select(_T.c.device, _T.c.state, _T.c.touched_at).where(_T.c.id == bindparam("id"))
+_GET = select(_T.c.state, _T.c.touched_at).where(_T.c.id == bindparam("id"), _T.c.device == bindparam("device"))
 _SAVE = update(_T).where(_T.c.id == bindparam("sid")).values(state=bindparam("state"), touched_at=bindparam("now"))
-_END = delete(_T).where(_T.c.id == bindparam("sid"))
 _EXPIRE = delete(_T).where(_T.c.touched_at < bindparam("before"))
+_MODEL = re.compile(r"^[A-Za-z0-9-]{1,24}$")
+ENDED = {"ended": True}
 
 
 @dataclass
@@ -61,7 +66,7 @@ class ScreenSession:
     action: str = "replace"  # replace | provision
     chosen: str | None = None  # the old phone, once selected
     touched: datetime = field(default_factory=utcnow)
-    stored: dict[str, Any] = field(default_factory=dict, repr=False)  # the state as last written
+    stored: dict[str, Any] | None = field(default=None, repr=False)  # the state as last written; None: no row yet
     ended: bool = False
 
     def state(self) -> dict[str, Any]:
@@ -69,62 +74,116 @@ class ScreenSession:
 
 
 class SessionStore:
+    """Sessions in the ``screen_session`` table.
+
+    A new session is not written: its id is signed (HMAC with the site's web
+    secret, over the id, the time, the phone's model and the device name), so
+    only an id the first screen gave this phone is taken, and a session that
+    nothing changed yet (the menu, the extension form) costs no write. The row
+    appears with the first change; ending a session leaves a tombstone until
+    it idles out, so an ended session can't start over.
+    """
+
     def __init__(self, db: Database, ttl: float = TTL_SECONDS, limit: int = MAX_SESSIONS,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, key: bytes | None = None) -> None:
         self.db, self.limit, self.clock = db, limit, clock
         self.ttl = timedelta(seconds=ttl)
-        self._creates = itertools.count(1)
+        self._key = key
+        self._saves = itertools.count(1)
         self._count_lock = threading.Lock()
 
+    def key(self) -> bytes:
+        if self._key is None:
+            from models.site import web_secret
+
+            with self.db.session() as s:
+                self._key = web_secret(s).encode()
+        return self._key
+
+    def _sign(self, body: str, device: str) -> str:
+        digest = hmac.new(self.key(), f"{body}.{device}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:12]).decode()
+
     def create(self, device: str, attempt: Attempt, model: str | None) -> ScreenSession:
+        """A session for ``device``; nothing is written until a screen changes it."""
         now = self.clock()
-        session = ScreenSession(secrets.token_urlsafe(16), device, attempt, model, touched=now)
-        session.stored = session.state()
-        with self._count_lock:
-            prune = (next(self._creates) - 1) % PRUNE_EVERY == 0  # the first create of a process too
-        with self.db.write_connection() as s:
-            s.execute(_INSERT, {"id": session.id, "device": device, "state": session.stored, "touched_at": now})
-            if prune:
-                self._prune(s, now)
+        model = model if model and _MODEL.match(model) else None
+        body = f"{secrets.token_urlsafe(12)}.{int(now.timestamp()):x}.{model or ''}"
+        session = ScreenSession(f"{body}.{self._sign(body, device)}", device, attempt, model, touched=now)
         return session
 
     def get(self, session_id: str | None, device: str) -> ScreenSession | None:
-        if not session_id or len(session_id) > 32:
+        parts = (session_id or "").split(".")
+        if len(parts) != 4 or len(session_id) > 80:
             return None
-        with self.db.read_connection() as s:
-            row = s.execute(_GET, {"id": session_id}).first()
-        if row is None or row.device != device or self.clock() - _aware(row.touched_at) > self.ttl:
+        body = ".".join(parts[:3])
+        if not hmac.compare_digest(parts[3], self._sign(body, device)):
+            return None  # not an id the first screen gave this phone
+        with self.db.read_connection() as c:
+            row = c.execute(_GET, {"id": session_id, "device": device}).first()
+        now = self.clock()
+        if row is None:  # nothing changed it yet: as the first screen made it
+            try:
+                made = datetime.fromtimestamp(int(parts[1], 16), timezone.utc)
+            except (ValueError, OverflowError):
+                return None
+            if now - made > self.ttl:
+                return None
+            model = parts[2] or None
+            return ScreenSession(session_id, device, Attempt(door="screen", new_device=device, new_model=model),
+                                 model, touched=made)
+        state, touched = row.state, _aware(row.touched_at)
+        if state.get("ended") or now - touched > self.ttl:
             return None
-        state = row.state
         return ScreenSession(session_id, device, Attempt.load(state["attempt"]), state.get("model"),
-                             state.get("action", "replace"), state.get("chosen"), _aware(row.touched_at), state)
+                             state.get("action", "replace"), state.get("chosen"), touched, state)
 
     def save(self, session: ScreenSession) -> None:
-        """Write the session when a screen changed it (a session ended meanwhile stays ended)."""
+        """Write the session when a screen changed it."""
         state = session.state()
-        if state == session.stored:
+        if state == session.stored or (session.stored is None and state == self._fresh_state(session)):
             return
+        with self.db.write_connection() as c:
+            self._write(c, session, state)
+
+    def end(self, session: ScreenSession, connection=None) -> None:
+        """The flow is over: a tombstone, written in ``connection``'s transaction when
+        given (the migration's), so the session ends exactly when the phone changes."""
+        session.ended = True
+        if connection is not None:
+            self._write(connection, session, ENDED)
+            return
+        with self.db.write_connection() as c:
+            self._write(c, session, ENDED)
+
+    def _write(self, c, session: ScreenSession, state: dict[str, Any]) -> None:
         now = self.clock()
-        with self.db.write_connection() as s:
-            s.execute(_SAVE, {"sid": session.id, "state": state, "now": now})
+        values = {"sid": session.id, "state": state, "now": now}
+        if session.stored is None or c.execute(_SAVE, values).rowcount == 0:
+            c.execute(_INSERT, {"id": session.id, "device": session.device, "state": state, "touched_at": now})
+            with self._count_lock:
+                prune = (next(self._saves) - 1) % PRUNE_EVERY == 0  # the first of a process too
+            if prune:
+                self._prune(c, now)
         session.stored, session.touched = state, now
 
-    def end(self, session_id: str) -> None:
-        with self.db.write_connection() as s:
-            s.execute(_END, {"sid": session_id})
+    @staticmethod
+    def _fresh_state(session: ScreenSession) -> dict[str, Any]:
+        fresh = Attempt(door="screen", new_device=session.device, new_model=session.model)
+        return {"attempt": fresh.dump(), "model": session.model, "action": "replace", "chosen": None}
 
     def prune(self) -> None:
-        with self.db.write_connection() as s:
-            self._prune(s, self.clock())
+        with self.db.write_connection() as c:
+            self._prune(c, self.clock())
 
-    def _prune(self, s, now: datetime) -> None:
-        s.execute(_EXPIRE, {"before": now - self.ttl})
+    def _prune(self, c, now: datetime) -> None:
+        c.execute(_EXPIRE, {"before": now - self.ttl})
         beyond = select(_T.c.id).order_by(_T.c.touched_at.desc()).offset(self.limit)
-        s.execute(delete(_T).where(_T.c.id.in_(beyond)))
+        c.execute(delete(_T).where(_T.c.id.in_(beyond)))
 
     def __len__(self) -> int:
-        with self.db.read_connection() as s:
-            return len(s.execute(select(_T.c.id)).all())
+        with self.db.read_connection() as c:
+            return len(c.execute(select(_T.c.id)).all())
 
 
 def _aware(when: datetime) -> datetime:

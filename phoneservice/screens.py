@@ -71,8 +71,7 @@ def _refused(refusal: Refused, name: str, sess=None) -> Response:
 
 
 def _end(sess) -> None:
-    sess.ended = True
-    _services().screen_sessions.end(sess.id)
+    _services().screen_sessions.end(sess)
 
 
 def _session(name: str):
@@ -250,12 +249,13 @@ def confirm(name: str, sess) -> Response:
         return _expired(name)
     services = _services()
     try:
-        result = services.selfservice.replace(sess.attempt, sess.chosen)
+        # the session ends in the migration's transaction: one write fewer a flow
+        result = services.selfservice.replace(sess.attempt, sess.chosen,
+                                              also=lambda s: services.screen_sessions.end(sess, s.connection()))
     except Refused as refusal:
         services.metrics.migrations.labels("screen", "refused").inc()
         return _refused(refusal, name, sess)
     services.metrics.migrations.labels("screen", "migrated").inc()
-    _end(sess)
     log_event("migrated", door="screen", old=sess.chosen, new=result.new_device)
     return _success(name, f"Done: this phone takes over the settings of {sess.chosen}.", result)
 

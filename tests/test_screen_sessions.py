@@ -68,26 +68,48 @@ def test_a_session_written_by_one_process_is_read_by_another(db, sqlite_url):
     assert found.attempt == attempt and found.model == "8851" and found.chosen == "SEP001122330011"
 
 
-def test_a_session_is_tied_to_its_phone_and_its_id(db):
+def test_a_new_session_costs_no_write_and_only_its_phone_may_use_it(db):
+    """The first screen writes nothing: the id is signed for this phone (and its model)."""
+    store = SessionStore(db)
+    sess = store.create(PHONE, Attempt(door="screen", new_device=PHONE, new_model="CP-8851"), "CP-8851")
+    assert rows(db) == []
+    fresh = store.get(sess.id, PHONE)
+    assert fresh is not None and fresh.attempt == Attempt(door="screen", new_device=PHONE, new_model="CP-8851")
+    assert fresh.model == "CP-8851"
+    store.save(fresh)  # nothing changed: still nothing written
+    assert rows(db) == []
+    rand, stamp, model, sig = sess.id.split(".")
+    assert store.get(sess.id, OTHER) is None  # another phone holding the id
+    assert store.get(f"{rand}.{stamp}.7960.{sig}", PHONE) is None  # the model can't be changed
+    assert store.get(f"{rand[:-1]}A.{stamp}.{model}.{sig}", PHONE) is None
+    assert store.get(None, PHONE) is None and store.get("x" * 200, PHONE) is None and store.get("a.b.c.d", PHONE) is None
+    assert len(rand) >= 16  # 96 random bits
+    assert SessionStore(db, key=b"another site").get(sess.id, PHONE) is None
+
+
+def test_an_ended_session_cannot_start_over(db):
     store = SessionStore(db)
     sess = store.create(PHONE, Attempt(door="screen", new_device=PHONE), None)
-    assert store.get(sess.id, OTHER) is None  # another phone holding the id
-    assert store.get(sess.id + "x", PHONE) is None
-    assert store.get(None, PHONE) is None and store.get("x" * 200, PHONE) is None
-    assert len(sess.id) >= 22  # 128 random bits
-    store.end(sess.id)
+    store.end(sess)  # never written before: a tombstone
     assert store.get(sess.id, PHONE) is None
+    later = store.create(PHONE, Attempt(door="screen", new_device=PHONE), None)
+    later.attempt.failures = 2
+    store.save(later)
+    store.end(store.get(later.id, PHONE))
+    assert store.get(later.id, PHONE) is None
 
 
 def test_a_session_idles_out_and_each_change_keeps_it_alive(db):
     clock = Clock()
     store = SessionStore(db, ttl=600, clock=clock)
     sess = store.create(PHONE, Attempt(door="screen", new_device=PHONE), None)
+    untouched = store.create(PHONE, Attempt(door="screen", new_device=PHONE), None)
     clock.now += timedelta(seconds=500)
     sess.attempt.failures = 1  # a screen changed it: written, and touched
     store.save(sess)
     clock.now += timedelta(seconds=500)
     assert store.get(sess.id, PHONE) is not None
+    assert store.get(untouched.id, PHONE) is None  # never written: 600 s from the first screen
     clock.now += timedelta(seconds=101)
     assert store.get(sess.id, PHONE) is None
 
@@ -95,9 +117,11 @@ def test_a_session_idles_out_and_each_change_keeps_it_alive(db):
 def test_an_unchanged_session_is_not_written(db, monkeypatch):
     store = SessionStore(db)
     sess = store.create(PHONE, Attempt(door="screen", new_device=PHONE), None)
+    sess.attempt.failures = 1
+    store.save(sess)
     writes = []
-    real = db.session
-    monkeypatch.setattr(db, "session", lambda: writes.append(1) or real())
+    real = db.write_connection
+    monkeypatch.setattr(db, "write_connection", lambda: writes.append(1) or real())
     store.save(store.get(sess.id, PHONE))
     assert writes == []
 
@@ -106,12 +130,19 @@ def test_sessions_are_bounded_and_expired_ones_pruned(db, monkeypatch):
     monkeypatch.setattr(sessions_module, "PRUNE_EVERY", 1)
     clock = Clock()
     store = SessionStore(db, ttl=600, limit=5, clock=clock)
-    stale = store.create(PHONE, Attempt(door="screen"), None)
+
+    def written():
+        sess = store.create(PHONE, Attempt(door="screen"), None)
+        sess.attempt.failures = 1
+        store.save(sess)
+        return sess
+
+    stale = written()
     clock.now += timedelta(seconds=601)
     made = []
     for _ in range(8):
         clock.now += timedelta(seconds=1)
-        made.append(store.create(PHONE, Attempt(door="screen"), None))
+        made.append(written())
     kept = {r[0] for r in rows(db)}
     assert stale.id not in kept
     assert len(kept) <= 6 and made[-1].id in kept and made[0].id not in kept  # the oldest went first
@@ -119,13 +150,14 @@ def test_sessions_are_bounded_and_expired_ones_pruned(db, monkeypatch):
 
 def test_sessions_never_move_the_site_stamp(db):
     """A screen session is not configuration: writing one must not invalidate every cached file."""
+    store = SessionStore(db)
+    store.key()  # the site's web secret, made once for the admin UI anyway
     with db.read_session() as s:
         before = current_version(s)
-    store = SessionStore(db)
     sess = store.create(PHONE, Attempt(door="screen"), None)
     sess.chosen = "SEP001122330011"
     store.save(sess)
-    store.end(sess.id)
+    store.end(sess)
     with db.read_session() as s:
         assert current_version(s) == before
 
@@ -161,10 +193,12 @@ def test_a6_a_session_row_never_holds_the_pin_or_the_code(services, ext, secret)
         assert secret not in state
 
 
-def test_a_completed_flow_leaves_no_session_behind(services):
+def test_a_completed_flow_ends_its_session_with_the_migration(services):
     seen: list[str] = []
     get, preview, url = _walk(services, "1739", "1012", seen)  # olivia: straight to the preview (D-3)
     assert len(rows(services.db)) == 1  # waiting for Confirm
-    done = get(url(preview, "confirm"))
+    confirm = url(preview, "confirm")
+    done = get(confirm)
     assert "takes over the settings" in done
-    assert rows(services.db) == []
+    assert [json.loads(state) for _, state in rows(services.db)] == [{"ended": True}]
+    assert "expired" in get(confirm)  # a second Confirm finds no session

@@ -19,7 +19,7 @@ depends_on: Union[str, Sequence[str], None] = None
 
 def upgrade() -> None:
     op.create_table('screen_session',
-    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
     sa.Column('device', sqlmodel.sql.sqltypes.AutoString(length=15), nullable=False),
     sa.Column('state', sa.JSON(), nullable=False),
     sa.Column('touched_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
