@@ -169,8 +169,15 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(v) for v in fields[11:13]) / CLOCK_TICKS
+    """The server's CPU: its process and its children (the web workers)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = sum(int(v) for v in fields[11:13]) / CLOCK_TICKS
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(cpu_seconds(int(child)) for child in children)
 
 
 async def storm(port: int, flows: int, phones: int, rate: float | None, deadline: float) -> dict:

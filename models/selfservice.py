@@ -28,7 +28,7 @@ from models.migration import Migrator, MigrationResult, find_device, release_unu
 from models.plan import Plan, Target
 from models.records import MigrationRecord
 from models.selection import Candidate, Selection, choose
-from models.settings import SiteSettings, load_settings
+from models.settings import SiteSettings, current_settings, load_settings
 from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile, prune_throttles
 
 # The statements of the hot path, built once (see models.migration).
@@ -137,8 +137,7 @@ class SelfService:
         return rows[0] if len(rows) == 1 else None
 
     def settings(self) -> SiteSettings:
-        with self.db.read_session() as session:
-            return load_settings(session)
+        return current_settings(self.db)
 
     def needs_secret(self) -> bool:
         return self.settings().authentication != "none"

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.errors import Refused
-from models.stamp import SETTINGS_BUMPED, settings_version
+from models.stamp import SETTINGS_BUMPED, SETTINGS_STAMP_SQL, settings_version
 
 
 class SiteSetting(SQLModel, table=True):
@@ -106,6 +106,18 @@ def load_settings(session: Session) -> SiteSettings:
     settings = _read_settings(session)
     _CACHE[engine] = (version, settings)
     return settings
+
+
+def current_settings(db) -> SiteSettings:
+    """The settings outside any transaction (``models.database.Database``): when
+    cached, one raw read of the stamp, without an ORM session."""
+    with db.read_connection() as connection:
+        row = connection.exec_driver_sql(SETTINGS_STAMP_SQL).first()
+    hit = _CACHE.get(db.read_engine)
+    if hit is not None and hit[0] == (row[0] if row else 0):
+        return hit[1]
+    with db.read_session() as session:
+        return load_settings(session)
 
 
 def _read_settings(session: Session) -> SiteSettings:

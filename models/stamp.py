@@ -36,9 +36,12 @@ def current_version(session: Session) -> int:
     return row or 0
 
 
+SETTINGS_STAMP_SQL = "SELECT version FROM site_version WHERE id = 2"
+
+
 def settings_version(session: Session) -> int:
     """The settings stamp, read without the ORM (it is read on every settings lookup); 0 before any change."""
-    row = session.connection().exec_driver_sql("SELECT version FROM site_version WHERE id = 2").first()
+    row = session.connection().exec_driver_sql(SETTINGS_STAMP_SQL).first()
     return row[0] if row else 0
 
 

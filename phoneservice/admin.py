@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, flash, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
@@ -75,6 +76,15 @@ class AdminUser(UserMixin):
         self.username = username
 
 
+class AdminOnlySessions(SecureCookieSessionInterface):
+    """The phones' screens carry no cookie: no session is opened or signed for them."""
+
+    def open_session(self, app: Flask, request):
+        if request.path.startswith("/screens/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     """Secret key, session cookie, CSRF on every form, Flask-Login: what the admin blueprint needs."""
     svc = app.extensions["phone_migration"]
@@ -92,6 +102,7 @@ def init_app(app: Flask) -> None:
         WTF_CSRF_CHECK_DEFAULT=False,  # checked below, so the API can be told apart at request time
     )
     app.config.setdefault("ADMIN_CLOCK", utcnow)
+    app.session_interface = AdminOnlySessions()
     csrf = CSRFProtect(app)
 
     @app.before_request

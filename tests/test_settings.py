@@ -9,7 +9,7 @@ from models.devices import DevicePublic
 from models.errors import Refused
 from models.records import MigrationRecordPublic
 from models.selfservice import FORGOTTEN_PIN
-from models.settings import SiteSettings, load_settings, parse_value, save_settings
+from models.settings import SiteSettings, current_settings, load_settings, parse_value, save_settings
 from models.users import EndUserCreate, EndUserPublic, EndUserUpdate
 
 
@@ -95,10 +95,15 @@ def test_settings_cache_sees_a_change_from_another_process_at_once(db_url):
     try:
         with reader.read_session() as s:
             assert load_settings(s).replacement_policy == "retain"
+        assert current_settings(reader).replacement_policy == "retain"  # the path without an ORM session
         with writer.session() as s:
             save_settings(s, replacement_policy="delete")
+        assert current_settings(reader).replacement_policy == "delete"
         with reader.read_session() as s:
             assert load_settings(s).replacement_policy == "delete"
+        with writer.session() as s:
+            save_settings(s, replacement_policy="retain")
+        assert current_settings(reader).replacement_policy == "retain"
     finally:
         reader.dispose()
         writer.dispose()
