@@ -11,6 +11,7 @@ of this bench's CPU per flow, so the server has the machine).
 
     python bench/screens.py [--phones 50] [--flows 500]          # closed loop
     python bench/screens.py --flows 1200 --rate 60               # open loop
+    python bench/screens.py --flows 1000 --web-processes 2 --peer 1   # 2 web processes, against 1 in the same go
 
 Closed loop: every phone starts its next flow as soon as the last one ends,
 which measures how many flows the server completes at most. Open loop: flows
@@ -216,29 +217,19 @@ async def storm(port: int, flows: int, phones: int, rate: float | None, deadline
             "screens": [x for p in emulated for x in p.latencies], "late": late}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phones", type=int, default=50, help="phones at once (1..200)")
-    parser.add_argument("--flows", type=int, default=500, help="flows in all (1..5000)")
-    parser.add_argument("--rate", type=float, default=None,
-                        help="open loop: start this many flows a second (else each phone goes again at once)")
-    parser.add_argument("--web-processes", type=int, default=1, help="the server's web.processes (1..8)")
-    parser.add_argument("--deadline", type=float, default=300.0)
-    args = parser.parse_args()
-    if not (1 <= args.phones <= 200 and 1 <= args.flows <= 5000) or (args.rate is not None and not 1 <= args.rate <= 1000):
-        parser.error("--phones 1..200, --flows 1..5000, --rate 1..1000")
+def run(args, processes: int) -> float:
+    """One server with ``processes`` web processes, one storm; prints its figures, returns flows/s."""
     work = Path(tempfile.mkdtemp(prefix="screens-bench-"))
     url = f"sqlite:///{work / 'site.db'}"
     build_site(url, args.flows)
-    PINS.update((i, pin_of(i)) for i in range(args.flows))
     web = free_port()
     log = open(work / "serve.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "phoneservice.cli", "--database", url, "serve", "--web-port",
                                str(web), "--config-port", str(free_port()), "--tftp-port", str(free_port()), "--ivr-workers", "0",
-                               "--web-processes", str(args.web_processes)],
+                               "--web-processes", str(processes)],
                               stdout=log, stderr=subprocess.STDOUT, cwd=work)
     try:
-        wait_ready(web, args.web_processes)
+        wait_ready(web, processes)
         cpu_before = cpu_seconds(server.pid)
         mine_before = time.process_time()
         result = asyncio.run(storm(web, args.flows, args.phones, args.rate, args.deadline))
@@ -246,21 +237,48 @@ def main() -> None:
         mine = time.process_time() - mine_before
         done, screens, late = result["flow_times"], result["screens"], result["late"]
         mode = f"open loop, {args.rate:g} flows/s offered" if args.rate else "closed loop"
-        print(f"{args.phones} phones at once, {args.flows} replace flows (5 screens each), {mode}, {os.cpu_count()} CPUs")
-        print(f"complete flows/s: {len(done) / result['wall']:.1f}  ({len(done)} flows in {result['wall']:.2f} s, "
+        rate = len(done) / result["wall"]
+        print(f"{args.phones} phones at once, {args.flows} replace flows (5 screens each), {mode}, "
+              f"{processes} web process{'es' if processes > 1 else ''}, {os.cpu_count()} CPUs")
+        print(f"complete flows/s: {rate:.1f}  ({len(done)} flows in {result['wall']:.2f} s, "
               f"{len(result['failures'])} failures)")
         print(f"screen latency: p50 {percentile(screens, 0.5) * 1000:.1f} ms  p99 {percentile(screens, 0.99) * 1000:.1f} ms"
               f"  ({len(screens)} screens)")
         print(f"flow time: p50 {percentile(done, 0.5) * 1000:.0f} ms  p99 {percentile(done, 0.99) * 1000:.0f} ms"
               + (f"  (from when due; {len(late)} flows started late, by up to {max(late, default=0) * 1000:.0f} ms)"
                  if args.rate else ""))
-        print(f"CPU per flow: server {cpu / max(1, len(done)) * 1000:.1f} ms, this bench {mine / max(1, len(done)) * 1000:.1f} ms")
+        print(f"CPU per flow: server {cpu / max(1, len(done)) * 1000:.1f} ms (every web process), "
+              f"this bench {mine / max(1, len(done)) * 1000:.1f} ms")
         for failure in result["failures"][:5]:
             print("failure:", failure)
+        return rate
     finally:
         server.terminate()
         server.wait(30)
         log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phones", type=int, default=50, help="phones at once (1..200)")
+    parser.add_argument("--flows", type=int, default=500, help="flows in all (1..5000)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: start this many flows a second (else each phone goes again at once)")
+    parser.add_argument("--web-processes", type=int, default=1, help="the server's web.processes (1..8)")
+    parser.add_argument("--peer", type=int, default=None, metavar="P",
+                        help="first run the same storm against a server with P web processes, then print the ratio")
+    parser.add_argument("--deadline", type=float, default=300.0)
+    args = parser.parse_args()
+    if not (1 <= args.phones <= 200 and 1 <= args.flows <= 5000) or (args.rate is not None and not 1 <= args.rate <= 1000) \
+            or not 1 <= args.web_processes <= 8 or not 1 <= (args.peer or 1) <= 8:
+        parser.error("--phones 1..200, --flows 1..5000, --rate 1..1000, --web-processes and --peer 1..8")
+    PINS.update((i, pin_of(i)) for i in range(args.flows))
+    peer = run(args, args.peer) if args.peer else None
+    if peer:
+        print()
+    rate = run(args, args.web_processes)
+    if peer:
+        print(f"\nratio, {args.web_processes} web processes to {args.peer}: {rate / peer:.2f}")
 
 
 if __name__ == "__main__":
