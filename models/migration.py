@@ -59,6 +59,7 @@ def _hook(stage: str) -> None:
 # than running it on SQLite, and column rows load several times faster than
 # ORM objects (bench/screens.py).
 _DEVICE_BY_NAME = select(Device).where(Device.name == bindparam("name"))
+_DEVICE_ROW = select(Device.__table__).where(Device.__table__.c.name == bindparam("name"))
 _DEVICE_EXTRAS = (
     select(EndUser.user_id, PhoneButtonTemplate.name, PhoneButtonTemplate.kind, SecurityProfile.name,
            SecurityProfile.mode, SecurityProfile.tftp_encrypted, SecurityProfile.transport, SecurityProfile.key_order)
@@ -88,7 +89,7 @@ _MARK_MIGRATED = (update(Device.__table__).where(Device.__table__.c.id == bindpa
 _PROFILE_ID_BY_NAME = select(SecurityProfile.id).where(SecurityProfile.name == bindparam("name"))
 
 
-def snapshot(session: Session, device: Device) -> DeviceSnapshot:
+def snapshot(session: Session, device) -> DeviceSnapshot:  # device: a Device or its row
     ids = {"device": device.id}
     owner, template, kind, profile, mode, encrypted, transport, key_order = session.execute(_DEVICE_EXTRAS, ids).one()
     lines = tuple(
@@ -123,19 +124,29 @@ _COPIED_FIELDS = tuple(
 
 def find_device(session: Session, name: str, *, lock: bool = False) -> Device:
     """The device by name (any MAC spelling); ``lock`` takes its row lock (C-12)."""
+    return _first(session, _DEVICE_BY_NAME, name, lock, scalar=True)
+
+
+def device_row(session: Session, name: str, *, lock: bool = False):
+    """``find_device`` as a row of columns, for reading only: the engine's hot path
+    (an ORM object costs more to load than the row costs to read)."""
+    return _first(session, _DEVICE_ROW, name, lock, scalar=False)
+
+
+def _first(session: Session, stmt, name: str, lock: bool, scalar: bool):
     name = normalize_device_name(name)
-    stmt = _DEVICE_BY_NAME
     if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(nowait=True)
     try:
-        device = session.execute(stmt, {"name": name}).scalars().first()
+        result = session.execute(stmt, {"name": name})
+        found = result.scalars().first() if scalar else result.first()
     except OperationalError as exc:
         if _is_lock_error(exc):
             raise Refused("being_migrated", BEING_MIGRATED) from None
         raise
-    if device is None:
+    if found is None:
         raise Refused("unknown_device", f"no phone named {name}")
-    return device
+    return found
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -168,7 +179,7 @@ class Migrator:
         self.db = db
         self.catalog = catalog or default_catalog()
 
-    def _plan(self, session: Session, old: Device, target: Target) -> Plan:
+    def _plan(self, session: Session, old, target: Target) -> Plan:  # old: a device row (device_row)
         settings = load_settings(session)
         return plan(
             snapshot(session, old),
@@ -182,7 +193,7 @@ class Migrator:
 
     def preview(self, old_name: str, target: Target) -> Plan:
         with self.db.read_session() as session:
-            return self._plan(session, find_device(session, old_name), target)
+            return self._plan(session, device_row(session, old_name), target)
 
     def migrate(
         self,
@@ -204,7 +215,7 @@ class Migrator:
             if dry_run:
                 return MigrationResult(self.preview(old_name, target), new_name, applied=False)
             with self.db.session() as session:
-                old = find_device(session, old_name, lock=True)
+                old = device_row(session, old_name, lock=True)
                 _hook("locked")
                 if check is not None:
                     check(session, old)
@@ -236,7 +247,7 @@ class Migrator:
                 new_device=new_name, outcome="refused", code=refusal.code, message=refusal.message,
             ))
 
-    def _apply(self, session: Session, old: Device, p: Plan, *, door: str, actor: str,
+    def _apply(self, session: Session, old, p: Plan, *, door: str, actor: str,
                action: str) -> tuple[MigrationRecord, Device | None]:
         temporary = remove_temporary_device(session, p.new_name)
         _hook("temporary_removed")
@@ -267,7 +278,7 @@ class Migrator:
         _hook("lines_written")
         old_uid, old_model = old.uid, old.model
         if p.replacement_policy == "delete":
-            delete_device(session, old)
+            delete_device(session, session.get(Device, old.id))
         else:
             session.execute(_MARK_MIGRATED, {"device": old.id, "successor": p.new_name})
             if not p.old_keeps_lines:

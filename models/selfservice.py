@@ -284,7 +284,7 @@ class SelfService:
     def _check_candidate(self, attempt: Attempt) -> Callable[[Session, Device], None]:
         """Re-checked inside the migration's transaction, on the locked row."""
 
-        def check(session: Session, device: Device) -> None:
+        def check(session: Session, device) -> None:  # the locked row (models.migration.device_row)
             if device.name not in {c.name for c in self._candidates(session, attempt)}:
                 raise Refused("not_a_candidate", f"{device.name} is not a phone you can replace from here", final=True)
 
