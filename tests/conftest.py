@@ -68,6 +68,17 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
+@pytest.fixture
+def sqlite_db(sqlite_url):
+    """An empty site on a SQLite file, schema upgraded."""
+    from models.database import Database
+
+    d = Database(sqlite_url)
+    d.upgrade()
+    yield d
+    d.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> str:
     """An empty database on each engine in turn: SQLite file, then PostgreSQL."""

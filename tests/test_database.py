@@ -20,11 +20,8 @@ JOIN_TIMEOUT = 60
 
 
 @pytest.fixture
-def db(sqlite_url):
-    d = Database(sqlite_url)
-    d.upgrade()
-    yield d
-    d.dispose()
+def db(sqlite_db):
+    return sqlite_db
 
 
 def test_threads_writing_at_once_all_succeed_and_none_is_lost(db):

@@ -35,11 +35,8 @@ class Clock:
 
 
 @pytest.fixture
-def db(sqlite_url):
-    d = Database(sqlite_url)
-    d.upgrade()
-    yield d
-    d.dispose()
+def db(sqlite_db):
+    return sqlite_db
 
 
 def rows(db) -> list[tuple[str, str]]:
