@@ -117,7 +117,7 @@ class SessionStore:
         if len(parts) != 4 or len(session_id) > 80:
             return None
         body = ".".join(parts[:3])
-        if not hmac.compare_digest(parts[3], self._sign(body, device)):
+        if not hmac.compare_digest(parts[3].encode(), self._sign(body, device).encode()):  # bytes: any text may come
             return None  # not an id the first screen gave this phone
         with self.db.read_connection() as c:
             row = c.execute(_GET, {"id": session_id, "device": device}).first()

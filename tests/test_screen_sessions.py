@@ -78,8 +78,10 @@ def test_a_new_session_costs_no_write_and_only_its_phone_may_use_it(db):
     rand, stamp, model, sig = sess.id.split(".")
     assert store.get(sess.id, OTHER) is None  # another phone holding the id
     assert store.get(f"{rand}.{stamp}.7960.{sig}", PHONE) is None  # the model can't be changed
-    assert store.get(f"{rand[:-1]}A.{stamp}.{model}.{sig}", PHONE) is None
+    other_rand = rand[:-1] + ("A" if rand[-1] != "A" else "B")
+    assert store.get(f"{other_rand}.{stamp}.{model}.{sig}", PHONE) is None
     assert store.get(None, PHONE) is None and store.get("x" * 200, PHONE) is None and store.get("a.b.c.d", PHONE) is None
+    assert store.get(f"{rand}.{stamp}.{model}.é{sig[1:]}", PHONE) is None  # not ASCII: refused, not an error
     assert len(rand) >= 16  # 96 random bits
     assert SessionStore(db, key=b"another site").get(sess.id, PHONE) is None
 
