@@ -66,7 +66,8 @@ class ScreenSession:
     action: str = "replace"  # replace | provision
     chosen: str | None = None  # the old phone, once selected
     touched: datetime = field(default_factory=utcnow)
-    stored: dict[str, Any] | None = field(default=None, repr=False)  # the state as last written; None: no row yet
+    stored: dict[str, Any] = field(default_factory=dict, repr=False)  # the state as last written, or as made
+    written: bool = False  # a row exists
     ended: bool = False
 
     def state(self) -> dict[str, Any]:
@@ -109,7 +110,8 @@ class SessionStore:
         now = self.clock()
         model = model if model and _MODEL.match(model) else None
         body = f"{secrets.token_urlsafe(12)}.{int(now.timestamp()):x}.{model or ''}"
-        session = ScreenSession(f"{body}.{self._sign(body, device)}", device, attempt, model, touched=now)
+        session = _fresh(f"{body}.{self._sign(body, device)}", device, model, now)
+        session.attempt = attempt  # written at the first save if it differs from a fresh one
         return session
 
     def get(self, session_id: str | None, device: str) -> ScreenSession | None:
@@ -129,19 +131,17 @@ class SessionStore:
                 return None
             if now - made > self.ttl:
                 return None
-            model = parts[2] or None
-            return ScreenSession(session_id, device, Attempt(door="screen", new_device=device, new_model=model),
-                                 model, touched=made)
+            return _fresh(session_id, device, parts[2] or None, made)
         state, touched = row.state, _aware(row.touched_at)
         if state.get("ended") or now - touched > self.ttl:
             return None
         return ScreenSession(session_id, device, Attempt.load(state["attempt"]), state.get("model"),
-                             state.get("action", "replace"), state.get("chosen"), touched, state)
+                             state.get("action", "replace"), state.get("chosen"), touched, state, written=True)
 
     def save(self, session: ScreenSession) -> None:
         """Write the session when a screen changed it."""
         state = session.state()
-        if state == session.stored or (session.stored is None and state == self._fresh_state(session)):
+        if state == session.stored:
             return
         with self.db.write_connection() as c:
             self._write(c, session, state)
@@ -159,31 +159,26 @@ class SessionStore:
     def _write(self, c, session: ScreenSession, state: dict[str, Any]) -> None:
         now = self.clock()
         values = {"sid": session.id, "state": state, "now": now}
-        if session.stored is None or c.execute(_SAVE, values).rowcount == 0:
+        if not session.written or c.execute(_SAVE, values).rowcount == 0:
             c.execute(_INSERT, {"id": session.id, "device": session.device, "state": state, "touched_at": now})
             with self._count_lock:
                 prune = (next(self._saves) - 1) % PRUNE_EVERY == 0  # the first of a process too
             if prune:
                 self._prune(c, now)
-        session.stored, session.touched = state, now
-
-    @staticmethod
-    def _fresh_state(session: ScreenSession) -> dict[str, Any]:
-        fresh = Attempt(door="screen", new_device=session.device, new_model=session.model)
-        return {"attempt": fresh.dump(), "model": session.model, "action": "replace", "chosen": None}
-
-    def prune(self) -> None:
-        with self.db.write_connection() as c:
-            self._prune(c, self.clock())
+        session.stored, session.touched, session.written = state, now, True
 
     def _prune(self, c, now: datetime) -> None:
         c.execute(_EXPIRE, {"before": now - self.ttl})
         beyond = select(_T.c.id).order_by(_T.c.touched_at.desc()).offset(self.limit)
         c.execute(delete(_T).where(_T.c.id.in_(beyond)))
 
-    def __len__(self) -> int:
-        with self.db.read_connection() as c:
-            return len(c.execute(select(_T.c.id)).all())
+
+def _fresh(session_id: str, device: str, model: str | None, made: datetime) -> ScreenSession:
+    """A session as the first screen makes it: nothing in it to write yet."""
+    session = ScreenSession(session_id, device, Attempt(door="screen", new_device=device, new_model=model), model,
+                            touched=made)
+    session.stored = session.state()
+    return session
 
 
 def _aware(when: datetime) -> datetime:

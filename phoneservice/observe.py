@@ -97,9 +97,9 @@ class Metrics:
 
     def live(self, gauge: Gauge, compute) -> None:
         """A gauge whose value ``compute()`` gives: on scrape, or once a second with shared metrics."""
-        import os
+        from phoneservice.webprocs import shared_metrics_dir
 
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if shared_metrics_dir() is not None:
             self._live.append((gauge, compute))
             gauge.set(compute())
         else:
