@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import bindparam
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, func, select
 
 from models import auth
@@ -46,6 +47,8 @@ _USER_BY_PRIMARY = select(EndUser.id, EndUser.user_id).where(EndUser.primary_ext
 _USER_PIN = select(EndUser.id, EndUser.pin_hash).where(EndUser.id == bindparam("id"))
 _USER_BY_SELF_SERVICE_ID = select(EndUser.id, EndUser.user_id, EndUser.primary_extension_id).where(
     EndUser.self_service_id == bindparam("entry"))
+_CREDENTIAL_STATE = select(CredentialState.__table__).where(CredentialState.__table__.c.user_id == bindparam("user"))
+_THROTTLE = select(AuthCodeThrottle.__table__).where(AuthCodeThrottle.__table__.c.device_name == bindparam("device"))
 
 INVALID = "The extension or PIN is not valid"  # A-5: one answer for both
 FORGOTTEN_PIN = "If you forgot your PIN, change it in the self-care portal or ask your administrator"  # A-7
@@ -151,7 +154,7 @@ class SelfService:
         attempt.extension = entry
         if not entry or len(entry) > 48:
             self._fail(attempt, Refused("bad_entry", "Enter your extension, then press the pound key"))
-        with self.db.read_session() as session:
+        with self.db.read_connection() as session:
             settings = load_settings(session)
             if settings.identification == "self_service_user_id":
                 user = session.execute(_USER_BY_SELF_SERVICE_ID, {"entry": entry}).first()
@@ -183,12 +186,11 @@ class SelfService:
         written, re-read under the write lock."""
         now = self.clock()
         device_key = attempt.new_device or "unknown"
-        with self.db.read_session() as session:
-            settings = load_settings(session)
-            user = session.execute(_USER_PIN, {"id": attempt.user_id}).first() if attempt.user_id else None
-            state = session.get(CredentialState, user.id) if user else None
-            throttle = session.get(AuthCodeThrottle, device_key)
-            session.expunge_all()  # kept as read: the read transaction's rollback would expire them
+        with self.db.read_connection() as connection:  # rows, read only
+            settings = load_settings(connection)
+            user = connection.execute(_USER_PIN, {"id": attempt.user_id}).first() if attempt.user_id else None
+            state = connection.execute(_CREDENTIAL_STATE, {"user": user.id}).first() if user else None
+            throttle = connection.execute(_THROTTLE, {"device": device_key}).first()
         if settings.authentication == "none":
             return
         code_on = settings.authentication == "users_and_admins" and settings.auth_code_hash is not None
@@ -255,11 +257,11 @@ class SelfService:
     @recorded("replace_select")
     def select(self, attempt: Attempt) -> Selection:
         self._require_authenticated(attempt)
-        with self.db.read_session() as session:
-            attempt.candidates = tuple(self._candidates(session, attempt))
+        with self.db.read_connection() as connection:
+            attempt.candidates = tuple(self._candidates(connection, attempt))
         return choose(list(attempt.candidates))
 
-    def _candidates(self, session: Session, attempt: Attempt) -> list[Candidate]:
+    def _candidates(self, session: Session | Connection, attempt: Attempt) -> list[Candidate]:
         """D-1/D-2: the DN on line 1, the user's own (any owner with the code)."""
         if attempt.role == "admin":
             rows = session.execute(_CANDIDATES_ANY_OWNER, {"dn": attempt.dn_id})
@@ -281,10 +283,10 @@ class SelfService:
             found.append(Candidate(name, display, description, registration == "registered"))
         return found
 
-    def _check_candidate(self, attempt: Attempt) -> Callable[[Session, Device], None]:
+    def _check_candidate(self, attempt: Attempt) -> Callable[[Connection, Device], None]:
         """Re-checked inside the migration's transaction, on the locked row."""
 
-        def check(session: Session, device) -> None:  # the locked row (models.migration.device_row)
+        def check(session: Connection, device) -> None:  # the locked row (models.migration.device_row)
             if device.name not in {c.name for c in self._candidates(session, attempt)}:
                 raise Refused("not_a_candidate", f"{device.name} is not a phone you can replace from here", final=True)
 
@@ -299,8 +301,8 @@ class SelfService:
     def _target(self, attempt: Attempt) -> Target:
         if not attempt.new_device:
             raise Refused("unknown_caller", "This phone is not known here, so it can't take over another phone's settings", final=True)
-        with self.db.read_session() as session:
-            device = session.execute(_NEW_PHONE, {"name": attempt.new_device}).first()
+        with self.db.read_connection() as connection:
+            device = connection.execute(_NEW_PHONE, {"name": attempt.new_device}).first()
             if device is not None and not device.auto_registered:
                 raise Refused("not_a_new_phone", "This phone is already provisioned, so it can't take over another phone's settings", final=True)
             model = device.model if device else attempt.new_model

@@ -14,11 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field as PField, ValidationError, model_validator
 from sqlalchemy import JSON, Column
-from sqlalchemy.engine import Engine
+from sqlalchemy import bindparam
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.errors import Refused
-from models.stamp import SETTINGS_BUMPED, SETTINGS_STAMP_SQL, settings_version
+from models.stamp import SETTINGS_BUMPED, settings_version
 
 
 class SiteSetting(SQLModel, table=True):
@@ -92,36 +93,35 @@ EDITABLE = tuple(k for k in SiteSettings.model_fields if k != "auth_code_hash")
 _CACHE: "weakref.WeakKeyDictionary[Engine, tuple[int, SiteSettings]]" = weakref.WeakKeyDictionary()
 
 
-def load_settings(session: Session) -> SiteSettings:
+def load_settings(reader: Session | Connection) -> SiteSettings:
     """The settings, from a per-engine cache kept under the settings stamp
     (``models.stamp``): one small read instead of every row, never stale, also
-    across processes. A transaction that changes things reads the rows."""
-    if session.new or session.dirty or session.deleted or session.info.get(SETTINGS_BUMPED):
-        return _read_settings(session)
-    engine = session.get_bind()
-    version = settings_version(session)
-    hit = _CACHE.get(engine)
+    across processes. A transaction that changes things reads the rows.
+    ``reader``: an ORM session, or a Core connection (the self-service hot path)."""
+    if not isinstance(reader, Connection):  # an ORM session
+        if reader.new or reader.dirty or reader.deleted or reader.info.get(SETTINGS_BUMPED):
+            return _read_settings(reader)  # the ORM's execute flushes the pending changes first
+        reader = reader.connection()
+    version = settings_version(reader)
+    hit = _CACHE.get(reader.engine)
     if hit is not None and hit[0] == version:
         return hit[1]
-    settings = _read_settings(session)
-    _CACHE[engine] = (version, settings)
+    settings = _read_settings(reader)
+    _CACHE[reader.engine] = (version, settings)
     return settings
 
 
 def current_settings(db) -> SiteSettings:
-    """The settings outside any transaction (``models.database.Database``): when
-    cached, one raw read of the stamp, without an ORM session."""
+    """The settings outside any transaction (``models.database.Database``)."""
     with db.read_connection() as connection:
-        row = connection.exec_driver_sql(SETTINGS_STAMP_SQL).first()
-    hit = _CACHE.get(db.read_engine)
-    if hit is not None and hit[0] == (row[0] if row else 0):
-        return hit[1]
-    with db.read_session() as session:
-        return load_settings(session)
+        return load_settings(connection)
 
 
-def _read_settings(session: Session) -> SiteSettings:
-    stored = {row.key: row.value for row in session.exec(select(SiteSetting))}
+_ALL_SETTINGS = select(SiteSetting.key, SiteSetting.value)
+
+
+def _read_settings(reader: Session | Connection) -> SiteSettings:
+    stored = dict(reader.execute(_ALL_SETTINGS).all())
     known = {k: v for k, v in stored.items() if k in SiteSettings.model_fields}
     return SiteSettings(**known)
 
@@ -169,7 +169,7 @@ def device_defaults(session: Session, model: str) -> DeviceDefaults:
     return session.get(DeviceDefaults, model) or DeviceDefaults(model=model)
 
 
-def onboarding_method(session: Session, model: str | None, catalog) -> str | None:
+def onboarding_method(reader: Session | Connection, model: str | None, catalog) -> str | None:
     """S-6: the model's onboarding method, None when none is set (M-1's "none set")."""
     if not model:
         return None
@@ -177,5 +177,7 @@ def onboarding_method(session: Session, model: str | None, catalog) -> str | Non
         key = catalog.model(model).key
     except ValueError:
         return None
-    row = session.get(DeviceDefaults, key)
-    return row.onboarding_method if row else None
+    return reader.execute(_ONBOARDING_METHOD, {"model": key}).scalar()
+
+
+_ONBOARDING_METHOD = select(DeviceDefaults.onboarding_method).where(DeviceDefaults.model == bindparam("model"))

@@ -14,6 +14,7 @@ settings can be cached across a busy site's many other writes
 from __future__ import annotations
 
 from sqlalchemy import bindparam, event, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -39,9 +40,9 @@ def current_version(session: Session) -> int:
 SETTINGS_STAMP_SQL = "SELECT version FROM site_version WHERE id = 2"
 
 
-def settings_version(session: Session) -> int:
+def settings_version(connection: Connection) -> int:
     """The settings stamp, read without the ORM (it is read on every settings lookup); 0 before any change."""
-    row = session.connection().exec_driver_sql(SETTINGS_STAMP_SQL).first()
+    row = connection.exec_driver_sql(SETTINGS_STAMP_SQL).first()
     return row[0] if row else 0
 
 

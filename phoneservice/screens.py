@@ -112,7 +112,7 @@ def first():
         return _xml(cx.text(TITLE, "", "This phone could not be identified. Ask your administrator."))
     services = _services()
     header_model = request.headers.get("x-CiscoIPPhoneModelName")
-    with services.db.read_session() as session:
+    with services.db.read_connection() as session:
         device = start_facts(session, name)
         model = device.model if device is not None else header_model
         settings = load_settings(session)
