@@ -25,6 +25,7 @@ from models.plan import DeviceSnapshot, FeatureSnapshot, LineSnapshot, Plan, Tar
 from models.records import MigrationRecord
 from models.security import UNIVERSAL_PROFILES, ProfileSpec
 from models.settings import load_settings
+from models.stamp import bump
 from models.templates import PhoneButtonTemplate, SecurityProfile
 from models.users import EndUser
 
@@ -224,10 +225,10 @@ class Migrator:
                 if check is not None:
                     check(reads, old)
                 result_plan = self._plan(reads, old, target)
-                record, temporary = self._apply(session, old, result_plan, door=door, actor=actor, action=action)
+                record_id, temporary = self._apply(session, old, result_plan, door=door, actor=actor, action=action)
                 if also is not None:
                     also(session)
-            return MigrationResult(result_plan, new_name, applied=True, record_id=record.id,
+            return MigrationResult(result_plan, new_name, applied=True, record_id=record_id,
                                    sip_contact=temporary.sip_contact if temporary else None,
                                    register_call_id=temporary.register_call_id if temporary else None)
         except Refused as refusal:
@@ -252,10 +253,14 @@ class Migrator:
             ))
 
     def _apply(self, session: Session, old, p: Plan, *, door: str, actor: str,
-               action: str) -> tuple[MigrationRecord, Device | None]:
+               action: str) -> tuple[int, Device | None]:
+        """The writes, as Core statements on the session's connection (ORM
+        objects only where a device is deleted); returns the record's id."""
+        writes = session.connection()
         temporary = remove_temporary_device(session, p.new_name)
         _hook("temporary_removed")
-        new_id = _insert_row(session, Device(
+        bump(session)  # the Core writes below pass none of the ORM hooks that move the site stamp
+        new_id = _insert_row(writes, Device, dict(
             sip_contact=temporary.sip_contact if temporary else None,  # C-14: where the restart goes
             register_call_id=temporary.register_call_id if temporary else None,
             name=p.new_name, model=p.new_model, protocol=p.new_protocol, owner_id=old.owner_id,
@@ -278,41 +283,36 @@ class Migrator:
         kems = [dict(device_id=new_id, slot=slot, model=kem) for slot, kem in enumerate(p.kems, 1)]
         for table, values in ((LineAppearance, rows), (FeatureButton, buttons), (KemModule, kems)):
             if values:
-                session.execute(insert(table), values)
+                writes.execute(insert(table), values)
         _hook("lines_written")
-        old_uid, old_model = old.uid, old.model
         if p.replacement_policy == "delete":
             delete_device(session, session.get(Device, old.id))
         else:
-            session.execute(_MARK_MIGRATED, {"device": old.id, "successor": p.new_name})
+            writes.execute(_MARK_MIGRATED, {"device": old.id, "successor": p.new_name})
             if not p.old_keeps_lines:
                 intercom = {la.id for la, dn in _appearances(session, old.id) if dn.is_intercom}
                 session.exec(delete(LineAppearance).where(LineAppearance.device_id == old.id, col(LineAppearance.id).not_in(intercom)))
         _hook("old_updated")
-        record = MigrationRecord(
-            door=door, actor=actor, action=action, old_device=p.old.name, old_device_uid=old_uid, old_model=old_model,
+        record_id = _insert_row(writes, MigrationRecord, dict(
+            door=door, actor=actor, action=action, old_device=p.old.name, old_device_uid=old.uid, old_model=old.model,
             new_device=p.new_name, new_model=p.new_model, outcome="migrated", warnings=p.summary(),
             details={"kems": p.kems, "template": p.template_name, "security_profile": p.security_profile,
                      "lines": len(p.lines), "policy": p.replacement_policy},
-        )
-        record.id = _insert_row(session, record)
+        ))
         _hook("recorded")
-        return record, temporary
+        return record_id, temporary
 
 
-def _insert_row(session: Session, row) -> int:
-    """One INSERT through Core, returning the new id: the ORM's unit of work
-    cost more than the row on the migration's hot path. The model object
-    supplies the defaults; ``session.execute`` keeps the site stamp's hook."""
-    table = type(row).__table__
-    stmt = _INSERTS.get(table.name)
+def _insert_row(connection: Connection, model, values: dict) -> int:
+    """One Core INSERT, returning the new id; the columns' own defaults fill the
+    rest. A model object would cost more to build than the row to write."""
+    stmt = _INSERTS.get(model)
     if stmt is None:
-        stmt = _INSERTS[table.name] = insert(table).returning(table.c.id)
-    values = {c.name: getattr(row, c.name) for c in table.columns if c.name != "id"}
-    return session.execute(stmt, values).scalar_one()
+        stmt = _INSERTS[model] = insert(model.__table__).returning(model.__table__.c.id)
+    return connection.execute(stmt, values).scalar_one()
 
 
-_INSERTS: dict[str, object] = {}
+_INSERTS: dict[type, object] = {}
 
 
 def _appearances(session: Session, device_id: int):
@@ -324,7 +324,7 @@ def _appearances(session: Session, device_id: int):
 
 
 def _template(session: Session, p: Plan) -> int:
-    row = session.execute(_TEMPLATE_BY_NAME, {"name": p.template_name}).first()
+    row = session.connection().execute(_TEMPLATE_BY_NAME, {"name": p.template_name}).first()
     if row is not None:
         return row.id
     template = PhoneButtonTemplate(name=p.template_name, kind=p.template_kind, model=p.new_model, protocol=p.new_protocol)
@@ -334,7 +334,7 @@ def _template(session: Session, p: Plan) -> int:
 
 
 def _profile(session: Session, name: str) -> int:
-    found = session.execute(_PROFILE_ID_BY_NAME, {"name": name}).scalar()
+    found = session.connection().execute(_PROFILE_ID_BY_NAME, {"name": name}).scalar()
     if found is not None:
         return found
     spec = UNIVERSAL_PROFILES[name]
@@ -371,10 +371,11 @@ def remove_temporary_device(session: Session, name: str) -> Device | None:
     """C-14: the new phone's auto-registered record makes way; anything else is refused.
 
     Returns the removed record (detached) so its SIP contact can move to the new device."""
-    existing = session.execute(_DEVICE_BY_NAME, {"name": name}).scalars().first()
-    if existing is None:
+    row = session.connection().execute(_DEVICE_ROW, {"name": name}).first()  # usually none: no ORM object for that
+    if row is None:
         return None
-    if not existing.auto_registered:
+    if not row.auto_registered:
         raise Refused("mac_in_use", f"a phone named {name} already exists; delete it first or choose another MAC")
+    existing = session.get(Device, row.id)
     delete_device(session, existing)
     return existing

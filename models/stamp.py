@@ -49,7 +49,9 @@ def settings_version(connection: Connection) -> int:
 _BUMP = update(SiteVersion).where(SiteVersion.id == bindparam("row")).values(version=SiteVersion.version + 1)
 
 
-def _bump(session: OrmSession, row: int = SITE) -> None:
+def bump(session: OrmSession, row: int = SITE) -> None:
+    """Move a stamp once per transaction. The ORM hooks below call it; a write
+    made on the session's Core connection (``models.migration``) calls it itself."""
     flag = _BUMPED if row == SITE else SETTINGS_BUMPED
     if session.info.get(flag):
         return
@@ -61,9 +63,9 @@ def _bump(session: OrmSession, row: int = SITE) -> None:
 
 def _changed(session: OrmSession, tables: set[str]) -> None:
     if any(t not in UNSTAMPED for t in tables):
-        _bump(session)
+        bump(session)
     if tables & SETTINGS_TABLES:
-        _bump(session, SETTINGS)
+        bump(session, SETTINGS)
 
 
 @event.listens_for(OrmSession, "before_flush")

@@ -26,7 +26,7 @@ from models.demo import PT, mac as demo_mac
 from models.devices import Device
 from models.errors import Refused
 from models.lines import LineAppearance
-from models.migration import Migrator
+from models.migration import APPLY_HOOKS, Migrator
 from models.plan import Target
 from models.records import MigrationRecord
 from models.site import LineSpec, create_device
@@ -42,6 +42,7 @@ BARRIER_TIMEOUT = 30
 RESULT_TIMEOUT = 60
 CHILD_TIMEOUT = 60
 BACKEND_GONE_TIMEOUT = 10
+HOLD_SECONDS = 0.01
 CRASH_APPLICATION_NAME = "c12-crash-child"
 
 
@@ -56,6 +57,10 @@ def _migration_worker(url: str, jobs, results, barrier) -> None:
     """One door in its own process: wait for the other at the barrier, then migrate."""
     db = Database(url)
     migrator = Migrator(db)
+    # The winner holds its lock a few milliseconds longer than a bare migration
+    # takes, so both attempts meet even when the barrier's release reaches the
+    # two processes apart on a busy machine.
+    APPLY_HOOKS.append(lambda stage: time.sleep(HOLD_SECONDS) if stage == "locked" else None)
     results.put(("ready", os.getpid()))
     try:
         for _ in range(ROUNDS + 1):  # bounded: the last job is None
