@@ -98,6 +98,7 @@ class Emulated:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.latencies: list[float] = []
+        self.by_screen: dict[str, list[float]] = {}
 
     async def get(self, url: str) -> etree._Element:
         parts = urlsplit(url)
@@ -107,7 +108,9 @@ class Emulated:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         self.writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{REQUEST_HEADERS}\r\n".encode())
         status, body = await asyncio.wait_for(self._response(), 30)
-        self.latencies.append(time.perf_counter() - began)
+        elapsed = time.perf_counter() - began
+        self.latencies.append(elapsed)
+        self.by_screen.setdefault(parts.path.rsplit("/", 1)[-1] or "first", []).append(elapsed)
         if status != 200:
             raise RuntimeError(f"{url}: HTTP {status}")
         return etree.fromstring(body)
@@ -214,7 +217,8 @@ async def storm(port: int, flows: int, phones: int, rate: float | None, deadline
 
     await asyncio.gather(*(run(k, phone) for k, phone in enumerate(emulated)))
     return {"wall": time.perf_counter() - began, "flow_times": flow_times, "failures": failures,
-            "screens": [x for p in emulated for x in p.latencies], "late": late}
+            "screens": [x for p in emulated for x in p.latencies], "late": late,
+            "by_screen": {k: [x for p in emulated for x in p.by_screen.get(k, ())] for k in emulated[0].by_screen}}
 
 
 def run(args, processes: int) -> float:
@@ -244,6 +248,8 @@ def run(args, processes: int) -> float:
               f"{len(result['failures'])} failures)")
         print(f"screen latency: p50 {percentile(screens, 0.5) * 1000:.1f} ms  p99 {percentile(screens, 0.99) * 1000:.1f} ms"
               f"  ({len(screens)} screens)")
+        print("  p99 by screen: " + ", ".join(f"{k} {percentile(v, 0.99) * 1000:.0f} ms"
+                                                for k, v in result["by_screen"].items()))
         print(f"flow time: p50 {percentile(done, 0.5) * 1000:.0f} ms  p99 {percentile(done, 0.99) * 1000:.0f} ms"
               + (f"  (from when due; {len(late)} flows started late, by up to {max(late, default=0) * 1000:.0f} ms)"
                  if args.rate else ""))

@@ -17,7 +17,7 @@ from models.selfservice import SelfService
 from phoneservice.config import ServerConfig
 from phoneservice.files import ConfigFiles
 from phoneservice.observe import Metrics
-from phoneservice.restart import restart_device
+from phoneservice.restart import BackgroundRestarts, restart_device
 from models.sessions import SessionStore
 
 
@@ -37,10 +37,13 @@ class Services:
     draining: bool = False
     cache_warm: bool = False  # every known phone's config rendered once since the start
     process: str = "main"  # or "web worker N" (phoneservice.webprocs)
+    background_restarts: BackgroundRestarts | None = None
 
     def __post_init__(self) -> None:
         if self.screen_sessions is None:
             self.screen_sessions = SessionStore(self.db)
+        if self.background_restarts is None:
+            self.background_restarts = BackgroundRestarts(self.db)
 
     def status(self) -> dict:
         """What /healthz says besides the database: the IVR, the config cache, draining.
@@ -58,6 +61,15 @@ class Services:
         """C-14: ask the phone to restart; False when only its next config poll will do.
         ``result``: a ``MigrationResult``, whose contact saves a read."""
         return restart_device(self.db, device, result)
+
+    def close(self) -> None:
+        """After the last request: restarts on their way go out (bounded), then the database closes."""
+        self.background_restarts.close()
+        self.db.dispose()
+
+    def restart_soon(self, device: str, result=None) -> bool:
+        """C-14 without waiting for the phone (the screens): True when a NOTIFY is on its way."""
+        return self.background_restarts.request(device, result)
 
 
 def create_app(services: Services, role: str = "web") -> Flask:

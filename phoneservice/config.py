@@ -38,7 +38,7 @@ class WebSection(Section):
     # The phones' screens get their own pool: a storm of new phones can't starve
     # the admin UI, nor an import the phones; and few threads on one GIL finish
     # more short requests than many (docs/benchmarks.md).
-    screen_threads: int = Field(default=4, ge=1, le=256)
+    screen_threads: int = Field(default=2, ge=1, le=256)
     # Processes accepting on the web port (phoneservice.webprocs): Flask runs on one
     # GIL per process, so one per core is what a phone storm needs.
     processes: int = Field(default=1, ge=1, le=64)

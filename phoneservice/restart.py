@@ -15,6 +15,7 @@ import re
 import secrets
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 CONTACT = re.compile(r"^<?sips?:(?:(?P<user>[^@;>]+)@)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:;>]+)(?::(?P<port>\d+))?")
@@ -99,7 +100,35 @@ def _final_status(answer: str, call_id: str) -> int | None:
 
 def restart_device(db, name: str, result=None) -> bool:
     """C-14 for any door: NOTIFY the phone when its SIP contact is known; False otherwise.
-    ``result``: the migration's result, which carries the contact (no read)."""
+    ``result``: the migration's result, which carries the contact (no read).
+    Waits for the phone's answer (up to 4 s): for the doors that report it."""
+    contact, call_id = _contact(db, name, result)
+    return _send_logged(name, contact, call_id) if contact else False
+
+
+class BackgroundRestarts:
+    """C-14 off the request thread, for the screens: the new phone itself is
+    waiting for the answer page, and a phone that never answers would hold one
+    of the few screen threads for the NOTIFY's 4 s. The page says a restart is
+    coming; how it went is logged (``restart_sent``)."""
+
+    def __init__(self, db, workers: int = 2) -> None:
+        self.db = db
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restart")
+
+    def request(self, name: str, result=None) -> bool:
+        """True: a NOTIFY is on its way; False: no contact known, the next config poll will do."""
+        contact, call_id = _contact(self.db, name, result)
+        if not contact:
+            return False
+        self._pool.submit(_send_logged, name, contact, call_id)
+        return True
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)  # bounded: each NOTIFY gives up after 4 s
+
+
+def _contact(db, name: str, result) -> tuple[str | None, str | None]:
     from sqlmodel import select
 
     from models.devices import Device
@@ -113,7 +142,12 @@ def restart_device(db, name: str, result=None) -> bool:
                 select(Device.sip_contact, Device.register_call_id).where(Device.name == name)).first() or (None, None)
     if not contact:
         log_event("restart_skipped", device=name, reason="no SIP contact known: the phone restarts at its next config poll")
-        return False
+    return contact, call_id
+
+
+def _send_logged(name: str, contact: str, call_id: str | None) -> bool:
+    from phoneservice.observe import log_event
+
     result = send_restart(contact, call_id)
     log_event("restart_sent", device=name, contact=contact, status=result.status, ok=result.sent, reason=result.reason)
     return result.sent

@@ -261,9 +261,10 @@ def confirm(name: str, sess) -> Response:
 
 
 def _success(name: str, what: str, result=None) -> Response:
-    """C-14: the phone restarts (NOTIFY where its contact is known, else its next config poll)."""
-    notified = _services().restart(name, result)
-    how = "It restarts now" if notified else "It picks up its new settings at its next restart"
+    """C-14: the phone restarts (NOTIFY where its contact is known, sent after this
+    page; else its next config poll)."""
+    notified = _services().restart_soon(name, result)  # this phone is waiting for the page: don't wait for it
+    how = "It restarts in a moment" if notified else "It picks up its new settings at its next restart"
     body = f"{what} {how}. If nothing changes within 2 minutes, unplug the phone and plug it back in."
     return _xml(cx.text(TITLE, "Success", body, cx.softkeys(_series(), exit=True)))
 

@@ -232,7 +232,7 @@ def run(config: ServerConfig, demo: bool = False) -> None:
     reactor.callWhenRunning(started)
     reactor.addSystemEventTrigger("before", "shutdown", stopping)
     reactor.run(installSignalHandlers=True)
-    services.db.dispose()
+    services.close()
     if shared is not None:
         webprocs.cleanup(shared)
     log_event("server_stopped")

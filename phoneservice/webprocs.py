@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"READY {args.index}", flush=True)
     log_event("web_worker_started", index=args.index, pid=os.getpid())
     reactor.run(installSignalHandlers=False)
-    services.db.dispose()
+    services.close()
     return 0
 
 

@@ -110,4 +110,4 @@ def services(demo_db):
     services = build_services(load_config(database={"url": demo_db.url}))
     services.restart = lambda name, result=None: False  # no SIP contact in these tests
     yield services
-    services.db.dispose()
+    services.close()

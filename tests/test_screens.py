@@ -3,6 +3,8 @@ with the A, D and C rules behind them)."""
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -278,3 +280,25 @@ def test_m5_activation_code_binds_the_phone(services, phone):
 def test_access_log_scrubs_query_values():
     assert scrub_query("/screens/authenticated?name=SEP001122334455&s=abc&pin=7314") == \
         "/screens/authenticated?name=SEP001122334455&s=***&pin=***"
+
+
+def test_c14_restart_is_sent_after_the_page_not_before(services, phone):
+    """The new phone is waiting for the Success page: the NOTIFY goes out after it
+    (a phone that never answers would otherwise hold a screen thread for 4 s)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the new phone's SIP UA, which never answers
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(10)
+    port = sock.getsockname()[1]
+    with services.db.session() as s:
+        device = s.exec(select(Device).where(Device.name == NEW)).one()
+        device.sip_contact = f"sip:9000@127.0.0.1:{port}"
+        s.add(device)
+    with sock:
+        p, first = start(phone)
+        preview = login(p, first, "1012", "1739")
+        began = time.monotonic()
+        done = p.press(preview, "Confirm")
+        assert time.monotonic() - began < 2.0, "the page waited for the phone's answer"
+        assert "It restarts in a moment" in done.text and "unplug" in done.text
+        notify = sock.recv(65535).decode()
+    assert notify.startswith(f"NOTIFY sip:9000@127.0.0.1:{port} SIP/2.0")

@@ -41,4 +41,4 @@ def test_screens_go_to_their_own_pool_and_the_rest_to_the_main_one():
 def test_pool_sizes_are_settings():
     config = load_config(web={"threads": 8, "screen_threads": 2})
     assert (config.web.threads, config.web.screen_threads) == (8, 2)
-    assert load_config().web.screen_threads == 4
+    assert load_config().web.screen_threads == 2
