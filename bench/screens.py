@@ -167,6 +167,15 @@ def wait_ready(port: int, processes: int, seconds: float = 60.0) -> None:
     raise SystemExit(f"the server did not come up within {seconds:g} s")
 
 
+def machine_speed() -> float:
+    """Seconds for 10^7 additions in pure Python: this VM's speed swings by up to
+    half within minutes (0.66 to 1.21 s seen), so every run prints it."""
+    began, total = time.perf_counter(), 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - began
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
@@ -234,6 +243,7 @@ def run(args, processes: int) -> float:
                               stdout=log, stderr=subprocess.STDOUT, cwd=work)
     try:
         wait_ready(web, processes)
+        speed_before = machine_speed()
         cpu_before = cpu_seconds(server.pid)
         mine_before = time.process_time()
         result = asyncio.run(storm(web, args.flows, args.phones, args.rate, args.deadline))
@@ -255,6 +265,8 @@ def run(args, processes: int) -> float:
                  if args.rate else ""))
         print(f"CPU per flow: server {cpu / max(1, len(done)) * 1000:.1f} ms (every web process), "
               f"this bench {mine / max(1, len(done)) * 1000:.1f} ms")
+        print(f"machine speed: 10^7 additions in {speed_before:.2f} s before, {machine_speed():.2f} s after "
+              "(0.66 s in this VM's fast phases)")
         for failure in result["failures"][:5]:
             print("failure:", failure)
         return rate
