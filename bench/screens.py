@@ -168,8 +168,8 @@ def wait_ready(port: int, processes: int, seconds: float = 60.0) -> None:
 
 
 def machine_speed() -> float:
-    """Seconds for 10^7 additions in pure Python: this VM's speed swings by up to
-    half within minutes (0.66 to 1.21 s seen), so every run prints it."""
+    """Seconds for 10^7 additions in a Python function: this VM's speed swings by
+    up to half within minutes, so every run prints it (about 0.30 s when fast)."""
     began, total = time.perf_counter(), 0
     for i in range(10_000_000):
         total += i
@@ -266,7 +266,7 @@ def run(args, processes: int) -> float:
         print(f"CPU per flow: server {cpu / max(1, len(done)) * 1000:.1f} ms (every web process), "
               f"this bench {mine / max(1, len(done)) * 1000:.1f} ms")
         print(f"machine speed: 10^7 additions in {speed_before:.2f} s before, {machine_speed():.2f} s after "
-              "(0.66 s in this VM's fast phases)")
+              "(about 0.30 s when this VM is fast)")
         for failure in result["failures"][:5]:
             print("failure:", failure)
         return rate
