@@ -152,9 +152,16 @@ def _configure_sqlite(engine: Engine, immediate: bool) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # On the driver's connection: a statement through SQLAlchemy costs more
+        # than the BEGIN itself, and every transaction starts with one.
+        try:
+            connection.connection.driver_connection.execute(begin)
+        except sqlite3.OperationalError as exc:  # as SQLAlchemy would have raised it ("database is locked")
+            raise OperationalError(begin, None, exc) from None
 
 
 class Database:
