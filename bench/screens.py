@@ -22,8 +22,9 @@ read off one closed-loop run: with 50 phones always waiting on the server,
 the mean screen latency is 50 / (screens per second) by Little's law, so
 p99 < 100 ms in a closed loop would need about 250 flows/s.
 
-Prints complete flows/s, p50/p99 latency of a single screen, p50/p99 of a whole
-flow, failures, and the server's and this bench's CPU per flow.
+Prints complete flows/s, p50/p99 latency of a single screen (and the p99 of
+each screen), p50/p99 of a whole flow, failures, the server's and this
+bench's CPU per flow, and the machine's speed before and after the run.
 """
 
 from __future__ import annotations
