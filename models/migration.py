@@ -182,16 +182,16 @@ class Migrator:
         self.db = db
         self.catalog = catalog or default_catalog()
 
-    def _plan(self, session: Connection, old, target: Target) -> Plan:  # old: a device row (device_row)
-        settings = load_settings(session)
+    def _plan(self, connection: Connection, old, target: Target) -> Plan:  # old: a device row (device_row)
+        settings = load_settings(connection)
         return plan(
-            snapshot(session, old),
+            snapshot(connection, old),
             target,
             device_name_for_mac(target.mac),
             self.catalog,
             replacement_policy=settings.replacement_policy,
             security_policy=settings.security_profile_policy,
-            template_lookup=template_lookup(session),
+            template_lookup=template_lookup(connection),
         )
 
     def preview(self, old_name: str, target: Target) -> Plan:
@@ -206,7 +206,7 @@ class Migrator:
         door: str,
         actor: str = "",
         dry_run: bool = False,
-        check: Callable[[Session, Device], None] | None = None,
+        check: Callable[[Connection, Device], None] | None = None,
         action: str = "replace",
         also: Callable[[Session], None] | None = None,
     ) -> MigrationResult:

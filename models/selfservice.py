@@ -154,13 +154,13 @@ class SelfService:
         attempt.extension = entry
         if not entry or len(entry) > 48:
             self._fail(attempt, Refused("bad_entry", "Enter your extension, then press the pound key"))
-        with self.db.read_connection() as session:
-            settings = load_settings(session)
+        with self.db.read_connection() as connection:
+            settings = load_settings(connection)
             if settings.identification == "self_service_user_id":
-                user = session.execute(_USER_BY_SELF_SERVICE_ID, {"entry": entry}).first()
+                user = connection.execute(_USER_BY_SELF_SERVICE_ID, {"entry": entry}).first()
                 dn = user.primary_extension_id if user else None
             else:
-                dns = session.execute(_DNS_BY_PATTERN, {"pattern": entry}).scalars().all()
+                dns = connection.execute(_DNS_BY_PATTERN, {"pattern": entry}).scalars().all()
                 if len(dns) > 1:  # S-3
                     raise Refused(
                         "dn_in_several_partitions",
@@ -169,7 +169,7 @@ class SelfService:
                         final=True,
                     )
                 dn = dns[0] if dns else None
-                user = session.execute(_USER_BY_PRIMARY, {"dn": dn}).first() if dn else None
+                user = connection.execute(_USER_BY_PRIMARY, {"dn": dn}).first() if dn else None
             attempt.dn_id = dn
             attempt.user_id = user.id if user else None
             attempt.user_name = user.user_id if user else None
@@ -286,8 +286,8 @@ class SelfService:
     def _check_candidate(self, attempt: Attempt) -> Callable[[Connection, Device], None]:
         """Re-checked inside the migration's transaction, on the locked row."""
 
-        def check(session: Connection, device) -> None:  # the locked row (models.migration.device_row)
-            if device.name not in {c.name for c in self._candidates(session, attempt)}:
+        def check(connection: Connection, device) -> None:  # the locked row (models.migration.device_row)
+            if device.name not in {c.name for c in self._candidates(connection, attempt)}:
                 raise Refused("not_a_candidate", f"{device.name} is not a phone you can replace from here", final=True)
 
         return check

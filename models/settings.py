@@ -13,8 +13,7 @@ import weakref
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field as PField, ValidationError, model_validator
-from sqlalchemy import JSON, Column
-from sqlalchemy import bindparam
+from sqlalchemy import JSON, Column, bindparam
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel, select
 
