@@ -56,7 +56,7 @@ def bump(session: OrmSession, row: int = SITE) -> None:
     if session.info.get(flag):
         return
     session.info[flag] = True
-    result = session.execute(_BUMP, {"row": row})
+    result = session.connection().execute(_BUMP, {"row": row})  # Core: no ORM evaluation of the UPDATE
     if result.rowcount == 0:
         session.add(SiteVersion(id=row, version=2))
 
