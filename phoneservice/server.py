@@ -22,6 +22,7 @@ from models.database import Database
 from models.migration import Migrator
 from models.selfservice import SelfService
 from phoneservice.app import Services, create_app
+from phoneservice.bufferedwsgi import BufferedWSGI
 from phoneservice.cnf import ServerInfo
 from phoneservice.config import ServerConfig
 from phoneservice.files import ConfigFiles
@@ -38,14 +39,14 @@ class LoggedSite(Site):
 
 
 class PooledWSGI(Resource):
-    """One Flask app, two thread pools: the phones' screens on their own."""
+    """One Flask app, two thread pools: the phones' screens on their own (small answers, sent whole)."""
 
     isLeaf = True
 
     def __init__(self, reactor, app, pool: ThreadPool, screen_pool: ThreadPool) -> None:
         super().__init__()
         self.main = WSGIResource(reactor, pool, app)
-        self.screens = WSGIResource(reactor, screen_pool, app)
+        self.screens = BufferedWSGI(reactor, screen_pool, app)
 
     def render(self, request):
         return (self.screens if request.path.startswith(b"/screens/") else self.main).render(request)
