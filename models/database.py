@@ -164,10 +164,18 @@ def _configure_sqlite(engine: Engine, immediate: bool) -> None:
             raise OperationalError(begin, None, exc) from None
 
 
+class _SharedRead(threading.local):
+    """A thread's ``Database.shared_reads`` scope: its depth and its connection."""
+
+    depth = 0
+    connection: Connection | None = None
+
+
 class Database:
     """The engine and its session factory; the one way models reach storage."""
 
     def __init__(self, url: str | None = None, **engine_kwargs) -> None:
+        self._shared = _SharedRead()
         self.url = database_url(url)
         self.engine = make_engine(self.url, **engine_kwargs)
         in_memory = self.url.startswith("sqlite") and self.engine.url.database in (None, "", ":memory:")
@@ -185,6 +193,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any error."""
+        self._end_shared_read()
         with self._writer_turn(), Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
@@ -207,17 +216,53 @@ class Database:
         """A Core write transaction: the writer queue and ``BEGIN IMMEDIATE`` of
         ``session()`` without the ORM's cost. ORM hooks don't run, so the site
         stamp is not bumped: only for tables no config file reads (``models.sessions``)."""
+        self._end_shared_read()
         with self._writer_turn(), self.engine.begin() as connection:
             yield connection
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
-        """A Core read-only transaction, always rolled back (see ``read_session``)."""
+        """A Core read-only transaction, always rolled back (see ``read_session``).
+        Inside ``shared_reads`` it is the scope's transaction, left open."""
+        shared = self._shared
+        if shared.depth:
+            if shared.connection is None:
+                shared.connection = self.read_engine.connect()
+            try:
+                yield shared.connection
+            except BaseException:
+                shared.connection.rollback()  # a failed read doesn't leave the scope's transaction broken
+                raise
+            return
         with self.read_engine.connect() as connection:
             try:
                 yield connection
             finally:
                 connection.rollback()
+
+    @contextmanager
+    def shared_reads(self) -> Iterator[None]:
+        """The ``read_connection`` calls of this thread share one read transaction
+        until the scope ends: one snapshot, one pool checkout and one BEGIN
+        instead of one each (a screen reads up to five times). A write
+        (``session``, ``write_connection``) in the same thread ends it first,
+        so that later reads see what was written: the next read begins anew."""
+        shared = self._shared
+        shared.depth += 1
+        try:
+            yield
+        finally:
+            shared.depth -= 1
+            if not shared.depth and shared.connection is not None:
+                connection, shared.connection = shared.connection, None
+                try:
+                    connection.rollback()
+                finally:
+                    connection.close()
+
+    def _end_shared_read(self) -> None:
+        if self._shared.connection is not None:
+            self._shared.connection.rollback()
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:

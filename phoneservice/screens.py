@@ -14,7 +14,7 @@ import re
 from functools import wraps
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from models.activation import redeem
 from models.errors import Refused
@@ -34,6 +34,20 @@ PAGE = 10  # devices per list screen
 
 def _services():
     return current_app.extensions["phone_migration"]
+
+
+@blueprint.before_request
+def _one_read_transaction() -> None:
+    """A screen's reads share one transaction (``Database.shared_reads``)."""
+    g.shared_reads = _services().db.shared_reads()
+    g.shared_reads.__enter__()
+
+
+@blueprint.teardown_request
+def _end_read_transaction(_exc) -> None:
+    scope = g.pop("shared_reads", None)
+    if scope is not None:
+        scope.__exit__(None, None, None)
 
 
 def _xml(data: bytes, history: bool = False) -> Response:

@@ -9,7 +9,8 @@ import sys
 import threading
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 import models.database as database
 from models.database import Database
@@ -135,3 +136,69 @@ def test_a_writer_in_another_process_is_waited_for_on_the_lock_file(db, sqlite_u
     with db.read_session() as s:
         after = s.connection().exec_driver_sql("SELECT version FROM site_version WHERE id = 1").scalar()
     assert after - before == 1001
+
+
+# ---- shared_reads: one read transaction for a screen's reads, ended by a write
+
+
+def _begins(db: Database) -> list[str]:
+    seen: list[str] = []
+    event.listen(db.read_engine, "begin", lambda _c: seen.append("begin"))
+    return seen
+
+
+def _setting(connection) -> str | None:
+    value = connection.exec_driver_sql("SELECT value FROM site_setting WHERE key = 'probe'").scalar()
+    return None if value is None else str(value)
+
+
+def test_reads_in_one_scope_share_one_transaction_and_one_connection(demo_db):
+    begins = _begins(demo_db)
+    with demo_db.shared_reads():
+        with demo_db.read_connection() as first:
+            load_settings(first)
+        with demo_db.read_connection() as second:
+            load_settings(second)
+        assert first is second
+    assert begins == ["begin"]
+    assert demo_db.read_engine.pool.checkedout() == 0  # given back when the scope ends
+    with demo_db.read_connection() as a, demo_db.read_connection() as b:  # outside a scope: one each
+        assert a is not b
+
+
+def test_a_write_in_the_scope_ends_its_snapshot_so_later_reads_see_it(demo_db):
+    with demo_db.shared_reads():
+        with demo_db.read_connection() as c:
+            assert _setting(c) is None
+        with demo_db.session() as s:
+            s.connection().exec_driver_sql("INSERT INTO site_setting (key, value) VALUES ('probe', '1')")
+        with demo_db.read_connection() as c:
+            assert _setting(c) == "1"
+        with demo_db.write_connection() as w:
+            w.exec_driver_sql("UPDATE site_setting SET value = '2' WHERE key = 'probe'")
+        with demo_db.read_connection() as c:
+            assert _setting(c) == "2"
+
+
+def test_the_scope_belongs_to_its_thread(demo_db):
+    seen = []
+
+    def other() -> None:
+        with demo_db.read_connection() as c:
+            seen.append(c)
+
+    with demo_db.shared_reads(), demo_db.read_connection() as mine:
+        t = threading.Thread(target=other)
+        t.start()
+        t.join(JOIN_TIMEOUT)
+        assert seen and seen[0] is not mine
+
+
+def test_a_failed_read_leaves_the_scope_usable(demo_db):
+    with demo_db.shared_reads():
+        with pytest.raises(DBAPIError):
+            with demo_db.read_connection() as c:
+                c.exec_driver_sql("SELECT no_such_column FROM site_setting")
+        with demo_db.read_connection() as c:
+            assert load_settings(c) is not None
+    assert demo_db.read_engine.pool.checkedout() == 0

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from lxml import etree
+from sqlalchemy import event
 from sqlmodel import select
 
 from models.activation import issue
@@ -135,6 +136,18 @@ def test_replace_one_phone_end_to_end(services, phone):
         assert "1739" not in url or "pin=1739" in url  # the PIN travels once, in its own submit
     assert sum("pin=" in u for u in p.urls_seen()) == 1
     assert all(b"1739" not in s.body for s in p.screens)
+
+
+def test_each_screen_reads_in_one_transaction(services, phone):
+    """The blueprint's ``shared_reads`` scope: at most one read transaction a screen, given back after it."""
+    seen: list[str] = []
+    for name in ("begin", "commit", "rollback"):  # reads roll back; on PostgreSQL writes share the engine
+        event.listen(services.db.read_engine, name, lambda _c, name=name: seen.append(name))
+    p, first = start(phone)
+    screen = login(p, first, "1012", "1739")
+    p.press(screen, "Confirm")
+    assert len(p.screens) == 5 and seen.count("begin") - seen.count("commit") <= 5
+    assert services.db.read_engine.pool.checkedout() == 0
 
 
 def test_c15_preview_lists_losses_before_confirm(services, phone):
