@@ -11,9 +11,11 @@ from typing import Any
 
 from pydantic import ConfigDict, field_validator
 from sqlalchemy import JSON, Column, UniqueConstraint, bindparam
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Field, SQLModel, select
 
 from models.errors import Refused
+from models.prepared import Prepared
 
 REGISTRATION_STATES = ("registered", "unregistered", "unknown")
 _MAC_HEX = re.compile(r"^[0-9A-F]{12}$")
@@ -102,13 +104,13 @@ class Device(DeviceBase, table=True):
         return self.name[3:] if is_phone_device_name(self.name) else None
 
 
-_START_FACTS = select(Device.model, Device.load_override, Device.auto_registered).where(Device.name == bindparam("name"))
+_START_FACTS = Prepared(select(Device.model, Device.load_override, Device.auto_registered).where(Device.name == bindparam("name")))
 
 
-def start_facts(session: Session, name: str):
+def start_facts(connection: Connection, name: str):
     """What the first screen needs of a phone (model, load_override, auto_registered), None when unknown.
     One prebuilt column query: the first screen is the busiest page (bench/screens.py)."""
-    return session.execute(_START_FACTS, {"name": name}).first()
+    return _START_FACTS.run(connection, {"name": name}).first()
 
 
 class KemModule(SQLModel, table=True):

@@ -22,6 +22,7 @@ from models.devices import Device, KemModule, device_name_for_mac, normalize_dev
 from models.errors import Refused
 from models.lines import DirectoryNumber, FeatureButton, LineAppearance
 from models.plan import DeviceSnapshot, FeatureSnapshot, LineSnapshot, Plan, Target, plan
+from models.prepared import Prepared
 from models.records import MigrationRecord
 from models.security import UNIVERSAL_PROFILES, ProfileSpec
 from models.settings import load_settings
@@ -57,12 +58,13 @@ def _hook(stage: str) -> None:
         fn(stage)
 
 
-# The statements of the hot path, built once: building a statement costs more
-# than running it on SQLite, and column rows load several times faster than
-# ORM objects (bench/screens.py).
+# The statements of the hot path, built once and run on the driver
+# (models.prepared): column rows, not ORM objects (bench/screens.py).
 _DEVICE_BY_NAME = select(Device).where(Device.name == bindparam("name"))
-_DEVICE_ROW = select(Device.__table__).where(Device.__table__.c.name == bindparam("name"))
-_DEVICE_EXTRAS = (
+_DEVICE_ROW_STATEMENT = select(Device.__table__).where(Device.__table__.c.name == bindparam("name"))
+_DEVICE_ROW = Prepared(_DEVICE_ROW_STATEMENT)
+_DEVICE_ROW_LOCKED = Prepared(_DEVICE_ROW_STATEMENT.with_for_update(nowait=True))  # PostgreSQL (C-12)
+_DEVICE_EXTRAS = Prepared(
     select(EndUser.user_id, PhoneButtonTemplate.name, PhoneButtonTemplate.kind, SecurityProfile.name,
            SecurityProfile.mode, SecurityProfile.tftp_encrypted, SecurityProfile.transport, SecurityProfile.key_order)
     .select_from(Device)
@@ -71,7 +73,7 @@ _DEVICE_EXTRAS = (
     .outerjoin(SecurityProfile, col(SecurityProfile.id) == col(Device.security_profile_id))
     .where(Device.id == bindparam("device"))
 )
-_LINES = (
+_LINES = Prepared(
     select(LineAppearance.position, DirectoryNumber.id, DirectoryNumber.pattern, DirectoryNumber.partition,
            LineAppearance.label, LineAppearance.display_name, LineAppearance.ascii_display_name,
            LineAppearance.line_template, LineAppearance.settings, DirectoryNumber.is_intercom)
@@ -79,21 +81,21 @@ _LINES = (
     .where(LineAppearance.device_id == bindparam("device"))
     .order_by(col(LineAppearance.position))
 )
-_FEATURES = (
+_FEATURES = Prepared(
     select(FeatureButton.position, FeatureButton.feature, FeatureButton.target, FeatureButton.label)
     .where(FeatureButton.device_id == bindparam("device")).order_by(col(FeatureButton.position))
 )
-_KEMS = select(KemModule.model).where(KemModule.device_id == bindparam("device")).order_by(col(KemModule.slot))
-_TEMPLATE_BY_NAME = select(PhoneButtonTemplate.id, PhoneButtonTemplate.model, PhoneButtonTemplate.protocol).where(
-    PhoneButtonTemplate.name == bindparam("name"))
-_MARK_MIGRATED = (update(Device.__table__).where(Device.__table__.c.id == bindparam("device"))
-                  .values(migrated=True, successor=bindparam("successor")))
-_PROFILE_ID_BY_NAME = select(SecurityProfile.id).where(SecurityProfile.name == bindparam("name"))
+_KEMS = Prepared(select(KemModule.model).where(KemModule.device_id == bindparam("device")).order_by(col(KemModule.slot)))
+_TEMPLATE_BY_NAME = Prepared(select(PhoneButtonTemplate.id, PhoneButtonTemplate.model, PhoneButtonTemplate.protocol).where(
+    PhoneButtonTemplate.name == bindparam("name")))
+_MARK_MIGRATED = Prepared(update(Device.__table__).where(Device.__table__.c.id == bindparam("device"))
+                          .values(migrated=True, successor=bindparam("successor")))
+_PROFILE_ID_BY_NAME = Prepared(select(SecurityProfile.id).where(SecurityProfile.name == bindparam("name")))
 
 
-def snapshot(session: Session | Connection, device) -> DeviceSnapshot:  # device: a Device or its row
+def snapshot(connection: Connection, device) -> DeviceSnapshot:  # device: a Device or its row
     ids = {"device": device.id}
-    owner, template, kind, profile, mode, encrypted, transport, key_order = session.execute(_DEVICE_EXTRAS, ids).one()
+    owner, template, kind, profile, mode, encrypted, transport, key_order = _DEVICE_EXTRAS.run(connection, ids).one()
     lines = tuple(
         LineSnapshot(
             position=position, dn_id=dn_id, pattern=pattern, partition=partition, label=label,
@@ -101,10 +103,10 @@ def snapshot(session: Session | Connection, device) -> DeviceSnapshot:  # device
             settings=dict(settings or {}), is_intercom=is_intercom,
         )
         for position, dn_id, pattern, partition, label, display_name, ascii_name, line_template, settings, is_intercom
-        in session.execute(_LINES, ids)
+        in _LINES.run(connection, ids)
     )
-    features = tuple(FeatureSnapshot(*row) for row in session.execute(_FEATURES, ids))
-    kems = tuple(session.execute(_KEMS, ids).scalars())
+    features = tuple(FeatureSnapshot(*row) for row in _FEATURES.run(connection, ids))
+    kems = tuple(_KEMS.run(connection, ids).scalars())
     return DeviceSnapshot(
         **{k: getattr(device, k) for k in _COPIED_FIELDS},
         product_params=dict(device.product_params or {}),
@@ -126,23 +128,21 @@ _COPIED_FIELDS = tuple(
 
 def find_device(session: Session, name: str, *, lock: bool = False) -> Device:
     """The device by name (any MAC spelling); ``lock`` takes its row lock (C-12)."""
-    return _first(session, _DEVICE_BY_NAME, name, lock, scalar=True)
+    stmt = _DEVICE_BY_NAME.with_for_update(nowait=True) if lock and session.get_bind().dialect.name == "postgresql" else _DEVICE_BY_NAME
+    return _first(lambda name: session.execute(stmt, {"name": name}).scalars().first(), name)
 
 
-def device_row(session: Session | Connection, name: str, *, lock: bool = False):
+def device_row(connection: Connection, name: str, *, lock: bool = False):
     """``find_device`` as a row of columns, for reading only: the engine's hot path
     (an ORM object costs more to load than the row costs to read)."""
-    return _first(session, _DEVICE_ROW, name, lock, scalar=False)
+    stmt = _DEVICE_ROW_LOCKED if lock and connection.dialect.name == "postgresql" else _DEVICE_ROW
+    return _first(lambda name: stmt.run(connection, {"name": name}).first(), name)
 
 
-def _first(session: Session | Connection, stmt, name: str, lock: bool, scalar: bool):
+def _first(read, name: str):
     name = normalize_device_name(name)
-    bind = session if isinstance(session, Connection) else session.get_bind()
-    if lock and bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(nowait=True)
     try:
-        result = session.execute(stmt, {"name": name})
-        found = result.scalars().first() if scalar else result.first()
+        found = read(name)
     except OperationalError as exc:
         if _is_lock_error(exc):
             raise Refused("being_migrated", BEING_MIGRATED) from None
@@ -167,9 +167,9 @@ def _refusal_for(exc: Exception, new_name: str | None) -> Refused | None:
     return Refused("being_migrated", BEING_MIGRATED) if _is_lock_error(exc) else None
 
 
-def template_lookup(session: Session | Connection):
+def template_lookup(connection: Connection):
     def lookup(name: str):
-        row = session.execute(_TEMPLATE_BY_NAME, {"name": name}).first()
+        row = _TEMPLATE_BY_NAME.run(connection, {"name": name}).first()
         return (row.model, row.protocol) if row else None
 
     return lookup
@@ -288,7 +288,7 @@ class Migrator:
         if p.replacement_policy == "delete":
             delete_device(session, session.get(Device, old.id))
         else:
-            writes.execute(_MARK_MIGRATED, {"device": old.id, "successor": p.new_name})
+            _MARK_MIGRATED.run(writes, {"device": old.id, "successor": p.new_name})
             if not p.old_keeps_lines:
                 intercom = {la.id for la, dn in _appearances(session, old.id) if dn.is_intercom}
                 session.exec(delete(LineAppearance).where(LineAppearance.device_id == old.id, col(LineAppearance.id).not_in(intercom)))
@@ -324,7 +324,7 @@ def _appearances(session: Session, device_id: int):
 
 
 def _template(session: Session, p: Plan) -> int:
-    row = session.connection().execute(_TEMPLATE_BY_NAME, {"name": p.template_name}).first()
+    row = _TEMPLATE_BY_NAME.run(session.connection(), {"name": p.template_name}).first()
     if row is not None:
         return row.id
     template = PhoneButtonTemplate(name=p.template_name, kind=p.template_kind, model=p.new_model, protocol=p.new_protocol)
@@ -334,7 +334,7 @@ def _template(session: Session, p: Plan) -> int:
 
 
 def _profile(session: Session, name: str) -> int:
-    found = session.connection().execute(_PROFILE_ID_BY_NAME, {"name": name}).scalar()
+    found = _PROFILE_ID_BY_NAME.run(session.connection(), {"name": name}).scalar()
     if found is not None:
         return found
     spec = UNIVERSAL_PROFILES[name]
@@ -371,7 +371,7 @@ def remove_temporary_device(session: Session, name: str) -> Device | None:
     """C-14: the new phone's auto-registered record makes way; anything else is refused.
 
     Returns the removed record (detached) so its SIP contact can move to the new device."""
-    row = session.connection().execute(_DEVICE_ROW, {"name": name}).first()  # usually none: no ORM object for that
+    row = _DEVICE_ROW.run(session.connection(), {"name": name}).first()  # usually none: no ORM object for that
     if row is None:
         return None
     if not row.auto_registered:

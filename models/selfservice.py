@@ -27,28 +27,30 @@ from models.lines import DirectoryNumber, LineAppearance
 from models.clock import utcnow
 from models.migration import Migrator, MigrationResult, find_device, release_unused_autoreg_dns
 from models.plan import Plan, Target
+from models.prepared import Prepared
 from models.records import MigrationRecord
 from models.selection import Candidate, Selection, choose
 from models.settings import SiteSettings, current_settings, load_settings
 from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile, prune_throttles
 
-# The statements of the hot path, built once (see models.migration).
-_CANDIDATES_ANY_OWNER = (
+# The statements of the hot path, built once and run on the driver (models.prepared).
+_CANDIDATES = (
     select(Device.name, Device.model, Device.description, Device.registration)
     .join(LineAppearance, col(LineAppearance.device_id) == col(Device.id))
     .where(LineAppearance.dn_id == bindparam("dn"), LineAppearance.position == 1, Device.migrated == False)  # noqa: E712
 )
-_CANDIDATES_OF_OWNER = _CANDIDATES_ANY_OWNER.where(Device.owner_id == bindparam("owner"))
-_CANDIDATES_NO_OWNER = _CANDIDATES_ANY_OWNER.where(col(Device.owner_id).is_(None))
-_NEW_PHONE = select(Device.model, Device.protocol, Device.auto_registered).where(Device.name == bindparam("name"))
-_DNS_BY_PATTERN = select(DirectoryNumber.id).where(DirectoryNumber.pattern == bindparam("pattern"),
-                                                   DirectoryNumber.is_intercom == False)  # noqa: E712
-_USER_BY_PRIMARY = select(EndUser.id, EndUser.user_id).where(EndUser.primary_extension_id == bindparam("dn"))
-_USER_PIN = select(EndUser.id, EndUser.pin_hash).where(EndUser.id == bindparam("id"))
-_USER_BY_SELF_SERVICE_ID = select(EndUser.id, EndUser.user_id, EndUser.primary_extension_id).where(
-    EndUser.self_service_id == bindparam("entry"))
-_CREDENTIAL_STATE = select(CredentialState.__table__).where(CredentialState.__table__.c.user_id == bindparam("user"))
-_THROTTLE = select(AuthCodeThrottle.__table__).where(AuthCodeThrottle.__table__.c.device_name == bindparam("device"))
+_CANDIDATES_ANY_OWNER = Prepared(_CANDIDATES)
+_CANDIDATES_OF_OWNER = Prepared(_CANDIDATES.where(Device.owner_id == bindparam("owner")))
+_CANDIDATES_NO_OWNER = Prepared(_CANDIDATES.where(col(Device.owner_id).is_(None)))
+_NEW_PHONE = Prepared(select(Device.model, Device.protocol, Device.auto_registered).where(Device.name == bindparam("name")))
+_DNS_BY_PATTERN = Prepared(select(DirectoryNumber.id).where(DirectoryNumber.pattern == bindparam("pattern"),
+                                                            DirectoryNumber.is_intercom == False))  # noqa: E712
+_USER_BY_PRIMARY = Prepared(select(EndUser.id, EndUser.user_id).where(EndUser.primary_extension_id == bindparam("dn")))
+_USER_PIN = Prepared(select(EndUser.id, EndUser.pin_hash).where(EndUser.id == bindparam("id")))
+_USER_BY_SELF_SERVICE_ID = Prepared(select(EndUser.id, EndUser.user_id, EndUser.primary_extension_id).where(
+    EndUser.self_service_id == bindparam("entry")))
+_CREDENTIAL_STATE = Prepared(select(CredentialState.__table__).where(CredentialState.__table__.c.user_id == bindparam("user")))
+_THROTTLE = Prepared(select(AuthCodeThrottle.__table__).where(AuthCodeThrottle.__table__.c.device_name == bindparam("device")))
 
 INVALID = "The extension or PIN is not valid"  # A-5: one answer for both
 FORGOTTEN_PIN = "If you forgot your PIN, change it in the self-care portal or ask your administrator"  # A-7
@@ -157,10 +159,10 @@ class SelfService:
         with self.db.read_connection() as connection:
             settings = load_settings(connection)
             if settings.identification == "self_service_user_id":
-                user = connection.execute(_USER_BY_SELF_SERVICE_ID, {"entry": entry}).first()
+                user = _USER_BY_SELF_SERVICE_ID.run(connection, {"entry": entry}).first()
                 dn = user.primary_extension_id if user else None
             else:
-                dns = connection.execute(_DNS_BY_PATTERN, {"pattern": entry}).scalars().all()
+                dns = _DNS_BY_PATTERN.run(connection, {"pattern": entry}).scalars()
                 if len(dns) > 1:  # S-3
                     raise Refused(
                         "dn_in_several_partitions",
@@ -169,7 +171,7 @@ class SelfService:
                         final=True,
                     )
                 dn = dns[0] if dns else None
-                user = connection.execute(_USER_BY_PRIMARY, {"dn": dn}).first() if dn else None
+                user = _USER_BY_PRIMARY.run(connection, {"dn": dn}).first() if dn else None
             attempt.dn_id = dn
             attempt.user_id = user.id if user else None
             attempt.user_name = user.user_id if user else None
@@ -188,9 +190,9 @@ class SelfService:
         device_key = attempt.new_device or "unknown"
         with self.db.read_connection() as connection:  # rows, read only
             settings = load_settings(connection)
-            user = connection.execute(_USER_PIN, {"id": attempt.user_id}).first() if attempt.user_id else None
-            state = connection.execute(_CREDENTIAL_STATE, {"user": user.id}).first() if user else None
-            throttle = connection.execute(_THROTTLE, {"device": device_key}).first()
+            user = _USER_PIN.run(connection, {"id": attempt.user_id}).first() if attempt.user_id else None
+            state = _CREDENTIAL_STATE.run(connection, {"user": user.id}).first() if user else None
+            throttle = _THROTTLE.run(connection, {"device": device_key}).first()
         if settings.authentication == "none":
             return
         code_on = settings.authentication == "users_and_admins" and settings.auth_code_hash is not None
@@ -261,14 +263,14 @@ class SelfService:
             attempt.candidates = tuple(self._candidates(connection, attempt))
         return choose(list(attempt.candidates))
 
-    def _candidates(self, session: Session | Connection, attempt: Attempt) -> list[Candidate]:
+    def _candidates(self, connection: Connection, attempt: Attempt) -> list[Candidate]:
         """D-1/D-2: the DN on line 1, the user's own (any owner with the code)."""
         if attempt.role == "admin":
-            rows = session.execute(_CANDIDATES_ANY_OWNER, {"dn": attempt.dn_id})
+            rows = _CANDIDATES_ANY_OWNER.run(connection, {"dn": attempt.dn_id})
         elif attempt.user_id:
-            rows = session.execute(_CANDIDATES_OF_OWNER, {"dn": attempt.dn_id, "owner": attempt.user_id})
+            rows = _CANDIDATES_OF_OWNER.run(connection, {"dn": attempt.dn_id, "owner": attempt.user_id})
         else:
-            rows = session.execute(_CANDIDATES_NO_OWNER, {"dn": attempt.dn_id})
+            rows = _CANDIDATES_NO_OWNER.run(connection, {"dn": attempt.dn_id})
         found = []
         for name, model_name, description, registration in rows:
             if name == attempt.new_device:
@@ -302,7 +304,7 @@ class SelfService:
         if not attempt.new_device:
             raise Refused("unknown_caller", "This phone is not known here, so it can't take over another phone's settings", final=True)
         with self.db.read_connection() as connection:
-            device = connection.execute(_NEW_PHONE, {"name": attempt.new_device}).first()
+            device = _NEW_PHONE.run(connection, {"name": attempt.new_device}).first()
             if device is not None and not device.auto_registered:
                 raise Refused("not_a_new_phone", "This phone is already provisioned, so it can't take over another phone's settings", final=True)
             model = device.model if device else attempt.new_model

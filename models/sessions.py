@@ -31,6 +31,8 @@ from typing import Any, Callable
 from sqlalchemy import JSON, Column, bindparam, delete, insert, select, update
 from sqlmodel import Field, SQLModel
 
+from models.prepared import Prepared
+
 from models.clock import utcnow
 from models.database import Database
 from models.selfservice import Attempt
@@ -49,9 +51,10 @@ class ScreenSessionRow(SQLModel, table=True):
 
 
 _T = ScreenSessionRow.__table__
-_INSERT = insert(_T)
-_GET = select(_T.c.state, _T.c.touched_at).where(_T.c.id == bindparam("id"), _T.c.device == bindparam("device"))
-_SAVE = update(_T).where(_T.c.id == bindparam("sid")).values(state=bindparam("state"), touched_at=bindparam("now"))
+_INSERT = Prepared(insert(_T).values(id=bindparam("id"), device=bindparam("device"), state=bindparam("state"),
+                                     touched_at=bindparam("touched_at")))
+_GET = Prepared(select(_T.c.state, _T.c.touched_at).where(_T.c.id == bindparam("id"), _T.c.device == bindparam("device")))
+_SAVE = Prepared(update(_T).where(_T.c.id == bindparam("sid")).values(state=bindparam("state"), touched_at=bindparam("now")))
 _EXPIRE = delete(_T).where(_T.c.touched_at < bindparam("before"))
 _MODEL = re.compile(r"^[A-Za-z0-9-]{1,24}$")
 ENDED = {"ended": True}
@@ -122,7 +125,7 @@ class SessionStore:
         if not hmac.compare_digest(parts[3].encode(), self._sign(body, device).encode()):  # bytes: any text may come
             return None  # not an id the first screen gave this phone
         with self.db.read_connection() as c:
-            row = c.execute(_GET, {"id": session_id, "device": device}).first()
+            row = _GET.run(c, {"id": session_id, "device": device}).first()
         now = self.clock()
         if row is None:  # nothing changed it yet: as the first screen made it
             try:
@@ -159,8 +162,8 @@ class SessionStore:
     def _write(self, c, session: ScreenSession, state: dict[str, Any]) -> None:
         now = self.clock()
         values = {"sid": session.id, "state": state, "now": now}
-        if not session.written or c.execute(_SAVE, values).rowcount == 0:
-            c.execute(_INSERT, {"id": session.id, "device": session.device, "state": state, "touched_at": now})
+        if not session.written or _SAVE.run(c, values).rowcount == 0:
+            _INSERT.run(c, {"id": session.id, "device": session.device, "state": state, "touched_at": now})
             with self._count_lock:
                 prune = (next(self._saves) - 1) % PRUNE_EVERY == 0  # the first of a process too
             if prune:

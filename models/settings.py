@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.errors import Refused
+from models.prepared import Prepared
 from models.stamp import SETTINGS_BUMPED, settings_version
 
 
@@ -168,7 +169,7 @@ def device_defaults(session: Session, model: str) -> DeviceDefaults:
     return session.get(DeviceDefaults, model) or DeviceDefaults(model=model)
 
 
-def onboarding_method(reader: Session | Connection, model: str | None, catalog) -> str | None:
+def onboarding_method(connection: Connection, model: str | None, catalog) -> str | None:
     """S-6: the model's onboarding method, None when none is set (M-1's "none set")."""
     if not model:
         return None
@@ -176,7 +177,7 @@ def onboarding_method(reader: Session | Connection, model: str | None, catalog) 
         key = catalog.model(model).key
     except ValueError:
         return None
-    return reader.execute(_ONBOARDING_METHOD, {"model": key}).scalar()
+    return _ONBOARDING_METHOD.run(connection, {"model": key}).scalar()
 
 
-_ONBOARDING_METHOD = select(DeviceDefaults.onboarding_method).where(DeviceDefaults.model == bindparam("model"))
+_ONBOARDING_METHOD = Prepared(select(DeviceDefaults.onboarding_method).where(DeviceDefaults.model == bindparam("model")))

@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.prepared import Prepared
+
 _BUMPED = "site_version_bumped"
 SETTINGS_BUMPED = "settings_version_bumped"
 SITE, SETTINGS = 1, 2  # the rows of site_version
@@ -37,16 +39,15 @@ def current_version(session: Session) -> int:
     return row or 0
 
 
-SETTINGS_STAMP_SQL = "SELECT version FROM site_version WHERE id = 2"
+_SETTINGS_STAMP = Prepared(select(SiteVersion.version).where(SiteVersion.id == SETTINGS))
 
 
 def settings_version(connection: Connection) -> int:
     """The settings stamp, read without the ORM (it is read on every settings lookup); 0 before any change."""
-    row = connection.exec_driver_sql(SETTINGS_STAMP_SQL).first()
-    return row[0] if row else 0
+    return _SETTINGS_STAMP.run(connection).scalar() or 0
 
 
-_BUMP = update(SiteVersion).where(SiteVersion.id == bindparam("row")).values(version=SiteVersion.version + 1)
+_BUMP = Prepared(update(SiteVersion).where(SiteVersion.id == bindparam("row")).values(version=SiteVersion.version + 1))
 
 
 def bump(session: OrmSession, row: int = SITE) -> None:
@@ -56,7 +57,7 @@ def bump(session: OrmSession, row: int = SITE) -> None:
     if session.info.get(flag):
         return
     session.info[flag] = True
-    result = session.connection().execute(_BUMP, {"row": row})  # Core: no ORM evaluation of the UPDATE
+    result = _BUMP.run(session.connection(), {"row": row})  # on the driver: no ORM evaluation of the UPDATE
     if result.rowcount == 0:
         session.add(SiteVersion(id=row, version=2))
 

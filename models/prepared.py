@@ -1,0 +1,136 @@
+"""Hot statements run on the driver's cursor, compiled once by SQLAlchemy.
+
+A phone's replace flow runs about 35 small statements. Through
+``Connection.execute`` each costs 50 to 80 µs of Python in the server
+(``docs/benchmarks.md``, session 5): cache key, execution context, event
+dispatch, result metadata. The SQLite driver runs the same statement in 2 to
+16 µs. ``run`` keeps what SQLAlchemy does well, the SQL text and the type
+conversions, and drops the rest:
+
+- the statement is compiled by SQLAlchemy for the connection's dialect, once;
+- bind values and result columns go through the types' own processors
+  (``TypeEngine.bind_processor`` / ``result_processor``), so a JSON column
+  reads back as a dict and a SQLite datetime as a ``datetime``, as through
+  ``Connection.execute``;
+- the cursor is the connection's driver cursor, inside the connection's
+  transaction: nothing about transactions changes.
+
+Only for plain statements with named binds: no expanding ``IN`` lists, no
+``RETURNING``, no column defaults for inserts (``Connection.execute`` stays
+the way for those). ``run`` refuses a statement it can't compile that way.
+Hand-written because SQLAlchemy has no lighter execution path: its own
+``exec_driver_sql`` still builds a full execution context (15 µs).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any, Iterator
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Executable
+
+
+class _Compiled:
+    """One statement as one dialect runs it."""
+
+    __slots__ = ("sql", "order", "defaults", "required", "binds", "row", "results")
+
+    def __init__(self, statement, dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        sql = compiled.string
+        if "POSTCOMPILE" in sql or compiled.escaped_bind_names or compiled.effective_returning:
+            raise ValueError(f"not a plain statement for models.prepared: {sql}")
+        self.sql = sql
+        self.order = tuple(compiled.positiontup) if compiled.positional else None
+        self.defaults = {name: None if bind.required else bind.effective_value for name, bind in compiled.binds.items()}
+        self.required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
+        self.binds = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                self.binds[name] = process
+        self.row = None
+        self.results: tuple = ()
+        if not (compiled.isinsert or compiled.isupdate or compiled.isdelete):
+            columns = list(statement.selected_columns)
+            self.row = namedtuple("Row", [c.key for c in columns], rename=True)
+            processors = (c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+            self.results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
+
+
+class Rows:
+    """What a statement gave: the rows, or for a write its row count."""
+
+    __slots__ = ("rows", "rowcount")
+
+    def __init__(self, rows: list, rowcount: int) -> None:
+        self.rows, self.rowcount = rows, rowcount
+
+    def __iter__(self) -> Iterator:
+        return iter(self.rows)
+
+    def all(self) -> list:
+        return self.rows
+
+    def first(self):
+        return self.rows[0] if self.rows else None
+
+    def one(self):
+        if len(self.rows) != 1:
+            raise LookupError(f"expected one row, got {len(self.rows)}")
+        return self.rows[0]
+
+    def scalar(self):
+        return self.rows[0][0] if self.rows else None
+
+    def scalars(self) -> list:
+        return [row[0] for row in self.rows]
+
+
+class Prepared:
+    """A module's constant statement: ``run`` on a Core connection, or the
+    ``statement`` itself where ``Connection.execute`` is needed."""
+
+    __slots__ = ("statement", "_by_dialect")
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def run(self, connection: Connection, params: dict[str, Any] | None = None) -> Rows:
+        dialect = connection.dialect
+        compiled = self._by_dialect.get(dialect.name)
+        if compiled is None:
+            compiled = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
+        params = params or {}
+        if not compiled.required <= params.keys():
+            raise KeyError(f"a value is required for {sorted(compiled.required - params.keys())}")
+        values = dict(compiled.defaults)
+        values.update(params)
+        for name, process in compiled.binds.items():
+            values[name] = process(values[name])
+        if not connection.in_transaction():
+            connection.begin()  # as Connection.execute would: SQLite's BEGIN, the connection's transaction
+        args = [values[n] for n in compiled.order] if compiled.order is not None else values
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            cursor.execute(compiled.sql, args)
+            if compiled.row is None:
+                return Rows([], cursor.rowcount)
+            raw = cursor.fetchall()
+        except dialect.loaded_dbapi.Error as exc:  # as Connection.execute raises it: "database is locked" handlers apply
+            raise DBAPIError.instance(compiled.sql, args, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
+        finally:
+            cursor.close()
+        make = compiled.row._make
+        if not compiled.results:
+            return Rows([make(r) for r in raw], len(raw))
+        rows = []
+        for r in raw:
+            r = list(r)
+            for i, process in compiled.results:
+                r[i] = process(r[i])
+            rows.append(make(r))
+        return Rows(rows, len(rows))
