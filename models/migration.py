@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, delete, func, select
 
@@ -91,6 +91,13 @@ _TEMPLATE_BY_NAME = Prepared(select(PhoneButtonTemplate.id, PhoneButtonTemplate.
 _MARK_MIGRATED = Prepared(update(Device.__table__).where(Device.__table__.c.id == bindparam("device"))
                           .values(migrated=True, successor=bindparam("successor")))
 _PROFILE_ID_BY_NAME = Prepared(select(SecurityProfile.id).where(SecurityProfile.name == bindparam("name")))
+# The migration's rows: the columns' own defaults fill what the plan leaves out.
+# A model object would cost more to build than its row to write.
+_INSERT_DEVICE = Prepared.insert(Device.__table__, returning=[Device.__table__.c.id])
+_INSERT_RECORD = Prepared.insert(MigrationRecord.__table__, returning=[MigrationRecord.__table__.c.id])
+_INSERT_LINE = Prepared.insert(LineAppearance.__table__)
+_INSERT_FEATURE = Prepared.insert(FeatureButton.__table__)
+_INSERT_KEM = Prepared.insert(KemModule.__table__)
 
 
 def snapshot(connection: Connection, device) -> DeviceSnapshot:  # device: a Device or its row
@@ -260,13 +267,13 @@ class Migrator:
         temporary = remove_temporary_device(session, p.new_name)
         _hook("temporary_removed")
         bump(session)  # the Core writes below pass none of the ORM hooks that move the site stamp
-        new_id = _insert_row(writes, Device, dict(
+        new_id = _INSERT_DEVICE.run(writes, dict(
             sip_contact=temporary.sip_contact if temporary else None,  # C-14: where the restart goes
             register_call_id=temporary.register_call_id if temporary else None,
             name=p.new_name, model=p.new_model, protocol=p.new_protocol, owner_id=old.owner_id,
             button_template_id=_template(session, p), security_profile_id=_profile(session, p.security_profile),
             product_params=p.product_params, registration="unregistered", load_override=None, **p.device,
-        ))
+        )).one().id
         _hook("device_created")
         # The snapshot read these rows under the same lock: write from it, one
         # multi-row INSERT per table.
@@ -281,9 +288,9 @@ class Migrator:
                         target=features[b.source_position].target, label=features[b.source_position].label)
                    for b in p.features]
         kems = [dict(device_id=new_id, slot=slot, model=kem) for slot, kem in enumerate(p.kems, 1)]
-        for table, values in ((LineAppearance, rows), (FeatureButton, buttons), (KemModule, kems)):
+        for statement, values in ((_INSERT_LINE, rows), (_INSERT_FEATURE, buttons), (_INSERT_KEM, kems)):
             if values:
-                writes.execute(insert(table), values)
+                statement.run_many(writes, values)
         _hook("lines_written")
         if p.replacement_policy == "delete":
             delete_device(session, session.get(Device, old.id))
@@ -293,26 +300,14 @@ class Migrator:
                 intercom = {la.id for la, dn in _appearances(session, old.id) if dn.is_intercom}
                 session.exec(delete(LineAppearance).where(LineAppearance.device_id == old.id, col(LineAppearance.id).not_in(intercom)))
         _hook("old_updated")
-        record_id = _insert_row(writes, MigrationRecord, dict(
+        record_id = _INSERT_RECORD.run(writes, dict(
             door=door, actor=actor, action=action, old_device=p.old.name, old_device_uid=old.uid, old_model=old.model,
             new_device=p.new_name, new_model=p.new_model, outcome="migrated", warnings=p.summary(),
             details={"kems": p.kems, "template": p.template_name, "security_profile": p.security_profile,
                      "lines": len(p.lines), "policy": p.replacement_policy},
-        ))
+        )).one().id
         _hook("recorded")
         return record_id, temporary
-
-
-def _insert_row(connection: Connection, model, values: dict) -> int:
-    """One Core INSERT, returning the new id; the columns' own defaults fill the
-    rest. A model object would cost more to build than the row to write."""
-    stmt = _INSERTS.get(model)
-    if stmt is None:
-        stmt = _INSERTS[model] = insert(model.__table__).returning(model.__table__.c.id)
-    return connection.execute(stmt, values).scalar_one()
-
-
-_INSERTS: dict[type, object] = {}
 
 
 def _appearances(session: Session, device_id: int):

@@ -1,6 +1,6 @@
 """Hot statements run on the driver's cursor, compiled once by SQLAlchemy.
 
-A phone's replace flow runs about 35 small statements. Through
+A phone's replace flow runs about 40 small statements. Through
 ``Connection.execute`` each costs 50 to 80 µs of Python in the server
 (``docs/benchmarks.md``, session 5): cache key, execution context, event
 dispatch, result metadata. The SQLite driver runs the same statement in 2 to
@@ -15,9 +15,10 @@ conversions, and drops the rest:
 - the cursor is the connection's driver cursor, inside the connection's
   transaction: nothing about transactions changes.
 
-Only for plain statements with named binds: no expanding ``IN`` lists, no
-``RETURNING``, no column defaults for inserts (``Connection.execute`` stays
-the way for those). ``run`` refuses a statement it can't compile that way.
+Only for plain statements with named binds: no expanding ``IN`` lists.
+``Prepared.insert`` fills the columns' Python-side defaults itself, the one
+thing ``Connection.execute`` did for an insert beyond running it.
+``run`` refuses a statement it can't compile that way.
 Hand-written because SQLAlchemy has no lighter execution path: its own
 ``exec_driver_sql`` still builds a full execution context (15 µs).
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any, Iterator
 
+from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
@@ -40,7 +42,7 @@ class _Compiled:
     def __init__(self, statement, dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         sql = compiled.string
-        if "POSTCOMPILE" in sql or compiled.escaped_bind_names or compiled.effective_returning:
+        if "POSTCOMPILE" in sql or compiled.escaped_bind_names:
             raise ValueError(f"not a plain statement for models.prepared: {sql}")
         self.sql = sql
         self.order = tuple(compiled.positiontup) if compiled.positional else None
@@ -53,8 +55,9 @@ class _Compiled:
                 self.binds[name] = process
         self.row = None
         self.results: tuple = ()
-        if not (compiled.isinsert or compiled.isupdate or compiled.isdelete):
-            columns = list(statement.selected_columns)
+        returning = compiled.effective_returning
+        if returning or not (compiled.isinsert or compiled.isupdate or compiled.isdelete):
+            columns = list(returning or statement.selected_columns)
             self.row = namedtuple("Row", [c.key for c in columns], rename=True)
             processors = (c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
             self.results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
@@ -93,30 +96,68 @@ class Prepared:
     """A module's constant statement: ``run`` on a Core connection, or the
     ``statement`` itself where ``Connection.execute`` is needed."""
 
-    __slots__ = ("statement", "_by_dialect")
+    __slots__ = ("statement", "_by_dialect", "_fill")
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, fill: dict | None = None) -> None:
         self.statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
+        self._fill = fill or {}
 
-    def run(self, connection: Connection, params: dict[str, Any] | None = None) -> Rows:
-        dialect = connection.dialect
+    @classmethod
+    def insert(cls, table: Table, returning=()) -> "Prepared":
+        """One row into ``table``: every column but an autoincrement key bound by
+        its name; one the caller leaves out gets its Python-side default (scalar
+        or argument-less callable, as the models declare them), else NULL."""
+        columns = [c for c in table.columns if not (c.primary_key and c.autoincrement in (True, "auto"))]
+        for column in columns:
+            if column.server_default is not None or (column.default is not None and not (
+                    column.default.is_scalar or column.default.is_callable)):
+                raise ValueError(f"models.prepared can't fill {table.name}.{column.name}'s default")
+        # inline(): no implicit RETURNING of the key on PostgreSQL, only what ``returning`` asks for
+        statement = insert(table).values({c.name: bindparam(c.name, required=False) for c in columns}).inline()
+        return cls(statement.returning(*returning) if returning else statement,
+                   {c.name: c.default for c in columns if c.default is not None})
+
+    def _compiled(self, dialect) -> _Compiled:
         compiled = self._by_dialect.get(dialect.name)
         if compiled is None:
             compiled = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
-        params = params or {}
+        return compiled
+
+    def _args(self, compiled: _Compiled, params: dict[str, Any]):
         if not compiled.required <= params.keys():
             raise KeyError(f"a value is required for {sorted(compiled.required - params.keys())}")
         values = dict(compiled.defaults)
+        for name, default in self._fill.items():
+            if name not in params:  # SQLAlchemy wraps an argument-less default to take its context
+                values[name] = default.arg(None) if default.is_callable else default.arg
         values.update(params)
         for name, process in compiled.binds.items():
-            values[name] = process(values[name])
+            if values[name] is not None or name in params:  # a column left out stays SQL NULL (not JSON null)
+                values[name] = process(values[name])
+        return [values[n] for n in compiled.order] if compiled.order is not None else values
+
+    def run(self, connection: Connection, params: dict[str, Any] | None = None) -> Rows:
+        compiled = self._compiled(connection.dialect)
+        return self._execute(connection, compiled, self._args(compiled, params or {}), many=False)
+
+    def run_many(self, connection: Connection, rows: list[dict[str, Any]]) -> Rows:
+        """One statement, several rows of values (the driver's ``executemany``); no rows come back."""
+        compiled = self._compiled(connection.dialect)
+        if compiled.row is not None:
+            raise ValueError("run_many is for writes that return nothing")
+        return self._execute(connection, compiled, [self._args(compiled, row) for row in rows], many=True)
+
+    def _execute(self, connection: Connection, compiled: _Compiled, args, many: bool) -> Rows:
+        dialect = connection.dialect
         if not connection.in_transaction():
             connection.begin()  # as Connection.execute would: SQLite's BEGIN, the connection's transaction
-        args = [values[n] for n in compiled.order] if compiled.order is not None else values
         cursor = connection.connection.driver_connection.cursor()
         try:
-            cursor.execute(compiled.sql, args)
+            if many:
+                cursor.executemany(compiled.sql, args)
+            else:
+                cursor.execute(compiled.sql, args)
             if compiled.row is None:
                 return Rows([], cursor.rowcount)
             raw = cursor.fetchall()

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models.devices import Device
+from models.lines import LineAppearance
 from models.prepared import Prepared
 from models.sessions import ScreenSessionRow
 
@@ -65,8 +66,42 @@ def test_a_missing_value_is_an_error_not_a_null(demo_db):
 
 def test_statements_it_cant_run_plainly_are_refused(demo_db):
     expanding = Prepared(select(_T.c.id).where(_T.c.id.in_(bindparam("ids", expanding=True))))
-    returning = Prepared(insert(_T).values(id=bindparam("id")).returning(_T.c.id))
+    with demo_db.read_connection() as c, pytest.raises(ValueError, match="not a plain statement"):
+        expanding.run(c, {"ids": ["a"]})
+    odd = Table("odd", MetaData(), Column("id", Integer, primary_key=True), Column("at", String, server_default="x"))
+    with pytest.raises(ValueError, match="can't fill odd.at"):
+        Prepared.insert(odd)
+
+
+INSERT_DEVICE = Prepared.insert(Device.__table__, returning=[Device.__table__.c.id])
+INSERT_LINES = Prepared.insert(LineAppearance.__table__)
+
+
+def test_an_insert_fills_the_columns_defaults_and_returns_what_it_is_asked(demo_db):
+    before = datetime.now(timezone.utc)
+    with demo_db.write_connection() as c:
+        new_id = INSERT_DEVICE.run(c, {"name": "SEP00AA11BB9999", "model": "8851", "product_params": {}}).one().id
+        dn = c.exec_driver_sql("SELECT id FROM directory_number ORDER BY id").scalar()
+        lines = [{"device_id": new_id, "dn_id": dn, "position": p, "settings": {}} for p in (1, 2)]
+        assert INSERT_LINES.run_many(c, lines).rowcount in (2, -1)  # -1: a driver that doesn't count executemany
     with demo_db.read_connection() as c:
-        for statement in (expanding, returning):
-            with pytest.raises(ValueError, match="not a plain statement"):
-                statement.run(c, {"ids": ["a"], "id": "a"})
+        row = c.execute(select(Device.__table__).where(Device.__table__.c.id == new_id)).one()
+        assert (row.protocol, row.device_pool, row.migrated) == ("SIP", "Default", False)  # scalar defaults
+        assert len(row.uid) == 32 and before <= row.created_at.replace(tzinfo=timezone.utc)  # callable defaults
+        assert c.exec_driver_sql(f"SELECT load_override IS NULL FROM device WHERE id = {new_id}").scalar()
+        labels = c.exec_driver_sql(f"SELECT position, label FROM line_appearance WHERE device_id = {new_id} ORDER BY 1").all()
+        assert [tuple(r) for r in labels] == [(1, ""), (2, "")]
+
+
+def test_a_json_column_left_out_is_sql_null_and_a_given_none_is_json_null(demo_db):
+    """As ``Connection.execute`` does: a column it isn't given is not in its INSERT at all."""
+    notes = Table("prepared_notes", MetaData(), Column("id", Integer, primary_key=True), Column("body", JSON, nullable=True))
+    notes.create(demo_db.engine)
+    add = Prepared.insert(notes)
+    with demo_db.write_connection() as c:
+        add.run(c, {"id": 1})
+        add.run(c, {"id": 2, "body": None})
+        c.execute(insert(notes), {"id": 3})
+    with demo_db.read_connection() as c:
+        nulls = [tuple(r) for r in c.exec_driver_sql("SELECT id, body IS NULL FROM prepared_notes ORDER BY id")]
+    assert nulls == [(1, True), (2, False), (3, True)]
