@@ -186,7 +186,8 @@ def main() -> None:
         if peer_tree is not None:
             theirs = per_flow(peer_tree, work / "site.db")
             print(f"peer {args.peer}: {theirs / 1e6:.2f} M instructions a flow; the rest {(theirs - check) / 1e6:.2f} M")
-            print(f"ratio, this tree to the peer: {mine / theirs:.3f} (without the PIN check: {(mine - check) / (theirs - check):.3f})")
+            rest = (mine - check) / (theirs - check)
+            print(f"ratio, this tree to the peer: {mine / theirs:.3f} (without the PIN check: {rest:.3f})")
     finally:
         if peer_tree is not None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(peer_tree)], check=False)

@@ -104,7 +104,8 @@ class Device(DeviceBase, table=True):
         return self.name[3:] if is_phone_device_name(self.name) else None
 
 
-_START_FACTS = Prepared(select(Device.model, Device.load_override, Device.auto_registered).where(Device.name == bindparam("name")))
+_START_FACTS = Prepared(select(Device.model, Device.load_override, Device.auto_registered)
+                        .where(Device.name == bindparam("name")))
 
 
 def start_facts(connection: Connection, name: str):

@@ -86,8 +86,8 @@ _FEATURES = Prepared(
     .where(FeatureButton.device_id == bindparam("device")).order_by(col(FeatureButton.position))
 )
 _KEMS = Prepared(select(KemModule.model).where(KemModule.device_id == bindparam("device")).order_by(col(KemModule.slot)))
-_TEMPLATE_BY_NAME = Prepared(select(PhoneButtonTemplate.id, PhoneButtonTemplate.model, PhoneButtonTemplate.protocol).where(
-    PhoneButtonTemplate.name == bindparam("name")))
+_TEMPLATE_BY_NAME = Prepared(select(PhoneButtonTemplate.id, PhoneButtonTemplate.model, PhoneButtonTemplate.protocol)
+                             .where(PhoneButtonTemplate.name == bindparam("name")))
 _MARK_MIGRATED = Prepared(update(Device.__table__).where(Device.__table__.c.id == bindparam("device"))
                           .values(migrated=True, successor=bindparam("successor")))
 _PROFILE_ID_BY_NAME = Prepared(select(SecurityProfile.id).where(SecurityProfile.name == bindparam("name")))
@@ -135,7 +135,8 @@ _COPIED_FIELDS = tuple(
 
 def find_device(session: Session, name: str, *, lock: bool = False) -> Device:
     """The device by name (any MAC spelling); ``lock`` takes its row lock (C-12)."""
-    stmt = _DEVICE_BY_NAME.with_for_update(nowait=True) if lock and session.get_bind().dialect.name == "postgresql" else _DEVICE_BY_NAME
+    locking = lock and session.get_bind().dialect.name == "postgresql"
+    stmt = _DEVICE_BY_NAME.with_for_update(nowait=True) if locking else _DEVICE_BY_NAME
     return _first(lambda name: session.execute(stmt, {"name": name}).scalars().first(), name)
 
 

@@ -42,15 +42,18 @@ _CANDIDATES = (
 _CANDIDATES_ANY_OWNER = Prepared(_CANDIDATES)
 _CANDIDATES_OF_OWNER = Prepared(_CANDIDATES.where(Device.owner_id == bindparam("owner")))
 _CANDIDATES_NO_OWNER = Prepared(_CANDIDATES.where(col(Device.owner_id).is_(None)))
-_NEW_PHONE = Prepared(select(Device.model, Device.protocol, Device.auto_registered).where(Device.name == bindparam("name")))
+_NEW_PHONE = Prepared(select(Device.model, Device.protocol, Device.auto_registered)
+                      .where(Device.name == bindparam("name")))
 _DNS_BY_PATTERN = Prepared(select(DirectoryNumber.id).where(DirectoryNumber.pattern == bindparam("pattern"),
                                                             DirectoryNumber.is_intercom == False))  # noqa: E712
 _USER_BY_PRIMARY = Prepared(select(EndUser.id, EndUser.user_id).where(EndUser.primary_extension_id == bindparam("dn")))
 _USER_PIN = Prepared(select(EndUser.id, EndUser.pin_hash).where(EndUser.id == bindparam("id")))
 _USER_BY_SELF_SERVICE_ID = Prepared(select(EndUser.id, EndUser.user_id, EndUser.primary_extension_id).where(
     EndUser.self_service_id == bindparam("entry")))
-_CREDENTIAL_STATE = Prepared(select(CredentialState.__table__).where(CredentialState.__table__.c.user_id == bindparam("user")))
-_THROTTLE = Prepared(select(AuthCodeThrottle.__table__).where(AuthCodeThrottle.__table__.c.device_name == bindparam("device")))
+_CREDENTIAL_STATE = Prepared(select(CredentialState.__table__)
+                             .where(CredentialState.__table__.c.user_id == bindparam("user")))
+_THROTTLE = Prepared(select(AuthCodeThrottle.__table__)
+                     .where(AuthCodeThrottle.__table__.c.device_name == bindparam("device")))
 
 INVALID = "The extension or PIN is not valid"  # one answer for both
 FORGOTTEN_PIN = "If you forgot your PIN, change it in the self-care portal or ask your administrator"

@@ -53,8 +53,10 @@ class ScreenSessionRow(SQLModel, table=True):
 _T = ScreenSessionRow.__table__
 _INSERT = Prepared(insert(_T).values(id=bindparam("id"), device=bindparam("device"), state=bindparam("state"),
                                      touched_at=bindparam("touched_at")))
-_GET = Prepared(select(_T.c.state, _T.c.touched_at).where(_T.c.id == bindparam("id"), _T.c.device == bindparam("device")))
-_SAVE = Prepared(update(_T).where(_T.c.id == bindparam("sid")).values(state=bindparam("state"), touched_at=bindparam("now")))
+_GET = Prepared(select(_T.c.state, _T.c.touched_at)
+                .where(_T.c.id == bindparam("id"), _T.c.device == bindparam("device")))
+_SAVE = Prepared(update(_T).where(_T.c.id == bindparam("sid"))
+                 .values(state=bindparam("state"), touched_at=bindparam("now")))
 _EXPIRE = delete(_T).where(_T.c.touched_at < bindparam("before"))
 _MODEL = re.compile(r"^[A-Za-z0-9-]{1,24}$")
 ENDED = {"ended": True}
