@@ -87,7 +87,7 @@ def test_four_calls_at_once_and_the_fifth_is_busy(tmp_path):
         time.sleep(3)  # all four up and listening to prompts
         fifth_code, fifth = result(dial(worker.port, extra=("--hangup-after", "1")), worker, timeout=30)
         outcomes = [result(c, worker) for c in callers]
-        log = worker.log()
+        log = worker.wait_log('"event": "ivr_call_ended"', count=4)
     assert fifth_code == 4 and fifth["status"] == 486, fifth
     assert all(code == 0 and o["ended_by"] == "caller" for code, o in outcomes), outcomes
     assert log.count('"event": "ivr_call_ended"') == 4 and "ivr_action_failed" not in log

@@ -95,6 +95,14 @@ class IvrWorker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_log(self, text: str, count: int = 1, timeout: float = 10) -> str:
+        """The log once it holds ``text`` ``count`` times: pjsip answers a BYE on its own thread
+        before the worker's reactor logs the call's end, so a caller can exit before that line."""
+        deadline = time.monotonic() + timeout
+        while (log := self.log()).count(text) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return log
+
     def stop(self, timeout: float = 30) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -348,7 +356,7 @@ def test_locked_user_is_told_and_nothing_changes(tmp_path, site_url, site):
 def test_hangup_in_the_middle_of_the_pin_changes_nothing(tmp_path, site_url, site):
     with running_worker(tmp_path, url=site_url) as worker:
         call(worker, tmp_path, "ivr_hangup_in_pin.xml", ["2", "1012#", "17"])
-        log = worker.log()
+        log = worker.wait_log('"event": "ivr_call_ended"')
     assert_untouched(site)
     assert site.records() == [] and site.credentials("olivia") is None
     assert '"phase": "pin"' in log  # the worker saw the hang-up while the PIN was keyed
