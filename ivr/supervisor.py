@@ -100,6 +100,11 @@ _LAUNCH = (
 )
 
 
+def child_command(module: str, *args: str, python: str = sys.executable) -> list[str]:
+    """argv for a supervised child ``python -m module args``, launched through ``_LAUNCH``."""
+    return [python, "-I", "-S", "-c", _LAUNCH, "-m", module, *args]
+
+
 def worker_command(host: str, port: int, database_url: str, drain_timeout: float | None = None,
                    python: str = sys.executable, module: str = "ivr.worker") -> list[str]:
     """argv for one worker; ``ps`` shows ``python -m ivr.worker ... --port P`` once it runs.
@@ -107,9 +112,9 @@ def worker_command(host: str, port: int, database_url: str, drain_timeout: float
     ``drain_timeout``: how long the worker lets its calls run after SIGTERM before
     it hangs them up itself (with a BYE, unlike the supervisor's SIGKILL).
     """
-    argv = [python, "-I", "-S", "-c", _LAUNCH, "-m", module,
-            "--database", database_url, "--host", host, "--port", str(port)]
-    return argv + (["--drain-timeout", f"{drain_timeout:g}"] if drain_timeout is not None else [])
+    drain = ("--drain-timeout", f"{drain_timeout:g}") if drain_timeout is not None else ()
+    return child_command(module, "--database", database_url, "--host", host, "--port", str(port), *drain,
+                         python=python)
 
 
 def _stdlib_log(event: str, level: int = logging.INFO, **fields) -> None:

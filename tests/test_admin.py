@@ -31,11 +31,14 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def assert_clean(body: str, allow: str = "") -> None:
-    """A-6: no page shows a hash or a PIN."""
+    """A-6: no page shows a hash or a PIN.
+
+    An activation code's hint ("…" and its last 4 digits, random) may equal a demo PIN by
+    chance (13 PINs: 1 in about 770 a code): a number right after "…" is a hint, not a PIN."""
     body = body.replace(allow, "") if allow else body
     assert "argon2" not in body.lower()
     for secret in SECRETS:
-        assert not re.search(rf"(?<![0-9A-Za-z]){secret}(?![0-9A-Za-z])", body), f"{secret} on a page"
+        assert not re.search(rf"(?<![0-9A-Za-z…]){secret}(?![0-9A-Za-z])", body), f"{secret} on a page"
 
 
 class Browser:
