@@ -646,7 +646,8 @@ def test_a6_no_digit_of_the_pin_reaches_the_log(caplog):
         rig.threads.run()
         rig.finish_prompts(leg)
         rig.threads.run()
-    text = "\n".join(repr(vars(r)) for r in caplog.records)
+    clocks = {"created", "msecs", "relativeCreated", "thread", "process"}  # numbers that may hold "97531" by chance
+    text = "\n".join(repr({k: v for k, v in vars(r).items() if k not in clocks}) for r in caplog.records)
     assert "ivr_engine" in text and PIN not in text and "1012#" not in text
 
 
