@@ -16,14 +16,9 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
 
-from phoneservice import tftp
-from phoneservice.tftp import (
-    SourceRateLimit,
-    TFTPService,
-    negotiate,
-    parse_request,
-    to_netascii,
-)
+from phoneservice import tftp, tftp_wire as wire
+from phoneservice.tftp import SourceRateLimit, TFTPService
+from phoneservice.tftp_wire import negotiate, parse_request, to_netascii
 
 PHONE = ("10.1.2.3", 50000)
 OTHER_PHONE = ("10.1.2.4", 50001)
@@ -87,11 +82,11 @@ class FakeReactor(Clock):
 
 def decode(packet: bytes) -> tuple:
     opcode = struct.unpack_from("!H", packet)[0]
-    if opcode == tftp.DATA:
+    if opcode == wire.DATA:
         return ("DATA", struct.unpack_from("!H", packet, 2)[0], packet[4:])
-    if opcode == tftp.ERROR:
+    if opcode == wire.ERROR:
         return ("ERROR", struct.unpack_from("!H", packet, 2)[0], packet[4:-1].decode())
-    if opcode == tftp.OACK:
+    if opcode == wire.OACK:
         fields = packet[2:].split(b"\0")[:-1]
         return ("OACK", dict(zip((f.decode() for f in fields[0::2]), (f.decode() for f in fields[1::2]))))
     return ("OPCODE", opcode, packet[2:])
@@ -99,16 +94,16 @@ def decode(packet: bytes) -> tuple:
 
 def rrq(name: str | bytes, mode: str = "octet", *options: tuple[str, str]) -> bytes:
     raw = name.encode() if isinstance(name, str) else name
-    packet = struct.pack("!H", tftp.RRQ) + raw + b"\0" + mode.encode() + b"\0"
+    packet = struct.pack("!H", wire.RRQ) + raw + b"\0" + mode.encode() + b"\0"
     return packet + b"".join(f"{n}\0{v}\0".encode() for n, v in options)
 
 
 def ack(block: int) -> bytes:
-    return struct.pack("!HH", tftp.ACK, block & 0xFFFF)
+    return struct.pack("!HH", wire.ACK, block & 0xFFFF)
 
 
 def client_error(code: int, message: str = "") -> bytes:
-    return struct.pack("!HH", tftp.ERROR, code) + message.encode() + b"\0"
+    return struct.pack("!HH", wire.ERROR, code) + message.encode() + b"\0"
 
 
 class Harness:
@@ -173,7 +168,7 @@ def test_plain_read_serves_the_file_from_a_new_port(h):
     port = h.request(rrq("SEP001122334455.cnf.xml"))
     assert port is not h.listener and port.number != 6969
     assert h.asked == [("SEP001122334455.cnf.xml", PHONE)]
-    assert port.sent == [(tftp.data_packet(1, CONFIG[:512]), PHONE)]
+    assert port.sent == [(wire.data_packet(1, CONFIG[:512]), PHONE)]
     assert h.listener.sent == []
 
 
@@ -382,8 +377,8 @@ def test_foreign_tid_gets_error_5_and_does_not_touch_the_transfer(h):
     intruder = (PHONE[0], PHONE[1] + 1)
     port.receive(ack(1), intruder)
     port.receive(client_error(0, "stop"), OTHER_PHONE)
-    assert port.sent[1:] == [(tftp.error_packet(5, "unknown transfer ID"), intruder),
-                             (tftp.error_packet(5, "unknown transfer ID"), OTHER_PHONE)]
+    assert port.sent[1:] == [(wire.error_packet(5, "unknown transfer ID"), intruder),
+                             (wire.error_packet(5, "unknown transfer ID"), OTHER_PHONE)]
     assert not port.closed
     port.receive(ack(1))
     assert port.decoded()[-1] == ("DATA", 2, CONFIG[512:1024])
@@ -398,7 +393,7 @@ def test_truncated_ack_on_the_transfer_port_is_ignored(h):
 
 def test_other_opcode_from_the_client_during_a_read_ends_it(h):
     port = h.request(rrq("SEP001122334455.cnf.xml"))
-    port.receive(struct.pack("!HH", tftp.DATA, 1) + b"up")
+    port.receive(struct.pack("!HH", wire.DATA, 1) + b"up")
     assert port.decoded()[-1] == ("ERROR", 4, "illegal TFTP operation")
     assert port.closed and h.stats.failed == 1
 
@@ -426,7 +421,7 @@ def only_reply(h, packet, peer=PHONE) -> tuple | None:
 
 
 def test_write_request_is_refused(h):
-    wrq = struct.pack("!H", tftp.WRQ) + b"SEP001122334455.cnf.xml\0octet\0"
+    wrq = struct.pack("!H", wire.WRQ) + b"SEP001122334455.cnf.xml\0octet\0"
     assert only_reply(h, wrq) == ("ERROR", 2, "read-only server")
     assert h.stats.refused == 1 and h.asked == []
 
@@ -451,7 +446,7 @@ def test_unknown_opcode_gets_error_4(h):
 
 def test_stray_ack_and_data_get_error_5_and_stray_error_gets_nothing(h):
     assert only_reply(h, ack(1)) == ("ERROR", 5, "unknown transfer ID")
-    assert only_reply(h, struct.pack("!HH", tftp.DATA, 1) + b"x") == ("ERROR", 5, "unknown transfer ID")
+    assert only_reply(h, struct.pack("!HH", wire.DATA, 1) + b"x") == ("ERROR", 5, "unknown transfer ID")
     assert only_reply(h, client_error(0, "x")) is None
 
 
