@@ -9,5 +9,5 @@ from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
 from models.stamp import SiteVersion  # noqa: F401
 from models.activation import ActivationCode  # noqa: F401
 from models.admins import AdminAccount, ApiToken  # noqa: F401
-from models.tasks import MigrationTask, TaskDevice  # noqa: F401
+from models.tasks import MigrationTask, TaskDevice, TaskUpload  # noqa: F401
 from models.sessions import ScreenSessionRow  # noqa: F401

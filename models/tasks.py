@@ -55,7 +55,7 @@ _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$")
 BATCH_HOOKS: list[Callable[[str, int], None]] = []
 
 # No config file reads these tables: writing them must not invalidate every cached file.
-models.stamp.UNSTAMPED.update({"migration_task", "task_device"})
+models.stamp.UNSTAMPED.update({"migration_task", "task_device", "task_upload"})
 
 
 class MigrationTask(SQLModel, table=True):
@@ -108,6 +108,18 @@ class TaskDevice(SQLModel, table=True):
     error: str = ""
     license_rule: str | None = None
     phone_load: str | None = Field(default=None, max_length=64)  # what the phone reported at the last refresh
+
+
+class TaskUpload(SQLModel, table=True):
+    """A task's last upload, kept for its page and its errors CSV whichever process or restart asks."""
+
+    __tablename__ = "task_upload"
+    task_id: int = Field(foreign_key="migration_task.id", primary_key=True, ondelete="CASCADE")
+    added: int
+    total: int
+    errors: list[list] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [row, column, message]
+    errors_csv: str = ""
+    uploaded_at: datetime = Field(default_factory=utcnow)
 
 
 @dataclass(frozen=True)
@@ -319,7 +331,22 @@ class BulkTasks:
             task.upload_errors = len({e.row for e in errors})  # rows, as UploadResult.refused
             session.flush()
             counts = self._settle(session, task)
-        return UploadResult(added, tuple(errors), sum(counts.values()), tasks_csv.errors_csv(parsed, errors))
+            result = UploadResult(added, tuple(errors), sum(counts.values()), tasks_csv.errors_csv(parsed, errors))
+            kept = session.get(TaskUpload, task.id) or TaskUpload(task_id=task.id, added=0, total=0)
+            kept.added, kept.total, kept.errors_csv = result.added, result.total, result.errors_csv
+            kept.errors, kept.uploaded_at = [[e.row, e.column, e.message] for e in errors], self.clock()
+            session.add(kept)
+        return result
+
+    def last_upload(self, name: str) -> UploadResult | None:
+        """The task's last upload (what it added and refused, its errors CSV), or None before any."""
+        with self.db.read_session() as session:
+            task = self._find(session, name)
+            kept = session.get(TaskUpload, task.id)
+            if kept is None:
+                return None
+            errors = tuple(RowError(row, column, message) for row, column, message in kept.errors)
+            return UploadResult(kept.added, errors, kept.total, kept.errors_csv)
 
     @staticmethod
     def _in_other_tasks(session: Session, task: MigrationTask, macs: list[str]) -> dict[str, str]:

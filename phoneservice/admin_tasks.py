@@ -13,9 +13,9 @@ while it runs does nothing); it calls ``run_next_batch`` until that pushes
 nothing (paused, cancelled or ended), so a pause or a cancel takes effect
 between batches. The runner is shared with the REST API (``api_tasks``).
 
-Decided here: the refused rows of the last upload (the errors CSV) are kept in
-this process's memory, per task, for the download link; a restart forgets them
-(upload the file again to see them).
+The last upload's refused rows (the list on the page and the errors CSV) are
+the task's ``TaskUpload`` row, so any web process answers the download link,
+after a restart too.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from flask import Response, flash, redirect, request, url_for
 
 from models.errors import Refused
 from models.firmware import Direction
-from models.tasks import ELIGIBILITY, IN_PROGRESS, STATES, BulkTasks, UploadResult
+from models.tasks import ELIGIBILITY, IN_PROGRESS, STATES, BulkTasks
 from phoneservice.admin import actor, blueprint, now, page, refused_page, services
 from phoneservice.observe import log_event, logger
 
@@ -43,7 +43,6 @@ STATE_LABELS = {"error": "Error", "ready": "Ready for migration", "in_progress":
 
 _lock = threading.Lock()
 _runners: dict[tuple[str, str], threading.Thread] = {}
-_uploads: dict[tuple[str, str], UploadResult] = {}  # the last upload of each task, for its errors CSV
 
 
 def bulk_tasks(svc=None) -> BulkTasks:
@@ -96,16 +95,6 @@ def _run(tasks: BulkTasks, name: str, key: tuple[str, str]) -> None:
         with _lock:
             if _runners.get(key) is threading.current_thread():
                 del _runners[key]
-
-
-def remember_upload(tasks: BulkTasks, name: str, result: UploadResult) -> None:
-    with _lock:
-        _uploads[_key(tasks, name)] = result
-
-
-def last_upload(tasks: BulkTasks, name: str) -> UploadResult | None:
-    with _lock:
-        return _uploads.get(_key(tasks, name))
 
 
 def progress_view(tasks: BulkTasks, name: str) -> dict:
@@ -177,7 +166,7 @@ def _task_page(name: str, status: int = 200, error: str | None = None, tftp_serv
     live = progress["status"] == IN_PROGRESS and not progress["paused"]
     return page("tasks_task.html", status, task=task, devices=devices, progress=progress, live=live,
                 eligibility=eligibility, state=state, q=search, eligibilities=ELIGIBILITY, states=STATE_LABELS,
-                upload=last_upload(tasks, name), error=error, kinds=KIND_LABELS, directions=DIRECTION_LABELS,
+                upload=tasks.last_upload(name), error=error, kinds=KIND_LABELS, directions=DIRECTION_LABELS,
                 tftp_server=tftp_server if tftp_server is not None else (task.tftp_server or ""))
 
 
@@ -206,7 +195,6 @@ def upload_task(name: str):
         if refusal.code == "unknown_task":
             return refused_page(refusal)
         return _task_page(name, 422, error=refusal.message)
-    remember_upload(tasks, name, result)
     log_event("admin_task_uploaded", task=name, added=result.added, refused=result.refused, actor=actor())
     flash(f"Uploaded: {result.added} added, {result.refused} with errors, {result.total} in the task.")
     return redirect(url_for(".task", name=name))
@@ -214,11 +202,12 @@ def upload_task(name: str):
 
 @blueprint.get("/tasks/<name>/errors.csv")
 def task_upload_errors(name: str):
-    tasks = bulk_tasks()
-    result = last_upload(tasks, name)
+    try:
+        result = bulk_tasks().last_upload(name)
+    except Refused as refusal:
+        return refused_page(refusal)
     if result is None:
-        return page("message.html", 404, title="Not found",
-                    message=f'No upload of task "{name}" with its errors is known here: upload the file again.')
+        return page("message.html", 404, title="Not found", message=f'Task "{name}" has had no upload yet.')
     return _download(result.errors_csv, f"{name}-errors.csv", "text/csv")
 
 

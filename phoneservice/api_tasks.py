@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.errors import Refused
 from models.firmware import Direction
 from models.tasks import ELIGIBILITY, IN_PROGRESS, STATES, MigrationTask, TaskDevice
-from phoneservice.admin_tasks import bulk_tasks, progress_view, remember_upload, run_in_background
+from phoneservice.admin_tasks import bulk_tasks, progress_view, run_in_background
 from phoneservice.api_common import (PAGE_QUERY, ApiProblem, about, blueprint, body, check_text, invalid, ok,
                                      operation, page_args, paged, query_param, str_arg)
 from phoneservice.api_schemas import Page
@@ -222,7 +222,6 @@ def upload_task(name: str):
     tasks = bulk_tasks()
     with task_named(), about(bad_file_name="file_name", bad_csv="file", too_many_rows="file"):
         result = tasks.upload(name, text, file_name=file_name)
-    remember_upload(tasks, name, result)
     log_event("api_task_uploaded", task=name, added=result.added, refused=result.refused)
     return ok(TaskUploadResult(added=result.added, refused=result.refused, total=result.total,
                                errors=[UploadRowError(row=e.row, column=e.column, message=e.message)

@@ -232,6 +232,23 @@ def test_f6_errors_file_fixed_and_uploaded_again(bulk, tmp_path):
     assert bulk.get(TASK).status == "Ready for migration"
 
 
+def test_f6_the_last_upload_is_kept_for_every_process(both):
+    """Its refused rows and errors CSV are the task's row: another Database object (another
+    process, a restart) reads them; the next upload replaces them."""
+    both.create(TASK)
+    assert both.last_upload(TASK) is None
+    first = both.upload(TASK, csv_of(user(1), "USER,b@example.com,,,IP,8851,not-a-mac,HQ,False"))
+    other = Database(str(both.db.url))
+    try:
+        assert BulkTasks(other).last_upload(TASK) == first and first.refused == 1
+        second = both.upload(TASK, csv_of(user(2)))
+        assert BulkTasks(other).last_upload(TASK) == second and second.errors == ()
+        with pytest.raises(Refused, match="no task named"):
+            BulkTasks(other).last_upload("no-such-task")
+    finally:
+        other.dispose()
+
+
 def test_f6_repeated_uploads_add_up(bulk):
     bulk.create(TASK)
     assert bulk.get(TASK).status == "Draft"
