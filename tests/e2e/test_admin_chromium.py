@@ -84,14 +84,29 @@ def device_exists(server, name: str) -> bool:
 
 
 def follow(driver, act) -> None:
-    """Run ``act`` (a click or a submit) and wait until the next page has replaced this one."""
+    """Run ``act`` (a click or a submit) and wait until the next page has replaced this one.
+
+    Asked in the middle of the navigation, chromedriver may answer "Node with given id does
+    not belong to the document" (an unknown error, not a stale element): the old page is gone."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
+
+    def replaced(_driver) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" not in str(exc):
+                raise
+            return True
+        return False
+
     act()
-    WebDriverWait(driver, 15).until(EC.staleness_of(old))
+    WebDriverWait(driver, 15).until(replaced)
 
 
 def page_text(driver) -> str:
