@@ -238,7 +238,7 @@ def test_f6_the_last_upload_is_kept_for_every_process(both):
     both.create(TASK)
     assert both.last_upload(TASK) is None
     first = both.upload(TASK, csv_of(user(1), "USER,b@example.com,,,IP,8851,not-a-mac,HQ,False"))
-    other = Database(str(both.db.url))
+    other = Database(both.db.url)
     try:
         assert BulkTasks(other).last_upload(TASK) == first and first.refused == 1
         second = both.upload(TASK, csv_of(user(2)))

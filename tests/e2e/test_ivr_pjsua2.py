@@ -12,7 +12,6 @@ import array
 import json
 import subprocess
 import sys
-import time
 import wave
 from pathlib import Path
 
@@ -84,7 +83,7 @@ def test_four_calls_at_once_and_the_fifth_is_busy(tmp_path):
     url = demo_database(tmp_path)
     with running_worker(tmp_path, url=url) as worker:
         callers = [dial(worker.port, "0.5:2", extra=("--hangup-after", "6")) for _ in range(4)]
-        time.sleep(3)  # all four up and listening to prompts
+        worker.wait_log('"event": "ivr_call_answering"', count=4, timeout=20)  # all four up (each for 6 s)
         fifth_code, fifth = result(dial(worker.port, extra=("--hangup-after", "1")), worker, timeout=30)
         outcomes = [result(c, worker) for c in callers]
         log = worker.wait_log('"event": "ivr_call_ended"', count=4)

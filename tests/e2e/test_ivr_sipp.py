@@ -392,7 +392,8 @@ def test_sigterm_drains_503_to_new_calls_and_lets_the_call_finish(tmp_path, site
          "-key", "caller", "9000", "-key", "route_point", ROUTE_POINT, "-key", "contact_params", "",
          f"127.0.0.1:{worker.port}"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(3)  # the call is up and in the menu
+        worker.wait_log('"event": "ivr_call_answering"', timeout=20)
+        time.sleep(1)  # the call is up and in the menu
         worker.proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         refused = sipp("ivr_draining.xml", worker.port, busy_dir, caller="9001", timeout=10)
@@ -420,7 +421,8 @@ def test_drain_deadline_hangs_up_the_calls_still_in_progress(tmp_path, site_url,
          "-key", "caller", "9000", "-key", "route_point", ROUTE_POINT, "-key", "contact_params", "",
          f"127.0.0.1:{worker.port}"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(2)  # the call is up; its prompts last longer than the drain
+        worker.wait_log('"event": "ivr_call_answering"', timeout=20)
+        time.sleep(1)  # the call is up; its prompts last longer than the drain
         began = time.monotonic()
         worker.proc.send_signal(signal.SIGTERM)
         assert caller.wait(timeout=20) == 0, worker.log()[-3000:]  # the BYE came from the worker

@@ -22,6 +22,17 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_bound(port: int, seconds: float = 10) -> None:
+    """Until SIPp holds its UDP port, as /proc/net/udp shows (binding it to check could race SIPp)."""
+    local = f"0100007F:{port:04X}"  # 127.0.0.1, as the kernel writes it
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(line.split()[1] == local for line in Path("/proc/net/udp").read_text().splitlines()[1:]):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"sipp did not bind 127.0.0.1:{port} in {seconds} s")
+
+
 @pytest.mark.parametrize("call_id,event", [(None, "check-sync"), ("abc123@10.0.0.5", "service-control")])
 def test_c14_notify_answered_by_sipp(tmp_path, call_id, event):
     if shutil.which("sipp") is None:
@@ -31,7 +42,7 @@ def test_c14_notify_answered_by_sipp(tmp_path, call_id, event):
                              "-trace_msg", "-message_file", str(tmp_path / "msg.log"), "-timeout", "20s"],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(0.5)
+        wait_bound(port)
         result = send_restart(f"sip:9000@127.0.0.1:{port};transport=udp", call_id, timeout=5)
         assert result.sent and result.status == 200, result
         assert sipp.wait(timeout=20) == 0
