@@ -105,10 +105,11 @@ class Prepared:
 
     @classmethod
     def insert(cls, table: Table, returning=()) -> "Prepared":
-        """One row into ``table``: every column but an autoincrement key bound by
-        its name; one the caller leaves out gets its Python-side default (scalar
-        or argument-less callable, as the models declare them), else NULL."""
-        columns = [c for c in table.columns if not (c.primary_key and c.autoincrement in (True, "auto"))]
+        """One row into ``table``: every column but the autoincrement key (as
+        SQLAlchemy decides it: a string key or a foreign key is the caller's to
+        give) bound by its name; one the caller leaves out gets its Python-side
+        default (scalar or argument-less callable, as the models declare them), else NULL."""
+        columns = [c for c in table.columns if c is not table.autoincrement_column]
         for column in columns:
             if column.server_default is not None or (column.default is not None and not (
                     column.default.is_scalar or column.default.is_callable)):

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from sqlalchemy import JSON, Column, bindparam, delete, insert, select, update
+from sqlalchemy import JSON, Column, bindparam, delete, select, update
 from sqlmodel import Field, SQLModel
 
 from models.prepared import Prepared
@@ -51,8 +51,7 @@ class ScreenSessionRow(SQLModel, table=True):
 
 
 _T = ScreenSessionRow.__table__
-_INSERT = Prepared(insert(_T).values(id=bindparam("id"), device=bindparam("device"), state=bindparam("state"),
-                                     touched_at=bindparam("touched_at")))
+_INSERT = Prepared.insert(_T)
 _GET = Prepared(select(_T.c.state, _T.c.touched_at)
                 .where(_T.c.id == bindparam("id"), _T.c.device == bindparam("device")))
 _SAVE = Prepared(update(_T).where(_T.c.id == bindparam("sid"))

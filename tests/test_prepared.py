@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, bindparam, insert, select, update
+from sqlalchemy import JSON, Column, ForeignKey, Integer, MetaData, String, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models.devices import Device
@@ -105,3 +105,21 @@ def test_a_json_column_left_out_is_sql_null_and_a_given_none_is_json_null(demo_d
     with demo_db.read_connection() as c:
         nulls = [tuple(r) for r in c.exec_driver_sql("SELECT id, body IS NULL FROM prepared_notes ORDER BY id")]
     assert nulls == [(1, True), (2, False), (3, True)]
+
+
+def test_an_insert_binds_a_key_that_is_not_autoincrement(demo_db):
+    """A string key (screen sessions) or an integer key that is also a foreign key is the caller's to give."""
+    parent = Table("prepared_parent", MetaData(), Column("id", Integer, primary_key=True))
+    meta = parent.metadata
+    child = Table("prepared_child", meta,
+                  Column("parent_id", Integer, ForeignKey("prepared_parent.id"), primary_key=True),
+                  Column("note", String(8), nullable=False))
+    meta.create_all(demo_db.engine)
+    assert Prepared.insert(parent).statement.compile().params.keys() == set()  # the autoincrement key is left out
+    with demo_db.write_connection() as c:
+        c.execute(insert(parent), [{"id": 7}])
+        Prepared.insert(child).run(c, {"parent_id": 7, "note": "x"})
+        Prepared.insert(ScreenSessionRow.__table__).run(c, {"id": "abc", "device": "SEP00AA11BB9999", "state": {}})
+    with demo_db.read_connection() as c:
+        assert [tuple(r) for r in c.exec_driver_sql("SELECT parent_id, note FROM prepared_child")] == [(7, "x")]
+        assert c.exec_driver_sql("SELECT device FROM screen_session WHERE id = 'abc'").scalar() == "SEP00AA11BB9999"
