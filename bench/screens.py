@@ -58,9 +58,10 @@ def free_port() -> int:
 
 
 def build_site(url: str, users: int) -> None:
-    from models.database import Database
-    from models.settings import DeviceDefaults, save_settings
-    from models.site import LineSpec, create_device, create_user
+    from models.storage.database import Database
+    from models.tables.settings import DeviceDefaults
+    from models.storage.settings import save_settings
+    from models.services.site import LineSpec, create_device, create_user
 
     db = Database(url)
     db.upgrade()
@@ -81,7 +82,7 @@ def pin_of(i: int) -> str:
     """A 6-digit PIN per user that passes the trivial-PIN check (deterministic)."""
     import random
 
-    from models.auth import trivial_pin_reason
+    from models.rules.auth import trivial_pin_reason
 
     rng = random.Random(i)
     while True:

@@ -145,8 +145,8 @@ def per_flow(tree: Path, site: Path) -> float:
 
 
 def argon2_check(tree: Path) -> float:
-    """One PIN check at the server's own cost (``models.auth``)."""
-    code = ("import sys; from models.auth import hash_secret, verify_secret; h = hash_secret('493817');"
+    """One PIN check at the server's own cost (``models.rules.auth``)."""
+    code = ("import sys; from models.rules.auth import hash_secret, verify_secret; h = hash_secret('493817');"
             "[verify_secret(h, '493817') for _ in range(int(sys.argv[1]))]")
     counts = []
     for n in (1, 11):

@@ -82,8 +82,8 @@ def cnf_xml(i: int, size: int) -> bytes:
 def build_site(workdir: Path, phones: int) -> tuple[str, int]:
     """A database of ``phones`` phones; returns its URL and the web port serve will use."""
     sys.path.insert(0, str(REPO))
-    from models.database import Database
-    from models.site import LineSpec, create_device, create_user
+    from models.storage.database import Database
+    from models.services.site import LineSpec, create_device, create_user
 
     url = f"sqlite:///{workdir / 'site.db'}"
     db = Database(url)
@@ -120,8 +120,8 @@ def render_folder(folder: Path, url: str, web_port: int, phones: int) -> dict[st
 
 def invalidate(url: str) -> None:
     """A change to the site (as a migration would make): the version stamp moves on."""
-    from models.database import Database
-    from models.settings import load_settings, save_settings
+    from models.storage.database import Database
+    from models.storage.settings import load_settings, save_settings
 
     db = Database(url)
     with db.session() as session:

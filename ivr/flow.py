@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from models.selection import PAGE_SIZE
+from models.rules.selection import PAGE_SIZE
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from twisted.python.failure import Failure
 
 from ivr import flow
 from ivr.prompts import language_order, prompt_path
-from models.errors import Refused
-from models.selfservice import Attempt
+from models.rules.refusals import Refused
+from models.rules.attempt import Attempt
 from phoneservice.observe import log_event
 
 RELEASE_AFTER = 1.5  # seconds a retired player is kept before its release (PJSUA2.md deadlock)

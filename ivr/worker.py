@@ -33,9 +33,9 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from models.database import Database
-from models.migration import Migrator
-from models.selfservice import SelfService
+from models.storage.database import Database
+from models.services.migration import Migrator
+from models.services.selfservice import SelfService
 from phoneservice.observe import log_event, setup_logging
 from phoneservice.restart import restart_device
 

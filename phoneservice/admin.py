@@ -8,7 +8,7 @@ Views only translate: form fields in, one ``models`` call, a template out.
 Sessions: Flask's signed cookie (HttpOnly, SameSite=Lax, Secure behind an
 https public URL), idle for at most ``IDLE`` (checked here with an injectable
 clock, and by the cookie's signed age). The signing key comes from the Flask
-config or ``web.secret_key`` when set, else from the database (``site.web_secret``)
+config or ``web.secret_key`` when set, else from the database (``web_secret``)
 so every process sharing the database accepts the same cookies. CSRF: every
 POST on the web port carries Flask-WTF's token, except the bearer-token API
 (blueprint ``api``, or any non-admin request with ``Authorization: Bearer``).
@@ -25,9 +25,10 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from models import admins, reports, site
-from models.clock import utcnow
-from models.errors import Refused
+from models.services import admins
+from models.services import reports
+from models.rules.clock import utcnow
+from models.rules.refusals import Refused
 from phoneservice.observe import log_event
 
 IDLE = timedelta(minutes=30)
@@ -94,7 +95,7 @@ def init_app(app: Flask) -> None:
             app.secret_key = configured
         else:
             with svc.db.session() as db_session:
-                app.secret_key = site.web_secret(db_session)
+                app.secret_key = web_secret(db_session)
     app.config.update(
         SESSION_COOKIE_NAME="pm_admin", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=(svc.config.web.public_url or "").startswith("https:"),
@@ -223,3 +224,4 @@ def home():
 
 
 from phoneservice import admin_phones, admin_reports, admin_settings, admin_tasks, admin_users  # noqa: E402,F401  (their routes)
+from models.storage.settings import web_secret

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 
-from models import reports
-from models.errors import Refused
-from models.plan import Target
+from models.services import reports
+from models.rules.refusals import Refused
+from models.rules.plan import Target
 from phoneservice.admin import actor, blueprint, page, refused_page, services
 from phoneservice.observe import log_event
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from models import reports
+from models.services import reports
 from phoneservice.admin import blueprint, now, page, services
 
 OUTCOMES = {"": None, "migrated": "migrated", "provisioned": "provisioned", "refused": "refused"}

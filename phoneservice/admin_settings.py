@@ -13,9 +13,11 @@ import typing
 
 from flask import flash, redirect, request, url_for
 
-from models import reports, site
-from models.errors import Refused
-from models.settings import SiteSettings, load_settings, parse_value, save_settings
+from models.services import reports
+from models.services import site
+from models.rules.refusals import Refused
+from models.rules.settings import SiteSettings, parse_value
+from models.storage.settings import load_settings, save_settings
 from phoneservice.admin import actor, blueprint, page, services
 from phoneservice.observe import log_event
 

@@ -1,4 +1,4 @@
-"""Admin pages: F-6 bulk firmware-migration tasks (``models.tasks.BulkTasks``).
+"""Admin pages: F-6 bulk firmware-migration tasks (``models.services.tasks.BulkTasks``).
 
 A list of tasks with a form to create one; a task page with the CSV upload
 (the upload file-name rule applies), the devices and their eligibility with
@@ -26,9 +26,10 @@ import zipfile
 
 from flask import Response, flash, redirect, request, url_for
 
-from models.errors import Refused
-from models.firmware import Direction
-from models.tasks import ELIGIBILITY, IN_PROGRESS, STATES, BulkTasks
+from models.rules.refusals import Refused
+from models.rules.firmware import Direction
+from models.rules.tasks import ELIGIBILITY, IN_PROGRESS, STATES
+from models.services.tasks import BulkTasks
 from phoneservice.admin import actor, blueprint, now, page, refused_page, services
 from phoneservice.observe import log_event, logger
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 
-from models import activation, reports, site
-from models.errors import Refused
+from models.services import activation
+from models.services import reports
+from models.services import site
+from models.rules.refusals import Refused
 from phoneservice.admin import actor, blueprint, now, page, refused_page, services
 from phoneservice.observe import log_event
 

@@ -1,7 +1,7 @@
 """The REST API at ``/api/v1`` (DESIGN "Interfaces that face outward").
 
 Every request but ``GET /api/v1/openapi.json`` carries ``Authorization: Bearer
-pm_...`` (``models.admins``): scope ``read`` for GET and HEAD, ``write`` for the
+pm_...`` (``models.services.admins``): scope ``read`` for GET and HEAD, ``write`` for the
 rest. The API never looks at cookies, so a browser's admin session can't drive
 it (and it needs no CSRF token: the admin UI's CSRF check skips blueprint ``api``).
 Every error is ``application/problem+json`` (RFC 9457) with the refusal's ``code``.
@@ -18,9 +18,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
-from models.admins import find_token, record_token_use, token_use_due
-from models.clock import utcnow
-from models.errors import Refused
+from models.services.admins import find_token, record_token_use, token_use_due
+from models.rules.clock import utcnow
+from models.rules.refusals import Refused
 from phoneservice import api_devices, api_migrations, api_site, api_tasks, api_users  # noqa: F401  (they add the routes)
 from phoneservice.api_common import (ApiProblem, blueprint, check_text, no_content, operation, problem,
                                      refusal_problem, services, text_ok)

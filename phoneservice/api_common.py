@@ -19,7 +19,7 @@ from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.http import HTTP_STATUS_CODES
 
-from models.errors import Refused
+from models.rules.refusals import Refused
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -199,7 +199,7 @@ def paged(items: list[Any], total: int, limit: int, offset: int) -> Response:
 
 
 def jsonable(value: Any) -> Any:
-    """Models and datetimes -> JSON values; stored times are UTC (``models.clock``), sent as RFC 3339."""
+    """Models and datetimes -> JSON values; stored times are UTC (``models.rules.clock``), sent as RFC 3339."""
     if isinstance(value, BaseModel):
         return jsonable(value.model_dump())
     if isinstance(value, dict):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from flask import url_for
 
-from models import reports, site
-from models.devices import DeviceCreate, DevicePublic, DeviceUpdate
-from models.migration import find_device
+from models.services import reports
+from models.services import site
+from models.tables.devices import DeviceCreate, DevicePublic, DeviceUpdate
+from models.storage.devices import find_device
 from phoneservice.api_common import (PAGE_QUERY, about, blueprint, body, bool_arg, no_content, ok, operation,
                                      page_args, paged, query_param, services, str_arg)
 from phoneservice.api_schemas import Page, RegistrationPublic, RegistrationPut

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from flask import Response, g, request, url_for
 
-from models import admins, reports, site
-from models.errors import Refused
-from models.plan import Plan, Target
-from models.records import MigrationRecordPublic
+from models.services import admins
+from models.services import reports
+from models.services import site
+from models.rules.refusals import Refused
+from models.rules.plan import Plan, Target
+from models.tables.records import MigrationRecordPublic
 from phoneservice.api_common import (PAGE_QUERY, about, blueprint, body, invalid, ok, operation, page_args, paged,
                                      query_param, services)
 from phoneservice.api_schemas import MigrateRequest, MigrationPlanPublic, Page

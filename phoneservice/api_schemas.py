@@ -11,8 +11,9 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from annotated_types import Le
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from models.activation import VALID_DAYS, ActivationCodePublic
-from models.settings import EDITABLE, SiteSettings
+from models.services.activation import VALID_DAYS
+from models.tables.activation import ActivationCodePublic
+from models.rules.settings import EDITABLE, SiteSettings
 
 T = TypeVar("T")
 
@@ -23,7 +24,7 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details; ``code`` is the refusal's code (``models.errors.Refused``)."""
+    """RFC 9457 problem details; ``code`` is the refusal's code (``models.rules.refusals.Refused``)."""
 
     type: str
     title: str

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from models import activation, site
-from models.activation import ActivationCodePublic
-from models.clock import utcnow
-from models.settings import load_settings, save_settings
+from models.services import activation
+from models.services import site
+from models.tables.activation import ActivationCodePublic
+from models.rules.clock import utcnow
+from models.storage.settings import load_settings, save_settings
 from phoneservice.api_common import (ID_MAX, PAGE_QUERY, ApiProblem, about, blueprint, body, no_content, ok,
                                      operation, page_args, paged, services)
 from phoneservice.api_schemas import (ActivationCodeCreate, ActivationCodeIssued, AuthCodePut, Page,

@@ -1,4 +1,4 @@
-"""``/api/v1/tasks``: F-6 bulk firmware-migration tasks (``models.tasks.BulkTasks``).
+"""``/api/v1/tasks``: F-6 bulk firmware-migration tasks (``models.services.tasks.BulkTasks``).
 
 Create a task, upload its CSV (``text/csv`` body, or ``multipart/form-data``
 with a ``file`` part), list its devices with their eligibility, start, pause,
@@ -21,9 +21,10 @@ from typing import Iterator, Literal
 from flask import Response, request, url_for
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.errors import Refused
-from models.firmware import Direction
-from models.tasks import ELIGIBILITY, IN_PROGRESS, STATES, MigrationTask, TaskDevice
+from models.rules.refusals import Refused
+from models.rules.firmware import Direction
+from models.rules.tasks import ELIGIBILITY, IN_PROGRESS, STATES
+from models.tables.tasks import MigrationTask, TaskDevice
 from phoneservice.admin_tasks import bulk_tasks, progress_view, run_in_background
 from phoneservice.api_common import (PAGE_QUERY, ApiProblem, about, blueprint, body, check_text, invalid, ok,
                                      operation, page_args, paged, query_param, str_arg)

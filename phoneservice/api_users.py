@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from flask import url_for
 
-from models import reports, site
-from models.clock import utcnow
-from models.users import EndUserCreate, EndUserPublic, EndUserUpdate
+from models.services import reports
+from models.services import site
+from models.rules.clock import utcnow
+from models.tables.users import EndUserCreate, EndUserPublic, EndUserUpdate
 from phoneservice.api_common import (PAGE_QUERY, about, blueprint, body, no_content, ok, operation, page_args,
                                      paged, query_param, services, str_arg)
 from phoneservice.api_schemas import Page, PinPut

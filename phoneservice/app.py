@@ -10,15 +10,15 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from models.catalog import Catalog
-from models.database import Database
-from models.migration import Migrator
-from models.selfservice import SelfService
+from models.rules.catalog import Catalog
+from models.storage.database import Database
+from models.services.migration import Migrator
+from models.services.selfservice import SelfService
 from phoneservice.config import ServerConfig
 from phoneservice.files import ConfigFiles
 from phoneservice.observe import Metrics
 from phoneservice.restart import BackgroundRestarts, restart_device
-from models.sessions import SessionStore
+from models.storage.sessions import SessionStore
 
 
 @dataclass

@@ -10,12 +10,15 @@ import sys
 
 import click
 
-from models import reports, site
-from models.database import URL_ENV, Database
-from models.devices import normalize_device_name
-from models.migration import Migrator, find_device
-from models.plan import Plan, Target
-from models.settings import EDITABLE, load_settings, parse_value, save_settings
+from models.services import reports
+from models.services import site
+from models.storage.database import URL_ENV, Database
+from models.rules.names import normalize_device_name
+from models.services.migration import Migrator
+from models.storage.devices import find_device
+from models.rules.plan import Plan, Target
+from models.rules.settings import EDITABLE, parse_value
+from models.storage.settings import load_settings, save_settings
 from phoneservice.cli_common import _db, _fail, refusals
 from phoneservice.cli_tasks import dhcp_option150, tasks
 
@@ -44,7 +47,7 @@ def init_db(ctx: click.Context, demo: bool) -> None:
 
 def load_demo_once(db: Database) -> bool:
     """Load the demo site into an empty database; False when it has devices already."""
-    from models.demo import load_demo
+    from models.services.demo import load_demo
 
     with db.session() as session:
         if reports.find_devices(session, limit=1):
@@ -138,10 +141,10 @@ def users_set_pin(ctx, user_id: str, pin: str) -> None:
 @refusals
 def users_show(ctx, user_id: str) -> None:
     """A user: extension, profile, whether a PIN is set, whether locked (A-4). Never the PIN."""
-    from models.auth import is_locked
-    from models.clock import utcnow
-    from models.lines import DirectoryNumber
-    from models.users import CredentialState, UserProfile
+    from models.rules.auth import is_locked
+    from models.rules.clock import utcnow
+    from models.tables.lines import DirectoryNumber
+    from models.tables.users import CredentialState, UserProfile
 
     with _db(ctx).session() as session:
         user = site.find_user(session, user_id)
@@ -209,7 +212,7 @@ def admins() -> None:
 @click.pass_context
 @refusals
 def admins_add(ctx, username: str, password: str) -> None:
-    from models.admins import create_admin
+    from models.services.admins import create_admin
 
     with _db(ctx).session() as session:
         create_admin(session, username, password)
@@ -228,7 +231,7 @@ def tokens() -> None:
 @refusals
 def tokens_create(ctx, name: str, scopes: tuple[str, ...]) -> None:
     """Create a token; it is printed once and stored hashed."""
-    from models.admins import create_token
+    from models.services.admins import create_token
 
     with _db(ctx).session() as session:
         token, row = create_token(session, name, list(scopes))
@@ -240,7 +243,7 @@ def tokens_create(ctx, name: str, scopes: tuple[str, ...]) -> None:
 def tokens_list(ctx) -> None:
     from sqlmodel import select
 
-    from models.admins import ApiToken
+    from models.tables.admins import ApiToken
 
     with _db(ctx).session() as session:
         for row in session.exec(select(ApiToken)):
@@ -253,7 +256,7 @@ def tokens_list(ctx) -> None:
 @click.pass_context
 @refusals
 def tokens_revoke(ctx, token_id: int) -> None:
-    from models.admins import revoke_token
+    from models.services.admins import revoke_token
 
     with _db(ctx).session() as session:
         revoke_token(session, token_id)
@@ -273,8 +276,8 @@ def activation_codes() -> None:
 @refusals
 def activation_issue(ctx, user_id: str, model: str, days: int) -> None:
     """Issue a code for USER_ID's new MODEL; the code is shown once."""
-    from models import activation
-    from models.catalog import default_catalog
+    from models.services import activation
+    from models.rules.catalog import default_catalog
 
     with _db(ctx).session() as session:
         code, row = activation.issue(session, user_id, model, default_catalog(), days=days)
@@ -285,7 +288,7 @@ def activation_issue(ctx, user_id: str, model: str, days: int) -> None:
 @activation_codes.command("list")
 @click.pass_context
 def activation_list(ctx) -> None:
-    from models import activation
+    from models.services import activation
 
     with _db(ctx).session() as session:
         for row in activation.listing(session):
@@ -297,7 +300,7 @@ def activation_list(ctx) -> None:
 @click.pass_context
 @refusals
 def activation_revoke(ctx, code_id: int) -> None:
-    from models import activation
+    from models.services import activation
 
     with _db(ctx).session() as session:
         activation.revoke(session, code_id)
@@ -374,7 +377,7 @@ def import_bat_file(ctx, csv_file: str, model, protocol, dry_run: bool, quiet: b
     profile not known here is created Non-Secure unless its name says
     Authenticated or Encrypted.
     """
-    from models import bat
+    from models.services import bat
 
     with open(csv_file, "rb") as f:
         data = f.read()
@@ -398,7 +401,7 @@ def import_bat_file(ctx, csv_file: str, model, protocol, dry_run: bool, quiet: b
 @refusals
 def export_bat_file(ctx, fmt: str, output: str | None) -> None:
     """Export every phone as a CUCM BAT CSV file."""
-    from models import bat
+    from models.services import bat
 
     if output:
         with open(output, "w", encoding="utf-8", newline="") as f:

@@ -8,8 +8,8 @@ from functools import wraps
 
 import click
 
-from models.database import Database
-from models.errors import Refused
+from models.storage.database import Database
+from models.rules.refusals import Refused
 
 
 def _fail(message: str) -> None:

@@ -1,7 +1,7 @@
 """``phone-migration tasks ...`` and ``dhcp-option150``: the firmware door of the CLI (F-6, F-7).
 
 Registered on the main command by ``phoneservice.cli``; each command is one
-call of ``models.tasks.BulkTasks`` or ``models.firmware``.
+call of ``models.services.tasks.BulkTasks`` or ``models.rules.firmware``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def tasks() -> None:
 
 
 def _bulk(ctx: click.Context):
-    from models.tasks import BulkTasks
+    from models.services.tasks import BulkTasks
 
     return BulkTasks(_db(ctx))
 
@@ -38,7 +38,7 @@ def _macs(macs: tuple[str, ...]) -> list[str] | None:
 @refusals
 def tasks_create(ctx, name: str, license_only: bool, direction: str, include_unknown: bool) -> None:
     """Create task NAME (unique; letters, digits, -, _ and . only)."""
-    from models.firmware import Direction
+    from models.rules.firmware import Direction
 
     task = _bulk(ctx).create(name, "license_only" if license_only else "license_and_device",
                              Direction.E2M if direction == "e2m" else Direction.M2E, include_unknown)
@@ -240,7 +240,7 @@ def tasks_export(ctx, name: str, directory: str) -> None:
 @click.argument("addresses", metavar="IP...", nargs=-1, required=True)
 def dhcp_option150(addresses: tuple[str, ...]) -> None:
     """F-7: DHCP option 150 (TFTP servers) for IP..., as hex."""
-    from models.firmware import dhcp_option_150
+    from models.rules.firmware import dhcp_option_150
 
     try:
         network, reversed_ = dhcp_option_150(*addresses)

@@ -1,6 +1,6 @@
 """Render ``SEP<MAC>.cnf.xml`` and ``XMLDefault.cnf.xml`` with lxml (T-1, T-5).
 
-Pure functions from ``models.provisioning`` data to bytes; element paths
+Pure functions from ``models.services.provisioning`` data to bytes; element paths
 follow PROTOCOL.md ("Config files") and the public real-world samples it
 names. ``schemas/cnf.rng`` (written from the same facts) validates every
 rendered file in the tests.
@@ -14,7 +14,7 @@ from urllib.parse import quote
 from lxml import etree
 from lxml.builder import E
 
-from models.provisioning import DeviceConfig
+from models.services.provisioning import DeviceConfig
 
 SECURITY_MODE = {"non_secure": "1", "authenticated": "2", "encrypted": "3"}
 TRANSPORT = {"tcp": "1", "udp": "2", "tcp_udp": "2", "tls": "3"}

@@ -3,7 +3,7 @@
 Read from a TOML file (``serve --config FILE``) and from environment variables
 ``PHONE_MIGRATION_<SECTION>__<KEY>`` (e.g. ``PHONE_MIGRATION_TFTP__PORT=69``),
 the environment winning. A bad value stops the start with the key's name.
-The site's own rules (S-1..S-7) live in the database: ``models.settings``.
+The site's own rules (S-1..S-7) live in the database: ``models.storage.settings``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.datafiles import deep_merge
+from models.rules.datafiles import deep_merge
 
 
 class ConfigError(ValueError):

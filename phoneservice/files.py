@@ -2,7 +2,7 @@
 
 Kept apart from the transports: ``tftp.py`` and the config-port HTTP route
 only call ``ConfigFiles.resolve``. Config files are rendered per request from
-the database and cached under the site version stamp (``models.stamp``), so a
+the database and cached under the site version stamp (``models.storage.stamp``), so a
 cached file is never stale. Files on disk (loads, licenses) are served only
 from inside their folders: ``..``, absolute paths, NUL, backslashes and
 symlinks that lead out are refused.
@@ -17,12 +17,12 @@ from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 
-from models.catalog import Catalog
-from models.database import Database
-from models.errors import Refused
-from models.provisioning import auto_register, default_loads, device_config, device_configs, device_names
-from models.settings import load_settings
-from models.stamp import current_version
+from models.rules.catalog import Catalog
+from models.storage.database import Database
+from models.rules.refusals import Refused
+from models.services.provisioning import auto_register, default_loads, device_config, device_configs, device_names
+from models.storage.settings import load_settings
+from models.storage.stamp import current_version
 from phoneservice.cnf import ServerInfo, render_default, render_device
 from phoneservice.observe import Metrics, log_event
 

@@ -131,7 +131,7 @@ class BackgroundRestarts:
 def _contact(db, name: str, result) -> tuple[str | None, str | None]:
     from sqlmodel import select
 
-    from models.devices import Device
+    from models.tables.devices import Device
     from phoneservice.observe import log_event
 
     if result is not None:

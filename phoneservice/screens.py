@@ -1,10 +1,10 @@
 """The Phone Migration Service: Cisco IP Phone XML screens (M-1..M-5).
 
-One thin view per screen; every decision is the engine's (``models.selfservice``,
-``models.onboarding``, ``models.activation``). Phones send input as query
+One thin view per screen; every decision is the engine's (``models.services.selfservice``,
+``models.rules.onboarding``, ``models.services.activation``). Phones send input as query
 parameters; the PIN and codes arrive once and never appear in a later URL, a
 page, a log line or an error. The session id in the URLs is unguessable and
-tied to the device name; the session lives in the database (``models.sessions``),
+tied to the device name; the session lives in the database (``models.storage.sessions``),
 so any web process may serve the next screen. A screen that changed it saves it.
 """
 
@@ -16,13 +16,13 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, g, request
 
-from models.activation import redeem
-from models.errors import Refused
-from models.onboarding import BOTH, NONE, first_screen, screens_refusal
-from models.selection import Candidate
-from models.selfservice import Attempt
-from models.devices import start_facts
-from models.settings import load_settings, onboarding_method
+from models.services.activation import redeem
+from models.rules.refusals import Refused
+from models.rules.onboarding import BOTH, NONE, first_screen, screens_refusal
+from models.rules.selection import Candidate
+from models.rules.attempt import Attempt
+from models.storage.queries import start_facts
+from models.storage.settings import load_settings, onboarding_method
 from phoneservice import ciscoxml as cx
 from phoneservice.observe import log_event
 

@@ -17,10 +17,10 @@ from twisted.web.server import Site
 from twisted.web.wsgi import WSGIResource
 
 from ivr.supervisor import IvrSupervisor, RestartPolicy, worker_command
-from models.catalog import default_catalog
-from models.database import Database
-from models.migration import Migrator
-from models.selfservice import SelfService
+from models.rules.catalog import default_catalog
+from models.storage.database import Database
+from models.services.migration import Migrator
+from models.services.selfservice import SelfService
 from phoneservice.app import Services, create_app
 from phoneservice.bufferedwsgi import BufferedWSGI
 from phoneservice.cnf import ServerInfo

@@ -11,9 +11,9 @@ so the kernel gives each new connection to one of them, evenly. The workers serv
 and the IVR stay in the main process.
 
 Nothing a request needs lives in one process: screen sessions are in the
-database (``models.sessions``), SQLite writers queue across processes
-(``models.database.WriterQueue``), the admin session key is kept in the
-database, and every cache is stamped (``models.stamp``). What each process
+database (``models.storage.sessions``), SQLite writers queue across processes
+(``models.storage.database.WriterQueue``), the admin session key is kept in the
+database, and every cache is stamped (``models.storage.stamp``). What each process
 would otherwise answer alone is shared here:
 
 - metrics: prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``,

@@ -71,7 +71,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def sqlite_db(sqlite_url):
     """An empty site on a SQLite file, schema upgraded."""
-    from models.database import Database
+    from models.storage.database import Database
 
     d = Database(sqlite_url)
     d.upgrade()
@@ -89,9 +89,9 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def demo_db(db_url: str):
-    """The demo site (models.demo) on each engine in turn."""
-    from models.database import Database
-    from models.demo import load_demo
+    """The demo site (models.services.demo) on each engine in turn."""
+    from models.storage.database import Database
+    from models.services.demo import load_demo
 
     db = Database(db_url)
     db.create_all()

@@ -12,17 +12,23 @@ import pytest
 from flask import Blueprint, url_for
 from sqlmodel import select
 
-from models import admins, auth, site
-from models.activation import ActivationCode
-from models.admins import create_admin
-from models.clock import utcnow
-from models.demo import ADMIN_PASSWORD, ADMIN_USER, AUTH_CODE, USERS
-from models.devices import Device
-from models.records import MigrationRecord
-from models.settings import EDITABLE, DeviceDefaults, SiteSetting, load_settings
-from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
+from models.services import admins
+from models.rules import auth
+from models.services import site
+from models.tables.activation import ActivationCode
+from models.services.admins import create_admin
+from models.rules.clock import utcnow
+from models.services.demo import ADMIN_PASSWORD, ADMIN_USER, AUTH_CODE, USERS
+from models.tables.devices import Device
+from models.tables.records import MigrationRecord
+from models.rules.settings import EDITABLE
+from models.tables.settings import DeviceDefaults, SiteSetting
+from models.storage.settings import load_settings
+from models.tables.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
 from phoneservice.admin_settings import SECTIONS
 from phoneservice.app import create_app
+from models.storage.settings import web_secret
+from models.storage.settings import WEB_SECRET_KEY
 
 ALICE_7965, NEW_MAC, NEW_NAME = "SEP001122330001", "00:11:22:33:44:55", "SEP001122334455"
 SECRETS = [pin for *_, pin in USERS] + [AUTH_CODE]
@@ -215,8 +221,8 @@ def test_secret_key_is_made_once_and_shared_but_never_shown(services, admin):
     other = create_app(services)
     assert other.secret_key == admin.client.application.secret_key and len(other.secret_key) >= 40
     with services.db.session() as s:
-        assert site.web_secret(s) == other.secret_key
-        assert site.WEB_SECRET_KEY not in load_settings(s).public()
+        assert web_secret(s) == other.secret_key
+        assert WEB_SECRET_KEY not in load_settings(s).public()
     for url in ("/admin/settings", "/admin/settings/device-defaults", "/admin/settings/profiles"):
         assert other.secret_key not in admin.get(url).get_data(as_text=True)
 
@@ -517,7 +523,7 @@ def test_a6_no_hash_or_pin_anywhere_after_a_busy_session(services, admin):
                 "/admin/settings", "/admin/report", "/admin/report.csv", "/admin/activation-codes"):
         admin.get(url)
     with services.db.session() as s:
-        assert s.get(SiteSetting, site.WEB_SECRET_KEY) is not None
+        assert s.get(SiteSetting, WEB_SECRET_KEY) is not None
         assert s.exec(select(EndUser).where(EndUser.user_id == "bob")).one().pin_hash.startswith("$argon2")
 
 

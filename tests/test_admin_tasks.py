@@ -14,9 +14,9 @@ import zipfile
 
 import pytest
 
-from models.demo import ADMIN_PASSWORD, ADMIN_USER
-from models.devices import Device
-from models.tasks import BATCH_HOOKS
+from models.services.demo import ADMIN_PASSWORD, ADMIN_USER
+from models.tables.devices import Device
+from models.services.tasks import BATCH_HOOKS
 from phoneservice import admin_tasks
 from phoneservice.app import create_app
 from phoneservice.config import load_config

@@ -15,15 +15,17 @@ import pytest
 from lxml import etree
 from sqlmodel import func, select
 
-from models import reports, site
-from models.admins import ApiToken, create_token, revoke_token, token_use_due
-from models.auth import verify_secret
-from models.clock import utcnow
-from models.demo import ADMIN_PASSWORD, ADMIN_USER, AUTH_CODE, USERS
-from models.devices import Device
-from models.errors import Refused
-from models.records import MigrationRecord
-from models.settings import load_settings
+from models.services import reports
+from models.services import site
+from models.tables.admins import ApiToken
+from models.services.admins import create_token, revoke_token, token_use_due
+from models.rules.auth import verify_secret
+from models.rules.clock import utcnow
+from models.services.demo import ADMIN_PASSWORD, ADMIN_USER, AUTH_CODE, USERS
+from models.tables.devices import Device
+from models.rules.refusals import Refused
+from models.tables.records import MigrationRecord
+from models.storage.settings import load_settings
 from phoneservice.api_common import PROBLEM, refusal_status
 from phoneservice.app import create_app
 from phoneservice.config import load_config

@@ -17,9 +17,10 @@ from flask import Flask
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from models.admins import ApiToken, _digest
-from models.database import Database
-from models.demo import load_demo
+from models.tables.admins import ApiToken
+from models.services.admins import _digest
+from models.storage.database import Database
+from models.services.demo import load_demo
 from phoneservice import api
 from phoneservice.api_openapi import build
 from phoneservice.app import create_app

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from models.admins import create_token
-from models.devices import Device
-from models.tasks import BATCH_HOOKS
+from models.services.admins import create_token
+from models.tables.devices import Device
+from models.services.tasks import BATCH_HOOKS
 from phoneservice import admin_tasks
 from phoneservice.api_common import PROBLEM
 from phoneservice.app import create_app

@@ -4,10 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from models import auth
-from models.errors import Refused
-from models.settings import SiteSettings
-from models.users import AuthCodeThrottle, CredentialState
+from models.rules import auth
+from models.rules.refusals import Refused
+from models.rules.settings import SiteSettings
+from models.tables.users import AuthCodeThrottle, CredentialState
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)
 

@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from models.catalog import (
-    Catalog,
-    KemModel,
-    PhoneModel,
-    UnknownModel,
-    default_catalog,
-    standard_template_name,
-)
+from models.rules.catalog import Catalog, KemModel, PhoneModel, UnknownModel, default_catalog, standard_template_name
 
-PACKAGED = Path(__file__).resolve().parent.parent / "models" / "catalog.toml"
+PACKAGED = Path(__file__).resolve().parent.parent / "models" / "rules" / "catalog.toml"
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ import pytest
 from lxml import etree
 from sqlmodel import select
 
-from models.catalog import default_catalog
-from models.database import Database
-from models.demo import load_demo
-from models.devices import Device
-from models.provisioning import default_loads, device_config
-from models.settings import DeviceDefaults
-from models.stamp import current_version
+from models.rules.catalog import default_catalog
+from models.storage.database import Database
+from models.services.demo import load_demo
+from models.tables.devices import Device
+from models.services.provisioning import default_loads, device_config
+from models.tables.settings import DeviceDefaults
+from models.storage.stamp import current_version
 from phoneservice.cnf import ServerInfo, render_default, render_device
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -20,16 +20,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, func, select
 
-import models.tables  # noqa: F401  (registers every table for the dump)
-from models.database import Database
-from models.demo import PT, mac as demo_mac
-from models.devices import Device
-from models.errors import Refused
-from models.lines import LineAppearance
-from models.migration import APPLY_HOOKS, Migrator
-from models.plan import Target
-from models.records import MigrationRecord
-from models.site import LineSpec, create_device
+import models.tables  # noqa: F401  (registers every table)
+from models.storage.database import Database
+from models.services.demo import PT, mac as demo_mac
+from models.tables.devices import Device
+from models.rules.refusals import Refused
+from models.tables.lines import LineAppearance
+from models.services.migration import APPLY_HOOKS, Migrator
+from models.rules.plan import Target
+from models.tables.records import MigrationRecord
+from models.services.site import LineSpec, create_device
 
 pytestmark = pytest.mark.slow
 
@@ -210,9 +210,9 @@ def test_c12_two_processes_same_old_phone_50_rounds(demo_db):
 
 CRASH_CHILD = r"""
 import os, signal, sys
-from models.database import Database
-from models.migration import APPLY_HOOKS, Migrator
-from models.plan import Target
+from models.storage.database import Database
+from models.services.migration import APPLY_HOOKS, Migrator
+from models.rules.plan import Target
 
 url, stage, old_name, new_mac, app_name = sys.argv[1:6]
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-import models.database as database
-from models.database import Database
-from models.settings import load_settings, save_settings
+import models.storage.database as database
+from models.storage.database import Database
+from models.storage.settings import load_settings, save_settings
 
 THREADS, ROUNDS = 8, 25
 JOIN_TIMEOUT = 60
@@ -89,7 +89,7 @@ def test_two_databases_on_one_file_share_the_lock(sqlite_url):
 
 HOLDER = """
 import sys
-from models.database import Database
+from models.storage.database import Database
 db = Database(sys.argv[1])
 with db.session() as s:
     s.connection().exec_driver_sql("UPDATE site_version SET version = version + 1000 WHERE id = 1")

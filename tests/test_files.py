@@ -9,10 +9,10 @@ import pytest
 from lxml import etree
 from sqlmodel import select
 
-from models.catalog import default_catalog
-from models.devices import Device
-from models.lines import DirectoryNumber
-from models.settings import save_settings
+from models.rules.catalog import default_catalog
+from models.tables.devices import Device
+from models.tables.lines import DirectoryNumber
+from models.storage.settings import save_settings
 from phoneservice.cnf import ServerInfo
 from phoneservice.files import ConfigFiles
 from phoneservice.observe import Metrics

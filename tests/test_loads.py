@@ -12,11 +12,11 @@ import pytest
 from lxml import etree
 from sqlmodel import select
 
-from models.catalog import default_catalog
-from models.devices import Device
-from models.settings import DeviceDefaults
-from models.site import create_device
-from models.tasks import BulkTasks
+from models.rules.catalog import default_catalog
+from models.tables.devices import Device
+from models.tables.settings import DeviceDefaults
+from models.services.site import create_device
+from models.services.tasks import BulkTasks
 from phoneservice.cnf import ServerInfo
 from phoneservice.files import ConfigFiles
 from phoneservice.observe import Metrics

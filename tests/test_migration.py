@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlmodel import func, select
 
-from models.devices import Device, KemModule
-from models.errors import Refused
-from models.lines import DirectoryNumber, FeatureButton, LineAppearance
-from models.migration import Migrator
-from models.plan import Target
-from models.records import MigrationRecord
-from models.settings import save_settings
-from models.templates import PhoneButtonTemplate, SecurityProfile
+from models.tables.devices import Device, KemModule
+from models.rules.refusals import Refused
+from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
+from models.services.migration import Migrator
+from models.rules.plan import Target
+from models.tables.records import MigrationRecord
+from models.storage.settings import save_settings
+from models.tables.templates import PhoneButtonTemplate, SecurityProfile
 
 ALICE = "SEP001122330001"  # 7965 SCCP, custom template, 7914, 7 lines + intercom, 3 feature buttons
 NEW = "SEPAABBCCDDEEFF"
@@ -135,7 +135,7 @@ def test_c15_admin_may_migrate_a_registered_phone(migrator, demo_db):
 
 
 def test_c15_by_template(migrator, demo_db):
-    from models.site import get_or_create_template
+    from models.services.site import get_or_create_template
     with demo_db.session() as s:
         get_or_create_template(s, "Standard 8861 SIP", "standard", "8861", "SIP")
     result = migrator.migrate(ALICE, Target(mac="AABBCCDDEEFF", template="Standard 8861 SIP"), door="admin")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from models.catalog import default_catalog
-from models.errors import Refused
-from models.plan import DeviceSnapshot, FeatureSnapshot, LineSnapshot, Target, plan
-from models.security import NON_SECURE, ProfileSpec
+from models.rules.catalog import default_catalog
+from models.rules.refusals import Refused
+from models.rules.plan import DeviceSnapshot, FeatureSnapshot, LineSnapshot, Target, plan
+from models.rules.security import NON_SECURE, ProfileSpec
 
 CAT = default_catalog()
 

@@ -1,4 +1,4 @@
-"""models.prepared: a statement run on the driver's cursor gives what
+"""models.storage.prepared: a statement run on the driver's cursor gives what
 ``Connection.execute`` gives, in the same transaction, with the same errors."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import JSON, Column, ForeignKey, Integer, MetaData, String, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from models.devices import Device
-from models.lines import LineAppearance
-from models.prepared import Prepared
-from models.sessions import ScreenSessionRow
+from models.tables.devices import Device
+from models.tables.lines import LineAppearance
+from models.storage.prepared import Prepared
+from models.tables.sessions import ScreenSessionRow
 
 _T = ScreenSessionRow.__table__
 ROW = Prepared(select(_T.c.id, _T.c.state, _T.c.touched_at).where(_T.c.id == bindparam("id")))

@@ -1,4 +1,4 @@
-"""Schema versions (models/schema) against the tables (models.tables).
+"""Schema versions (models/storage/schema) against the tables (models.tables).
 
 A table changed without a new revision fails here, on both engines.
 """
@@ -17,8 +17,8 @@ from sqlalchemy import inspect
 from sqlmodel import SQLModel, select
 
 import models.tables  # noqa: F401  (registers every table)
-from models.database import Database, alembic_config
-from models.records import MigrationRecord
+from models.storage.database import Database, alembic_config
+from models.tables.records import MigrationRecord
 
 
 def _head(url: str) -> str:
@@ -36,8 +36,8 @@ def test_upgrade_head_creates_exactly_the_tables(db_url):
             assert context.get_current_revision() == _head(db_url)
             differences = compare_metadata(context, SQLModel.metadata)
         assert differences == [], (
-            "the tables and models/schema/versions disagree; add a revision "
-            f"(see models/schema/env.py): {differences}"
+            "the tables and models/storage/schema/versions disagree; add a revision "
+            f"(see models/storage/schema/env.py): {differences}"
         )
     finally:
         db.dispose()

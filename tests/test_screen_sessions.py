@@ -1,4 +1,4 @@
-"""Screen sessions in the database (``models.sessions``): any web process serves any
+"""Screen sessions in the database (``models.storage.sessions``): any web process serves any
 screen, a session is tied to its phone, idles out, is bounded, and never holds
 a secret (A-6)."""
 
@@ -12,14 +12,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-import models.sessions as sessions_module
-from models.database import Database
-from models.demo import AUTH_CODE
-from models.plan import Target
-from models.selection import Candidate
-from models.selfservice import Attempt
-from models.sessions import ScreenSessionRow, SessionStore
-from models.stamp import current_version
+import models.storage.sessions as sessions_module
+from models.storage.database import Database
+from models.services.demo import AUTH_CODE
+from models.rules.plan import Target
+from models.rules.selection import Candidate
+from models.rules.attempt import Attempt
+from models.tables.sessions import ScreenSessionRow
+from models.storage.sessions import SessionStore
+from models.storage.stamp import current_version
 from phoneservice.app import create_app
 
 PHONE, OTHER = "SEP00AA11BB22CC", "SEP00AA11BB22CD"

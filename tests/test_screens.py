@@ -13,12 +13,13 @@ from lxml import etree
 from sqlalchemy import event
 from sqlmodel import select
 
-from models.activation import issue
-from models.demo import AUTH_CODE
-from models.devices import Device
-from models.lines import DirectoryNumber, LineAppearance
-from models.settings import DeviceDefaults, save_settings
-from models.selfservice import Attempt
+from models.services.activation import issue
+from models.services.demo import AUTH_CODE
+from models.tables.devices import Device
+from models.tables.lines import DirectoryNumber, LineAppearance
+from models.tables.settings import DeviceDefaults
+from models.storage.settings import save_settings
+from models.rules.attempt import Attempt
 from phone_emulator import Phone
 from phoneservice.app import create_app
 from phoneservice.observe import scrub_query
@@ -176,7 +177,7 @@ def test_d3_single_unregistered_goes_straight_to_preview(phone, ext, pin):
 
 
 def test_d3_list_pages(services, phone):
-    from models.site import LineSpec, create_device
+    from models.services.site import LineSpec, create_device
     with services.db.session() as s:
         for i in range(12):
             create_device(s, f"0011AA0000{i:02X}", "8841", owner="heidi", lines=[LineSpec("1008", "Internal_PT")],
@@ -211,7 +212,7 @@ def test_a4_three_wrong_pins_on_screens_lock_for_the_ivr_and_cli(services, phone
     assert "locked" in last.text and "self-care portal" in last.text
     attempt = Attempt(door="ivr", new_device=NEW)
     services.selfservice.identify(attempt, "1001")
-    from models.errors import Refused
+    from models.rules.refusals import Refused
     with pytest.raises(Refused) as exc:
         services.selfservice.authenticate(attempt, "7314")
     assert exc.value.code == "locked"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from models.errors import Refused
-from models.selection import PAGE_SIZE, Candidate, choose, page, page_count
+from models.rules.refusals import Refused
+from models.rules.selection import PAGE_SIZE, Candidate, choose, page, page_count
 
 
 def devices(*states: str) -> list[Candidate]:

@@ -7,17 +7,18 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from models.clock import utcnow
-from models.demo import AUTH_CODE
-from models.devices import Device
-from models.errors import Refused
-from models.lines import DirectoryNumber, LineAppearance
-from models.migration import Migrator
-from models.records import MigrationRecord
-from models.selfservice import INVALID, Attempt, SelfService
-from models.settings import save_settings
-from models.site import create_device, LineSpec
-from models.users import AuthCodeThrottle, CredentialState
+from models.rules.clock import utcnow
+from models.services.demo import AUTH_CODE
+from models.tables.devices import Device
+from models.rules.refusals import Refused
+from models.tables.lines import DirectoryNumber, LineAppearance
+from models.services.migration import Migrator
+from models.tables.records import MigrationRecord
+from models.services.selfservice import INVALID, SelfService
+from models.rules.attempt import Attempt
+from models.storage.settings import save_settings
+from models.services.site import create_device, LineSpec
+from models.tables.users import AuthCodeThrottle, CredentialState
 
 NEW = "SEP00AA11BB22CC"  # the demo's auto-registered 8851
 
@@ -270,7 +271,7 @@ def test_p1_provision_new_phone_to_user(svc, demo_db):
 
 
 def test_p1_refused_when_profile_forbids(svc, demo_db):
-    from models.users import UserProfile
+    from models.tables.users import UserProfile
     with demo_db.session() as s:
         for p in s.exec(select(UserProfile)):
             p.allow_self_provisioning = False

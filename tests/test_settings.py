@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from models.database import Database
-from models.devices import DevicePublic
-from models.errors import Refused
-from models.records import MigrationRecordPublic
-from models.selfservice import FORGOTTEN_PIN
-from models.settings import SiteSettings, current_settings, load_settings, parse_value, save_settings
-from models.users import EndUserCreate, EndUserPublic, EndUserUpdate
+from models.storage.database import Database
+from models.tables.devices import DevicePublic
+from models.rules.refusals import Refused
+from models.tables.records import MigrationRecordPublic
+from models.services.selfservice import FORGOTTEN_PIN
+from models.rules.settings import SiteSettings, parse_value
+from models.storage.settings import current_settings, load_settings, save_settings
+from models.tables.users import EndUserCreate, EndUserPublic, EndUserUpdate
 
 
 @pytest.fixture

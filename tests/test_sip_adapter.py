@@ -20,9 +20,9 @@ from twisted.internet.task import Clock
 
 from ivr import flow, sip
 from ivr.sip import CallerId, IvrAdapter, PlayError, engine_value, parse_invite, run_engine
-from models.errors import Refused
-from models.selection import Candidate, Selection
-from models.settings import SiteSettings
+from models.rules.refusals import Refused
+from models.rules.selection import Candidate, Selection
+from models.rules.settings import SiteSettings
 
 NEW = "SEP00AA11BB22CC"
 PIN = "97531"
@@ -654,10 +654,10 @@ def test_a6_no_digit_of_the_pin_reaches_the_log(caplog):
 # --- the real engine's answers, translated ------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_service(tmp_path_factory):
-    from models.database import Database
-    from models.demo import load_demo
-    from models.migration import Migrator
-    from models.selfservice import SelfService
+    from models.storage.database import Database
+    from models.services.demo import load_demo
+    from models.services.migration import Migrator
+    from models.services.selfservice import SelfService
 
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('ivr') / 'demo.db'}")
     db.create_all()

@@ -371,7 +371,7 @@ def test_restart_after_stop_begins_afresh(rig):
 
 # --- the composition root ------------------------------------------------------------
 def empty_site(tmp_path) -> str:
-    from models.database import Database
+    from models.storage.database import Database
 
     url = f"sqlite:///{tmp_path / 'pm.db'}"
     db = Database(url)

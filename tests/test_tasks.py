@@ -22,13 +22,14 @@ from click.testing import CliRunner
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from models.database import Database
-from models.demo import load_demo
-from models.devices import Device
-from models.errors import Refused
-from models.firmware import Direction
-from models.tasks import BATCH_HOOKS, BulkTasks, MigrationTask, TaskDevice
-from models.tasks_csv import check_task_name, check_upload_file_name
+from models.storage.database import Database
+from models.services.demo import load_demo
+from models.tables.devices import Device
+from models.rules.refusals import Refused
+from models.rules.firmware import Direction
+from models.services.tasks import BATCH_HOOKS, BulkTasks
+from models.tables.tasks import MigrationTask
+from models.rules.tasks_csv import check_task_name, check_upload_file_name
 from phoneservice.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -537,8 +538,8 @@ def test_f6_a_crash_inside_a_batch_undoes_it(bulk):
 
 CRASH_CHILD = r"""
 import os, signal, sys
-from models.database import Database
-from models.tasks import BATCH_HOOKS, BulkTasks
+from models.storage.database import Database
+from models.services.tasks import BATCH_HOOKS, BulkTasks
 
 url, name, stage, at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 
@@ -667,7 +668,7 @@ def test_f6_refresh_reads_what_the_phones_report(bulk):
 
 
 def test_f6_task_tables_do_not_invalidate_cached_config_files(bulk):
-    from models.stamp import current_version
+    from models.storage.stamp import current_version
 
     with bulk.db.read_session() as session:
         before = current_version(session)

@@ -15,8 +15,8 @@ import pytest
 from lxml import etree
 from sqlmodel import select
 
-from models.database import Database
-from models.devices import Device
+from models.storage.database import Database
+from models.tables.devices import Device
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_server import Server, logged_secrets  # noqa: E402

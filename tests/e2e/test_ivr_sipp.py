@@ -30,12 +30,12 @@ from types import SimpleNamespace
 import pytest
 from sqlmodel import select
 
-import models.tables  # noqa: F401  (the whole schema, for the foreign keys)
-from models.database import Database
-from models.devices import Device
-from models.lines import DirectoryNumber, LineAppearance
-from models.records import MigrationRecord
-from models.users import CredentialState, EndUser
+import models.tables  # noqa: F401  (registers every table)
+from models.storage.database import Database
+from models.tables.devices import Device
+from models.tables.lines import DirectoryNumber, LineAppearance
+from models.tables.records import MigrationRecord
+from models.tables.users import CredentialState, EndUser
 from test_server import logged_secrets
 
 pytestmark = pytest.mark.slow

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from models.catalog import default_catalog
-from models.database import Database
-from models.provisioning import device_config
-from models.stamp import current_version
+from models.rules.catalog import default_catalog
+from models.storage.database import Database
+from models.services.provisioning import device_config
+from models.storage.stamp import current_version
 from phoneservice.cnf import ServerInfo, render_device
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,1 @@
+"""Pure rules: no database, no network, no clock (``now`` is passed in). Each function is testable alone."""

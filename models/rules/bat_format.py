@@ -1,0 +1,498 @@
+"""CUCM BAT phone CSV files: read and check them, write them. No database here.
+
+Two layouts (shared/PROTOCOL.md, "Catalogue facts"), told apart by the header:
+
+- ``all-details``: BAT "Export Phones – All Details": ``Device Name,Description,
+  Device Pool,Phone Button Template,CSS,...,Device Type,...,Owner User ID,...``
+  then per line N ``Directory Number N,Route Partition N,...``.
+- ``bat``: the default BAT phone format: ``MAC ADDRESS,DESCRIPTION,LOCATION,
+  USER ID,DIRECTORY NUMBER 1,DISPLAY 1,LINE TEXT LABEL 1,...``. It names no
+  device type: the model and protocol are given by the caller.
+
+Columns are found by name, whatever their order, case or spacing (CUCM writes
+``DIRECTORY NUMBER  1`` with two spaces), so a custom BAT file format reads too.
+Columns not in the tables below are ignored and listed. Row numbers are the
+file's records, the header being row 1, as a spreadsheet shows them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable, TextIO
+
+from models.rules.catalog import Catalog, PhoneModel, UnknownModel
+from models.rules.names import normalize_mac
+from models.rules.refusals import Refused
+
+ALL_DETAILS, BAT = "all-details", "bat"
+FORMAT_TITLES = {ALL_DETAILS: "Export Phones – All Details", BAT: "BAT phone"}
+_EMPTY_KEM = {"", "none", "<none>"}
+_TRUE, _FALSE = {"t", "true", "y", "yes", "1", "on"}, {"f", "false", "n", "no", "0", "off"}
+# A line's DN: digits, * and #, after an optional + or \+ (E.164); CUCM allows 24.
+_DN = re.compile(r"^(?:\\?\+)?[0-9*#]{1,24}$")
+_INDEXED = re.compile(r"^(.*\S)\s+([0-9]{1,3})$")
+
+# Normalized column name -> what it fills. ``name`` is the identity column.
+DEVICE_COLUMNS = {
+    "device name": "name", "mac address": "name",
+    "description": "description",
+    "device pool": "device_pool",
+    "phone button template": "template",
+    "css": "calling_search_space",
+    "location": "location",
+    "extension mobility": "em_enabled",
+    "network locale": "network_locale",
+    "device user locale": "user_locale",
+    "phone load name": "load_override",
+    "module 1": "kem", "module 2": "kem", "module 3": "kem",
+    "device type": "model",
+    "common phone profile": "common_profile",
+    "owner user id": "owner", "user id": "owner",
+    "allow cti control flag": "cti_controlled",
+    "device security profile": "security_profile",
+    "device protocol": "protocol",
+    "sip profile": "sip_profile",
+}
+# Per-index families: normalized column name without its index -> (family, field).
+INDEXED_COLUMNS = {
+    "directory number": ("line", "pattern"),
+    "route partition": ("line", "partition"),
+    "line text label": ("line", "label"),
+    "display": ("line", "display_name"),
+    "ascii display": ("line", "ascii_display_name"),
+    "line description": ("line", "description"),
+    "alerting name": ("line", "alerting_name"),
+    "maximum number of calls": ("line", "max_calls"),
+    "busy trigger": ("line", "busy_trigger"),
+    # Intercom columns: unconfirmed names (C-2 needs the DN to stay an intercom DN).
+    "intercom directory number": ("intercom", "pattern"),
+    "intercom route partition": ("intercom", "partition"),
+    "intercom line text label": ("intercom", "label"),
+    "intercom display": ("intercom", "display_name"),
+    "speed dial number": ("speed_dial", "target"),
+    "speed dial label": ("speed_dial", "label"),
+}
+TEXT_FIELDS = ("description", "device_pool", "calling_search_space", "location", "network_locale", "user_locale",
+               "load_override", "common_profile", "sip_profile")
+BOOL_FIELDS = ("em_enabled", "cti_controlled")
+_NAME_LIMITS = {"owner": 128, "template": 128, "security_profile": 128}
+_LINE_TEXT = ("partition", "label", "display_name", "ascii_display_name", "description", "alerting_name")
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, {self.column}: {self.message}" if self.column else f"row {self.row}: {self.message}"
+
+
+@dataclass
+class BatLine:
+    pattern: str
+    partition: str = ""
+    label: str = ""
+    display_name: str = ""
+    ascii_display_name: str = ""
+    description: str = ""  # the DN's (shared by every appearance)
+    alerting_name: str = ""  # the DN's
+    max_calls: int | None = None
+    busy_trigger: int | None = None
+    intercom: bool = False
+    column: str = ""  # the Directory Number column it came from, for messages
+
+
+@dataclass
+class BatPhone:
+    """One row: a phone as the file describes it (catalogue keys, MAC without SEP)."""
+
+    mac: str
+    model: str
+    protocol: str
+    owner: str | None = None
+    template: str | None = None
+    security_profile: str | None = None
+    kems: list[str] = field(default_factory=list)
+    lines: list[BatLine] = field(default_factory=list)
+    speed_dials: list[tuple[str, str]] = field(default_factory=list)  # (number, label)
+    device: dict[str, Any] = field(default_factory=dict)  # Device columns: description, device_pool, ...
+    row: int = 0
+    name_column: str = ""
+
+    @property
+    def name(self) -> str:
+        return "SEP" + self.mac
+
+
+@dataclass
+class ParsedFile:
+    format: str
+    phones: list[BatPhone]
+    errors: list[RowError]
+    ignored_columns: list[str]
+    rows: int  # records after the header, blank ones included
+
+
+@dataclass(frozen=True)
+class _Column:
+    index: int
+    title: str  # as in the file, whitespace collapsed
+    field: str
+    n: int = 0
+
+
+@dataclass
+class _Layout:
+    format: str
+    width: int
+    device: dict[str, list[_Column]] = field(default_factory=lambda: defaultdict(list))
+    indexed: dict[str, dict[int, dict[str, _Column]]] = field(
+        default_factory=lambda: {"line": defaultdict(dict), "intercom": defaultdict(dict), "speed_dial": defaultdict(dict)})
+    ignored: list[str] = field(default_factory=list)
+
+
+def decode(data: bytes | str) -> str:
+    """UTF-8 with or without a byte-order mark (Cisco asks for UTF-8)."""
+    if isinstance(data, str):
+        return data.removeprefix("\ufeff")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Refused("bad_encoding", f"the file is not UTF-8 (byte {exc.start + 1})") from None
+
+
+def _layout(header: list[str]) -> _Layout:
+    names = [" ".join(h.split()) for h in header]
+    keys = [n.casefold() for n in names]
+    if "device name" in keys:
+        fmt = ALL_DETAILS
+    elif "mac address" in keys:
+        fmt = BAT
+    else:
+        raise Refused("bad_header", 'row 1: not a BAT phone file: no "Device Name" column (Export Phones – All '
+                                    'Details) and no "MAC ADDRESS" column (BAT phone format)')
+    layout, seen, unknown = _Layout(fmt, len(header)), set(), defaultdict(set)
+    for index, (title, key) in enumerate(zip(names, keys)):
+        if not key:
+            continue
+        if key in seen:
+            match = _INDEXED.match(key)
+            if key in DEVICE_COLUMNS or (match and match.group(1) in INDEXED_COLUMNS):
+                raise Refused("bad_header", f"row 1, {title}: the column appears twice")
+            continue
+        seen.add(key)
+        if key in DEVICE_COLUMNS and not (key == "user id" and fmt == ALL_DETAILS):
+            layout.device[DEVICE_COLUMNS[key]].append(_Column(index, title, DEVICE_COLUMNS[key]))
+        elif (match := _INDEXED.match(key)) and match.group(1) in INDEXED_COLUMNS:
+            family, name = INDEXED_COLUMNS[match.group(1)]
+            layout.indexed[family][int(match.group(2))][name] = _Column(index, title, name, int(match.group(2)))
+        elif match := _INDEXED.match(title):
+            unknown[match.group(1)].add(title)
+        else:
+            unknown[title].add(title)
+    for base, titles in unknown.items():
+        layout.ignored.extend([f"{base} N"] if len(titles) > 1 else sorted(titles))
+    layout.device["kem"].sort(key=lambda c: c.title.casefold())
+    return layout
+
+
+def parse(text: str, catalog: Catalog, *, model: str | None = None, protocol: str | None = None) -> ParsedFile:
+    """Read a whole file and check every row; whole-file problems raise Refused.
+
+    ``model``/``protocol`` are for a file with no Device Type/Device Protocol
+    column (the BAT phone format); with such a column they are refused.
+    """
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    if not records:
+        raise Refused("bad_header", "the file is empty")
+    layout = _layout(records[0])
+    default_model = _default_model(layout, catalog, model, protocol)
+    phones, errors, first_row = [], [], {}
+    for row, record in enumerate(records[1:], 2):
+        if not any(cell.strip() for cell in record):
+            continue
+        phone, row_errors = _phone(row, record, layout, catalog, default_model, protocol)
+        if phone.mac in first_row:
+            row_errors.append(RowError(row, phone.name_column, f"{phone.name} is also on row {first_row[phone.mac]}"))
+        elif phone.mac:
+            first_row[phone.mac] = row
+        errors.extend(row_errors)
+        if not row_errors:
+            phones.append(phone)
+    errors.extend(_intercom_conflicts(phones))
+    bad = {e.row for e in errors}
+    errors.sort(key=lambda e: e.row)
+    return ParsedFile(layout.format, [p for p in phones if p.row not in bad], errors, layout.ignored, len(records) - 1)
+
+
+def _default_model(layout: _Layout, catalog: Catalog, model: str | None, protocol: str | None) -> PhoneModel | None:
+    for option, column, value in (("--model", "model", model), ("--protocol", "protocol", protocol)):
+        if value and layout.device.get(column):
+            raise Refused("bad_option", f"{option} is for a file with no {layout.device[column][0].title} column")
+    if not layout.device.get("model") and not model:
+        raise Refused("needs_model", f"a {FORMAT_TITLES[layout.format]} file names no device type: give the phone "
+                                     "model (and protocol) of its phones")
+    if not model:
+        return None
+    try:
+        phone = catalog.model(model)
+    except UnknownModel as exc:
+        raise Refused("unknown_model", str(exc)) from None
+    if protocol and protocol.upper() not in phone.protocols:
+        raise Refused("bad_protocol", f"{phone.display_name} does not run {protocol.upper()}")
+    return phone
+
+
+def _phone(row: int, record: list[str], layout: _Layout, catalog: Catalog, default_model: PhoneModel | None,
+           default_protocol: str | None) -> tuple[BatPhone, list[RowError]]:
+    errors: list[RowError] = []
+
+    def cell(column: _Column) -> str:
+        return record[column.index].strip() if column.index < len(record) else ""
+
+    def fail(column: _Column | str, message: str) -> None:
+        errors.append(RowError(row, column if isinstance(column, str) else column.title, message))
+
+    if any(c.strip() for c in record[layout.width:]):
+        fail("", "more values than the header has columns")
+    device_cols = {name: cols[0] for name, cols in layout.device.items() if cols and name != "kem"}
+    name_col = device_cols["name"]
+    mac = ""
+    if not cell(name_col):
+        fail(name_col, "missing")
+    else:
+        try:
+            mac = normalize_mac(cell(name_col))
+        except Refused as refusal:
+            fail(name_col, refusal.message)
+    phone_model = default_model
+    if "model" in device_cols:
+        text = cell(device_cols["model"])
+        try:
+            phone_model = catalog.model(text) if text else None
+            if not text:
+                fail(device_cols["model"], "missing")
+        except UnknownModel:
+            fail(device_cols["model"], f'unknown device type "{text}"')
+    protocol = (cell(device_cols["protocol"]) if "protocol" in device_cols else default_protocol or "").upper()
+    if phone_model is not None:
+        protocol = protocol or phone_model.protocols[0]
+        if protocol not in phone_model.protocols:
+            fail(device_cols.get("protocol", ""), f"{phone_model.display_name} does not run {protocol}")
+    phone = BatPhone(mac=mac, model=phone_model.key if phone_model else "", protocol=protocol, row=row,
+                     name_column=name_col.title)
+    for name in TEXT_FIELDS:
+        if name in device_cols and cell(device_cols[name]):
+            phone.device[name] = cell(device_cols[name])
+    for name in ("user_locale", "network_locale"):  # the admin pages' "English United States" is the
+        if name in phone.device:                      # config files' English_United_States
+            phone.device[name] = "_".join(phone.device[name].split())
+    for name in BOOL_FIELDS:
+        if name in device_cols and cell(device_cols[name]):
+            value = cell(device_cols[name]).casefold()
+            if value not in _TRUE | _FALSE:
+                fail(device_cols[name], f'"{cell(device_cols[name])}" is not t or f')
+            phone.device[name] = value in _TRUE
+    for name, limit in _NAME_LIMITS.items():
+        if name in device_cols and (value := cell(device_cols[name])):
+            if len(value) > limit:
+                fail(device_cols[name], f"longer than {limit} characters")
+            setattr(phone, name, value)
+    if phone_model is not None and phone.template:
+        _check_template(phone, phone_model, catalog, device_cols["template"], fail)
+    if phone_model is not None:
+        phone.kems = _kems(phone_model, [(c, cell(c)) for c in layout.device.get("kem", [])], catalog, fail)
+    _lines(phone, layout, cell, fail)
+    if phone_model is not None:
+        _check_fit(phone, phone_model, fail)
+    for n in sorted(layout.indexed["speed_dial"]):
+        cols = layout.indexed["speed_dial"][n]
+        if "target" in cols and cell(cols["target"]):
+            phone.speed_dials.append((cell(cols["target"]), cell(cols["label"]) if "label" in cols else ""))
+    return phone, errors
+
+
+def _check_template(phone: BatPhone, model: PhoneModel, catalog: Catalog, column: _Column, fail) -> None:
+    """C-4: a standard template belongs to one model and protocol ("Standard 8861 SIP")."""
+    match = re.fullmatch(r"Standard (.+) (SIP|SCCP)", phone.template or "", re.IGNORECASE)
+    if not match:
+        return
+    try:
+        named = catalog.model(match.group(1))
+    except UnknownModel:
+        return
+    if (named.key, match.group(2).upper()) != (model.key, phone.protocol):
+        fail(column, f'"{phone.template}" is the standard template of another phone type '
+                     f"(this row is a {model.display_name} {phone.protocol})")
+
+
+def _kems(model: PhoneModel, values: list[tuple[_Column, str]], catalog: Catalog, fail) -> list[str]:
+    """C-5: modules the model takes, of one type, no more than its maximum."""
+    keys: list[str] = []
+    for column, text in values:
+        if text.casefold() in _EMPTY_KEM:
+            continue
+        try:
+            kem = catalog.kem(text)
+        except UnknownModel as exc:
+            fail(column, str(exc))
+            continue
+        if kem.key not in model.kems:
+            fail(column, f"a {model.display_name} takes no {kem.display_name}")
+        elif keys and kem.key != keys[0]:
+            fail(column, f"{kem.display_name} cannot be mixed with {catalog.kem(keys[0]).display_name} on one phone")
+        elif len(keys) >= model.kems[kem.key]:
+            fail(column, f"a {model.display_name} takes at most {model.kems[kem.key]} KEMs of type {kem.display_name}")
+        else:
+            keys.append(kem.key)
+    return keys
+
+
+def _lines(phone: BatPhone, layout: _Layout, cell, fail) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for family in ("line", "intercom"):
+        for n in sorted(layout.indexed[family]):
+            cols = layout.indexed[family][n]
+            values = {name: cell(col) for name, col in cols.items()}
+            pattern = values.get("pattern", "")
+            if not pattern:
+                if values.get("partition"):
+                    fail(cols["partition"], "a route partition with no directory number")
+                continue
+            line = BatLine(pattern=pattern, intercom=family == "intercom", column=cols["pattern"].title,
+                           **{k: v for k, v in values.items() if k in _LINE_TEXT})
+            if not _DN.match(pattern):
+                fail(cols["pattern"], f'"{pattern}" is not a directory number (up to 24 digits, * or #, '
+                                      "after an optional + or \\+)")
+            if len(line.partition) > 64:
+                fail(cols["partition"], "longer than 64 characters")
+            for name in ("max_calls", "busy_trigger"):
+                if values.get(name):
+                    if not re.fullmatch(r"[0-9]{1,3}", values[name]) or not 1 <= int(values[name]) <= 200:
+                        fail(cols[name], f'"{values[name]}" is not a whole number from 1 to 200')
+                    else:
+                        setattr(line, name, int(values[name]))
+            key = (line.pattern, line.partition)
+            if key in seen:
+                fail(cols["pattern"], f"{dn_text(*key)} is already on {seen[key]} of this phone")
+            seen[key] = cols["pattern"].title
+            phone.lines.append(line)
+
+
+def dn_text(pattern: str, partition: str) -> str:
+    """How a message names a DN: ``1001 in Internal_PT``, ``1001 (no partition)``."""
+    return f"{pattern} in {partition}" if partition else f"{pattern} (no partition)"
+
+
+def _check_fit(phone: BatPhone, model: PhoneModel, fail) -> None:
+    """C-1: lines beyond the line keys go to the KEM buttons; beyond both they cannot be placed."""
+    kem_buttons = model.kem_capacity(phone.kems[0], len(phone.kems)) if phone.kems else 0
+    room = model.line_keys + kem_buttons
+    if len(phone.lines) > room:
+        where = f"{kem_buttons} KEM buttons" if kem_buttons else "no KEM"
+        fail(phone.lines[room].column, f"{len(phone.lines)} lines do not fit: a {model.display_name} has "
+                                       f"{model.line_keys} line keys and {where}")
+
+
+def _intercom_conflicts(phones: list[BatPhone]) -> list[RowError]:
+    """An intercom DN is only ever an intercom line (C-2)."""
+    kind: dict[tuple[str, str], tuple[bool, int]] = {}
+    errors = []
+    for phone in phones:
+        for line in phone.lines:
+            key = (line.pattern, line.partition)
+            intercom, row = kind.setdefault(key, (line.intercom, phone.row))
+            if intercom != line.intercom:
+                what = "an intercom" if intercom else "a normal"
+                errors.append(RowError(phone.row, line.column, f"{dn_text(*key)} is {what} line on row {row}"))
+    return errors
+
+
+# --- writing -----------------------------------------------------------------------
+
+_AD_DEVICE = [("Device Name", "name"), ("Description", "description"), ("Device Pool", "device_pool"),
+              ("Phone Button Template", "template"), ("CSS", "calling_search_space"), ("Location", "location"),
+              ("Extension Mobility", "em_enabled"), ("Network Locale", "network_locale"),
+              ("Device User Locale", "user_locale"), ("Module 1", "kem1"), ("Module 2", "kem2"),
+              ("Phone Load Name", "load_override"), ("Device Type", "model"),
+              ("Common Phone Profile", "common_profile"), ("Owner User ID", "owner"),
+              ("Allow CTI Control Flag", "cti_controlled"), ("Device Security Profile", "security_profile"),
+              ("Device Protocol", "protocol"), ("SIP Profile", "sip_profile"), ("Module 3", "kem3")]
+_AD_LINE = [("Directory Number", "pattern"), ("Route Partition", "partition"), ("Line Text Label", "label"),
+            ("Maximum Number of Calls", "max_calls"), ("Busy Trigger", "busy_trigger"),
+            ("Line Description", "description"), ("Alerting Name", "alerting_name"),
+            ("Display", "display_name"), ("ASCII Display", "ascii_display_name")]
+_AD_INTERCOM = [("Intercom Directory Number", "pattern"), ("Intercom Route Partition", "partition"),
+                ("Intercom Line Text Label", "label"), ("Intercom Display", "display_name")]
+_BAT_DEVICE = [("MAC ADDRESS", "mac"), ("DESCRIPTION", "description"), ("LOCATION", "location"), ("USER ID", "owner")]
+_BAT_LINE = [("DIRECTORY NUMBER", "pattern"), ("DISPLAY", "display_name"), ("LINE TEXT LABEL", "label")]
+
+
+def write(phones: Iterable[BatPhone], fmt: str, catalog: Catalog, out: TextIO) -> None:
+    """Write ``phones`` in ``fmt``; as many line columns as the phone with the most lines needs.
+
+    The BAT phone format has no device type, template, security profile, KEM
+    or intercom column; ROUTE PARTITION N columns are added at the end when a
+    line has a partition, so the default columns keep their places.
+    """
+    if fmt not in FORMAT_TITLES:
+        raise Refused("bad_format", f'unknown BAT format "{fmt}" (all-details or bat)')
+    phones = list(phones)
+    normal = [[l for l in p.lines if not l.intercom] for p in phones]
+    intercom = [[l for l in p.lines if l.intercom] for p in phones]
+    n_lines = max([len(ls) for ls in normal] + [1])
+    n_speed = max([len(p.speed_dials) for p in phones] + [0])
+    n_intercom = max([len(ls) for ls in intercom] + [0]) if fmt == ALL_DETAILS else 0
+    partitions = fmt == BAT and any(l.partition for ls in normal for l in ls)
+    device_cols, line_cols = (_AD_DEVICE, _AD_LINE) if fmt == ALL_DETAILS else (_BAT_DEVICE, _BAT_LINE)
+    speed_titles = ("Speed Dial Number", "Speed Dial Label") if fmt == ALL_DETAILS else ("SPEED DIAL NUMBER",
+                                                                                         "SPEED DIAL LABEL")
+    header = [title for title, _ in device_cols]
+    header += [f"{title} {n}" for n in range(1, n_lines + 1) for title, _ in line_cols]
+    header += [f"{title} {n}" for n in range(1, n_speed + 1) for title in speed_titles]
+    header += [f"{title} {n}" for n in range(1, n_intercom + 1) for title, _ in _AD_INTERCOM]
+    header += [f"ROUTE PARTITION {n}" for n in range(1, n_lines + 1)] if partitions else []
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for phone, own_lines, own_intercom in zip(phones, normal, intercom):
+        values = _device_values(phone, catalog)
+        record = [values.get(name, "") for _, name in device_cols]
+        record += _padded(own_lines, n_lines, line_cols)
+        record += [v for n in range(n_speed) for v in (phone.speed_dials[n] if n < len(phone.speed_dials) else ("", ""))]
+        record += _padded(own_intercom, n_intercom, _AD_INTERCOM)
+        record += [own_lines[n].partition if n < len(own_lines) else "" for n in range(n_lines)] if partitions else []
+        writer.writerow(record)
+
+
+def _device_values(phone: BatPhone, catalog: Catalog) -> dict[str, str]:
+    values = {k: ("t" if v else "f") if isinstance(v, bool) else str(v) for k, v in phone.device.items()}
+    values.update(name=phone.name, mac=phone.mac, model=_display_name(catalog.model, phone.model),
+                  protocol=phone.protocol, owner=phone.owner or "", template=phone.template or "",
+                  security_profile=phone.security_profile or "")
+    for slot, key in enumerate(phone.kems, 1):
+        values[f"kem{slot}"] = _display_name(catalog.kem, key)
+    return values
+
+
+def _display_name(lookup, key: str) -> str:
+    """The catalogue's name (what the import reads back); the key itself if an override dropped it."""
+    try:
+        return lookup(key).display_name
+    except UnknownModel:
+        return key
+
+
+def _padded(lines: list[BatLine], count: int, columns: list[tuple[str, str]]) -> list[str]:
+    cells = []
+    for n in range(count):
+        line = lines[n] if n < len(lines) else None
+        for _, name in columns:
+            value = getattr(line, name) if line is not None else ""
+            cells.append("" if value is None else str(value))
+    return cells

@@ -1,0 +1,71 @@
+"""D-rules: which old phone a self-service caller replaces.
+
+``choose`` is source Table 3 plus the SPEC's decisions, as a pure function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.rules.refusals import Refused
+
+PAGE_SIZE = 9  # D-4: up to 9 entries a page (keys 1..9)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    model: str
+    description: str
+    registered: bool
+
+    @property
+    def mac(self) -> str:
+        return self.name[3:] if self.name.upper().startswith("SEP") else self.name
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Either ``chosen`` (migrate it, no question) or ``choices`` (show a list)."""
+
+    chosen: Candidate | None = None
+    choices: tuple[Candidate, ...] = ()
+
+
+def choose(candidates: list[Candidate]) -> Selection:
+    """D-3.
+
+    More than 3 candidates -> list. Otherwise exactly one unregistered -> that
+    one. A lone candidate still registered is refused (decided here). No
+    candidate is refused. Otherwise -> list.
+    """
+    ordered = tuple(sorted(candidates, key=lambda c: c.name))
+    if not ordered:
+        raise Refused(
+            "no_old_phone",
+            "No phone with that extension as its first line can be replaced. "
+            "Check the extension, or ask your administrator",
+            final=True,
+        )
+    if len(ordered) > 3:
+        return Selection(choices=ordered)
+    unregistered = [c for c in ordered if not c.registered]
+    if len(unregistered) == 1:
+        return Selection(chosen=unregistered[0])
+    if len(ordered) == 1:
+        raise Refused(
+            "old_phone_registered",
+            "Your old phone is still registered: unplug it and try again",
+            final=True,
+        )
+    return Selection(choices=ordered)
+
+
+def page(choices: tuple[Candidate, ...], number: int) -> tuple[Candidate, ...]:
+    """D-4: page ``number`` (0-based) of at most 9 entries."""
+    start = number * PAGE_SIZE
+    return choices[start : start + PAGE_SIZE]
+
+
+def page_count(choices: tuple[Candidate, ...]) -> int:
+    return max(1, -(-len(choices) // PAGE_SIZE))

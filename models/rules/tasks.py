@@ -1,0 +1,64 @@
+"""F-6 bulk tasks' rules without storage: task statuses, device states, eligibility and the license rule."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Protocol
+
+from models.rules.firmware import Direction, Verdict, eligibility, license_file_name
+
+DRAFT, READY, READY_WITH_ERRORS = "Draft", "Ready for migration", "Ready with errors"
+
+
+IN_PROGRESS, REVIEW_ERRORS, COMPLETE = "In progress", "Review errors", "Complete"
+
+
+STATUSES = (DRAFT, READY, READY_WITH_ERRORS, IN_PROGRESS, REVIEW_ERRORS, COMPLETE)
+
+
+STATES = ("error", "ready", "in_progress", "complete", "paused", "cancelled", "failed")
+
+
+ELIGIBILITY = ("eligible", "ineligible", "unknown")
+
+
+class KnownDevice(Protocol):
+    """What eligibility reads of a device the site already has."""
+
+    name: str
+    model: str
+    reported_load: str | None
+
+
+def assess(pid: str, model: str, direction: Direction, known: KnownDevice | None,
+           facts: Mapping[str, Any]) -> Verdict:
+    """F-6 eligibility from what the upload and the database know: no VID (so the
+    F-1 limits make it *unknown*), the load the phone last reported."""
+    if known is not None and known.model.upper() != model.upper():
+        return Verdict("ineligible", f"The file says {model} but {known.name} is a {known.model} here: "
+                                     "fix the Model and upload the row again.", model=model)
+    return eligibility(pid, None, known.reported_load if known else None, direction, facts=facts)
+
+
+def state_for(status: str, include_unknown: bool) -> str:
+    """Digest: eligible devices, and unknown ones when the admin opts in, are migrated."""
+    return "ready" if status == "eligible" or (status == "unknown" and include_unknown) else "error"
+
+
+def license_rule(server: str, mac: str, direction: Direction, facts: Mapping[str, Any]) -> str:
+    """F-5: where the phone fetches its node-locked license (overview: "Transition
+    Authorization Rule" ``tftp://CUCM/MAC.lic``; to Enterprise ``http://CUCM:6970/$MAU_M2E.lic``)."""
+    file = license_file_name(mac, direction, facts=facts)
+    return f"http://{server}:6970/{file}" if Direction(direction) is Direction.M2E else f"tftp://{server}/{file}"
+
+
+def settle_status(status: str, counts: Mapping[str, int], upload_errors: int) -> str:
+    """F-6: the task's status from its devices' states."""
+    if status == IN_PROGRESS:
+        if counts.get("in_progress") or counts.get("paused"):
+            return IN_PROGRESS
+        return REVIEW_ERRORS if counts.get("failed") and not counts.get("complete") else COMPLETE
+    if status in (COMPLETE, REVIEW_ERRORS) and not counts.get("ready"):
+        return status
+    if not sum(counts.values()):
+        return DRAFT
+    return READY_WITH_ERRORS if upload_errors or counts.get("error") or counts.get("failed") else READY

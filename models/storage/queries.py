@@ -1,0 +1,73 @@
+"""Named read queries shared by services: device and user searches, start facts, throttle pruning."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import bindparam
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, col, delete, or_, select
+
+from models.storage.prepared import Prepared
+from models.tables.devices import Device
+from models.tables.lines import DirectoryNumber, LineAppearance
+from models.tables.users import ADMIN_THROTTLE_PREFIX, AuthCodeThrottle, EndUser
+
+_START_FACTS = Prepared(select(Device.model, Device.load_override, Device.auto_registered)
+                        .where(Device.name == bindparam("name")))
+
+
+def start_facts(connection: Connection, name: str):
+    """What the first screen needs of a phone (model, load_override, auto_registered), None when unknown.
+    One prebuilt column query: the first screen is the busiest page (bench/screens.py)."""
+    return _START_FACTS.run(connection, {"name": name}).first()
+
+
+def prune_throttles(session: Session, *, admin: bool, window_start_before: datetime, now: datetime) -> None:
+    """Drop the counters (admin logins, or devices' code guesses) whose window
+    began before ``window_start_before`` and that block nothing now: a made-up
+    user name or MAC leaves no row behind for longer than its window."""
+    prefixed = col(AuthCodeThrottle.device_name).startswith(ADMIN_THROTTLE_PREFIX)
+    session.exec(delete(AuthCodeThrottle).where(
+        prefixed if admin else ~prefixed,
+        col(AuthCodeThrottle.window_start) < window_start_before,
+        or_(col(AuthCodeThrottle.blocked_until).is_(None), col(AuthCodeThrottle.blocked_until) <= now),
+    ))
+
+
+_MAC_PART = re.compile(r"^(?:[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2})+|[0-9A-Fa-f]{4}(?:\.[0-9A-Fa-f]{4})+)$")
+
+
+def device_query(search: str = "", *, migrated: bool | None = None):
+    """The one device search (C-13 "Find and List Phones"): name, MAC in any usual
+    spelling, description, DN, owner or model; case-insensitive and partial."""
+    text = search.strip()
+    if _MAC_PART.match(text):
+        text = re.sub(r"[:.\-]", "", text)
+    stmt = select(Device)
+    if migrated is not None:
+        stmt = stmt.where(Device.migrated == migrated)
+    if text:
+        like = f"%{text.lower()}%"
+        by_dn = select(LineAppearance.device_id).join(
+            DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id)
+        ).where(col(DirectoryNumber.pattern).ilike(like))
+        by_owner = select(EndUser.id).where(col(EndUser.user_id).ilike(like))
+        stmt = stmt.where(or_(
+            col(Device.name).ilike(like), col(Device.description).ilike(like), col(Device.model).ilike(like),
+            col(Device.id).in_(by_dn), col(Device.owner_id).in_(by_owner),
+        ))
+    return stmt
+
+
+def user_query(search: str = ""):
+    """The one user search: user ID, name, self-service ID or primary extension (partial, any case)."""
+    stmt = select(EndUser)
+    if search.strip():
+        like = f"%{search.strip().lower()}%"
+        by_dn = select(DirectoryNumber.id).where(col(DirectoryNumber.pattern).ilike(like))
+        stmt = stmt.where(or_(col(EndUser.user_id).ilike(like), col(EndUser.first_name).ilike(like),
+                              col(EndUser.last_name).ilike(like), col(EndUser.self_service_id).ilike(like),
+                              col(EndUser.primary_extension_id).in_(by_dn)))
+    return stmt
