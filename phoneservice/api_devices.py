@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import url_for
 
 from models.services import reports
-from models.services import site
+from models.services import devices
 from models.tables.devices import DeviceCreate, DevicePublic, DeviceUpdate
 from models.storage.devices import find_device
 from phoneservice.api_common import (PAGE_QUERY, about, blueprint, body, bool_arg, no_content, ok, operation,
@@ -27,7 +27,7 @@ def list_devices():
     limit, offset = page_args()
     migrated = bool_arg("migrated")
     with services().db.read_session() as session:
-        rows, total = site.device_search(session, str_arg("q", 100), migrated=migrated,
+        rows, total = devices.device_search(session, str_arg("q", 100), migrated=migrated,
                                          limit=limit, offset=offset)
         items = [reports.device_public(session, d) for d in rows]
     return paged(items, total, limit, offset)
@@ -40,7 +40,7 @@ def create_device():
     data = body(DeviceCreate)
     with about(unknown_model="model", bad_protocol="protocol", bad_profile="security_profile"), \
             services().db.session() as session:
-        device = site.add_device(session, data, services().catalog)
+        device = devices.add_device(session, data, services().catalog)
         view = reports.device_public(session, device)
     return ok(view, 201, {"Location": url_for(".get_device", name=view.name)})
 
@@ -60,7 +60,7 @@ def get_device(name: str):
 def update_device(name: str):
     data = body(DeviceUpdate)
     with services().db.session() as session:
-        device = site.update_device(session, name, data.model_dump(exclude_unset=True))
+        device = devices.update_device(session, name, data.model_dump(exclude_unset=True))
         view = reports.device_public(session, device)
     return ok(view)
 
@@ -71,7 +71,7 @@ def update_device(name: str):
                        "A pre-built activation-code phone takes its unused code with it (M-5).")
 def delete_device(name: str):
     with services().db.session() as session:
-        site.remove_device(session, name)
+        devices.remove_device(session, name)
     log_event("api_device_deleted", device=name)
     return no_content()
 
@@ -85,7 +85,7 @@ def delete_device(name: str):
 def put_registration(name: str):
     data = body(RegistrationPut)
     with services().db.session() as session:
-        device = site.set_registration(session, name, data.state, data.contact, data.register_call_id, data.load)
+        device = devices.set_registration(session, name, data.state, data.contact, data.register_call_id, data.load)
         view = RegistrationPublic(name=device.name, state=device.registration, contact=device.sip_contact,
                                   register_call_id=device.register_call_id, load=device.reported_load)
     return ok(view)

@@ -12,7 +12,7 @@ from flask import Response, g, request, url_for
 
 from models.services import admins
 from models.services import reports
-from models.services import site
+from models.services import devices
 from models.rules.refusals import Refused
 from models.rules.plan import Plan, Target
 from models.tables.records import MigrationRecordPublic
@@ -88,7 +88,7 @@ def migrate():
 def list_records():
     limit, offset = page_args()
     with services().db.read_session() as session:
-        rows, total = site.record_search(session, outcome=_outcome(), limit=limit, offset=offset)
+        rows, total = devices.record_search(session, outcome=_outcome(), limit=limit, offset=offset)
     return paged(rows, total, limit, offset)
 
 
@@ -97,7 +97,7 @@ def list_records():
            responses={200: ("text/csv", {"type": "string"})})
 def records_csv():
     with services().db.read_session() as session:
-        rows, _ = site.record_search(session, outcome=_outcome(), limit=None)
+        rows, _ = devices.record_search(session, outcome=_outcome(), limit=None)
     return Response(reports.report_csv(rows), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="migration-report.csv"'})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import url_for
 
 from models.services import reports
-from models.services import site
+from models.services import site, users
 from models.rules.clock import utcnow
 from models.tables.users import EndUserCreate, EndUserPublic, EndUserUpdate
 from phoneservice.api_common import (PAGE_QUERY, about, blueprint, body, no_content, ok, operation, page_args,
@@ -27,7 +27,7 @@ def list_users():
     limit, offset = page_args()
     now = utcnow()
     with services().db.read_session() as session:
-        rows, total = site.user_search(session, str_arg("q", 100), limit=limit, offset=offset)
+        rows, total = users.user_search(session, str_arg("q", 100), limit=limit, offset=offset)
         items = [reports.user_public(session, u, now) for u in rows]
     return paged(items, total, limit, offset)
 
@@ -39,7 +39,7 @@ def list_users():
 def create_user():
     data = body(EndUserCreate)
     with about(bad_dn="primary_extension", bad_pin="pin", trivial_pin="pin"), services().db.session() as session:
-        user = site.add_user(session, data)
+        user = users.add_user(session, data)
         view = reports.user_public(session, user, utcnow())
     return ok(view, 201, {"Location": url_for(".get_user", user_id=view.user_id)})
 
@@ -57,7 +57,7 @@ def get_user(user_id: str):
 def update_user(user_id: str):
     data = body(EndUserUpdate)
     with about(bad_dn="primary_extension"), services().db.session() as session:
-        user = site.update_user(session, user_id, data.model_dump(exclude_unset=True))
+        user = users.update_user(session, user_id, data.model_dump(exclude_unset=True))
         view = reports.user_public(session, user, utcnow())
     return ok(view)
 

@@ -16,7 +16,7 @@ from lxml import etree
 from sqlmodel import func, select
 
 from models.services import reports
-from models.services import site
+from models.services import devices, site, users
 from models.tables.admins import ApiToken
 from models.services.admins import create_token, revoke_token, token_use_due
 from models.rules.auth import verify_secret
@@ -298,16 +298,16 @@ def test_devices_search_and_migrated_filter(api):
 
 
 def test_search_totals_agree_with_the_report_searches(api):
-    """site.device_search / user_search count what reports.search_devices / find_users list."""
+    """devices.device_search / user_search count what reports.search_devices / find_users list."""
     with api.services.db.read_session() as session:
         for q in ("", "1001", "ALICE", "8841", "00:11:22:33:00:3", "desk", "nothing-at-all"):
             for migrated in (None, True, False):
-                rows, total = site.device_search(session, q, migrated=migrated, limit=500)
+                rows, total = devices.device_search(session, q, migrated=migrated, limit=500)
                 listed = reports.search_devices(session, q, migrated=migrated, limit=500)
                 assert [d.name for d in rows] == [r.name for r in listed] and total == len(rows)
-            users, total = site.user_search(session, q, limit=500)
+            found, total = users.user_search(session, q, limit=500)
             listed = reports.find_users(session, q, now=utcnow(), limit=500)
-            assert [u.user_id for u in users] == [u.user_id for u in listed] and total == len(users)
+            assert [u.user_id for u in found] == [u.user_id for u in listed] and total == len(found)
 
 
 def test_device_get_create_update_delete(api):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 from models.rules.firmware import Direction, Verdict, eligibility, license_file_name
+from models.rules.tasks_csv import RowError
 
 DRAFT, READY, READY_WITH_ERRORS = "Draft", "Ready for migration", "Ready with errors"
 
@@ -62,3 +64,41 @@ def settle_status(status: str, counts: Mapping[str, int], upload_errors: int) ->
     if not sum(counts.values()):
         return DRAFT
     return READY_WITH_ERRORS if upload_errors or counts.get("error") or counts.get("failed") else READY
+
+
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    added: int
+    errors: tuple[RowError, ...]
+    total: int  # devices in the task now: repeated uploads add up
+    errors_csv: str  # the refused rows, to fix and upload again
+
+    @property
+    def refused(self) -> int:
+        """Rows refused (a row may have several errors)."""
+        return len({e.row for e in self.errors})
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch: int | None  # None: nothing was pushed (paused, ended, nothing queued)
+    complete: int
+    failed: int
+    status: str
+    paused: bool
+    queued: int  # devices still waiting for a batch
+
+    @property
+    def processed(self) -> int:
+        return self.complete + self.failed
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: str
+    paused: bool
+    total: int  # devices the task migrates: all but those in error
+    done: int  # complete, failed or cancelled
+    counts: Mapping[str, int] = field(default_factory=dict)  # per state

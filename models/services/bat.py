@@ -50,6 +50,7 @@ from models.rules.bat_format import (
     BatPhone,
     RowError,
 )
+from models.rules.bat_write import write_phones
 from models.rules.catalog import Catalog, default_catalog, standard_template_name
 from models.rules.refusals import Refused
 from models.rules.security import UNIVERSAL_PROFILES
@@ -61,6 +62,7 @@ from models.services.site import (
     get_or_create_template,
 )
 from models.storage.database import Database
+from models.storage.queries import in_chunks
 from models.tables.devices import Device, KemModule
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
 from models.tables.templates import PhoneButtonTemplate, SecurityProfile
@@ -68,7 +70,6 @@ from models.tables.users import EndUser
 
 __all__ = ["ALL_DETAILS", "BAT", "BatRejected", "ImportSummary", "RowError", "export_bat", "export_text", "import_bat",
            "site_phones"]
-_CHUNK = 500  # names per IN (...) query
 
 
 class BatRejected(Refused):
@@ -142,10 +143,6 @@ def import_bat(db: Database, data: bytes | str, *, model: str | None = None, pro
     return summary
 
 
-def _in_chunks(values, size: int = _CHUNK):
-    values = sorted(set(values))
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 def _site_errors(session: Session, phones: list[BatPhone]) -> list[RowError]:
@@ -167,7 +164,7 @@ def _site_errors(session: Session, phones: list[BatPhone]) -> list[RowError]:
 def _existing_dns(session: Session, phones: list[BatPhone]) -> dict[tuple[str, str], bool]:
     """(pattern, partition) -> is_intercom, for the file's DNs already in the site."""
     found = {}
-    for chunk in _in_chunks(l.pattern for p in phones for l in p.lines):
+    for chunk in in_chunks(sorted(set(l.pattern for p in phones for l in p.lines))):
         for pattern, partition, intercom in session.exec(
                 select(DirectoryNumber.pattern, DirectoryNumber.partition, DirectoryNumber.is_intercom)
                 .where(col(DirectoryNumber.pattern).in_(chunk))):
@@ -177,7 +174,7 @@ def _existing_dns(session: Session, phones: list[BatPhone]) -> dict[tuple[str, s
 
 def _existing_names(session: Session, column, names) -> set[str]:
     found = set()
-    for chunk in _in_chunks(names):
+    for chunk in in_chunks(sorted(set(names))):
         found.update(session.exec(select(column).where(col(column).in_(chunk))))
     return found
 
@@ -283,7 +280,7 @@ def export_bat(db: Database, out: TextIO, *, fmt: str = ALL_DETAILS, catalog: Ca
     catalog = catalog or default_catalog()
     with db.read_session() as session:
         phones = site_phones(session)
-    bat_format.write(phones, fmt, catalog, out)
+    write_phones(phones, fmt, catalog, out)
     return len(phones)
 
 

@@ -18,6 +18,7 @@ from models.rules.names import device_name_for_mac
 from models.rules.refusals import Refused
 from models.rules.settings import SiteSettings
 from models.services.site import LineSpec, create_device
+from models.storage.queries import in_chunks
 from models.storage.settings import load_settings
 from models.tables.devices import Device, KemModule
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
@@ -98,7 +99,7 @@ def device_config(session: Session, name: str, catalog: Catalog) -> DeviceConfig
 def device_configs(session: Session, names: list[str], catalog: Catalog) -> dict[str, DeviceConfig]:
     """Many devices in a fixed number of queries (a boot storm renders hundreds at once)."""
     devices = {}
-    for chunk in _chunks(names, 500):
+    for chunk in in_chunks(names):
         devices.update({d.id: d for d in session.exec(select(Device).where(col(Device.name).in_(chunk)))})
     if not devices:
         return {}
@@ -109,7 +110,7 @@ def device_configs(session: Session, names: list[str], catalog: Catalog) -> dict
     features: dict[int, list] = {i: [] for i in ids}
     kems: dict[int, list] = {i: [] for i in ids}
     dn_ids: set[int] = set()
-    for chunk in _chunks(ids, 500):
+    for chunk in in_chunks(ids):
         for la, dn in session.exec(
             select(LineAppearance, DirectoryNumber)
             .join(DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id))
@@ -123,16 +124,12 @@ def device_configs(session: Session, names: list[str], catalog: Catalog) -> dict
         for k in session.exec(select(KemModule).where(col(KemModule.device_id).in_(chunk)).order_by(col(KemModule.slot))):
             kems[k.device_id].append(k.model)
     counts: dict[int, int] = {}
-    for chunk in _chunks(sorted(dn_ids), 500):
+    for chunk in in_chunks(sorted(dn_ids)):
         counts.update(session.exec(select(LineAppearance.dn_id, func.count())
                                    .where(col(LineAppearance.dn_id).in_(chunk)).group_by(LineAppearance.dn_id)).all())
     return {d.name: _config(d, catalog, profiles.get(d.security_profile_id), defaults.get(d.model),
                             lines[i], features[i], kems[i], counts) for i, d in devices.items()}
 
-
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
 
 def _config(device, catalog, profile, defaults, rows, feature_rows, kem_models, counts) -> DeviceConfig:

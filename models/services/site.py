@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, select
 
 from models.rules import auth
 from models.rules.catalog import (
@@ -22,13 +22,9 @@ from models.rules.catalog import (
 from models.rules.names import device_name_for_mac
 from models.rules.refusals import Refused
 from models.rules.security import UNIVERSAL_PROFILES
-from models.storage.devices import delete_device, find_device
-from models.storage.queries import device_query, user_query
 from models.storage.settings import load_settings, save_settings
-from models.tables.activation import ActivationCode
-from models.tables.devices import REGISTRATION_STATES, Device, DeviceCreate, KemModule
+from models.tables.devices import Device, KemModule
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
-from models.tables.records import MigrationRecord, MigrationRecordPublic
 from models.tables.settings import DeviceDefaults
 from models.tables.templates import (
     KEY_ORDERS,
@@ -37,7 +33,7 @@ from models.tables.templates import (
     PhoneButtonTemplate,
     SecurityProfile,
 )
-from models.tables.users import CredentialState, EndUser, EndUserCreate, UserProfile
+from models.tables.users import CredentialState, EndUser, UserProfile
 
 
 @dataclass
@@ -221,7 +217,7 @@ def create_device(
 # --- the admin web UI's writes (S-6, S-7) --------------------------------
 
 ONBOARDING_METHODS = ("auto_registration", "activation_code")
-_LOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+LOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def set_device_defaults(session: Session, model: str, *, load: str | None, onboarding_method: str | None,
@@ -232,7 +228,7 @@ def set_device_defaults(session: Session, model: str, *, load: str | None, onboa
     except UnknownModel as exc:
         raise Refused("unknown_model", str(exc)) from None
     load = (load or "").strip() or None
-    if load is not None and not _LOAD_NAME.match(load):
+    if load is not None and not LOAD_NAME.match(load):
         raise Refused("bad_load", f'load for {key}: "{load}" is not a load name (letters, digits, . _ -)')
     if onboarding_method and onboarding_method not in ONBOARDING_METHODS:
         raise Refused("bad_onboarding", f"onboarding method for {key}: one of {', '.join(ONBOARDING_METHODS)}")
@@ -292,231 +288,48 @@ def set_user_profile(session: Session, user_id: str, profile: str | None) -> Non
 # --- the REST API's edits and paged reads (DESIGN "Interfaces that face outward") ---
 
 
-def _refused(code: str, field: str, message: str) -> Refused:
+def field_refusal(code: str, field: str, message: str) -> Refused:
     """A refusal about one input field; ``field`` lets a door point at it (the API's 422 ``errors``)."""
     refusal = Refused(code, message)
     refusal.field = field
     return refusal
 
 
-def _check_length(table, column: str, value: str | None, field: str | None = None) -> None:
+def check_length(table, column: str, value: str | None, field: str | None = None) -> None:
     """The column's own limit (``max_length``), checked before PostgreSQL refuses the row."""
     limit = table.__table__.c[column].type.length
     if value is not None and len(value) > limit:
-        raise _refused("too_long", field or column, f'"{field or column}": at most {limit} characters')
+        raise field_refusal("too_long", field or column, f'"{field or column}": at most {limit} characters')
 
 
-def _extension(session: Session, pattern: str, partition: str | None) -> DirectoryNumber:
+def extension_dn(session: Session, pattern: str, partition: str | None) -> DirectoryNumber:
     """A user's primary extension: in ``partition`` when given, else the one DN with that
     pattern (created in the <None> partition when there is none; refused when it is in several, S-3)."""
     if partition is not None:
-        _check_length(DirectoryNumber, "partition", partition)
+        check_length(DirectoryNumber, "partition", partition)
         return get_or_create_dn(session, pattern, partition)
     found = session.exec(select(DirectoryNumber).where(DirectoryNumber.pattern == pattern).limit(2)).all()
     if len(found) > 1:
-        raise _refused("ambiguous_dn", "primary_extension",
+        raise field_refusal("ambiguous_dn", "primary_extension",
                        f"directory number {pattern} is in more than one partition; give the partition")
     return found[0] if found else get_or_create_dn(session, pattern, "")
 
 
-def _check_self_service_id(session: Session, value: str | None, user: EndUser | None = None) -> None:
+def check_self_service_id(session: Session, value: str | None, user: EndUser | None = None) -> None:
     if value is None:
         return
     if not value.strip():
-        raise _refused("bad_self_service_id", "self_service_id", '"self_service_id": empty; give null for none')
-    _check_length(EndUser, "self_service_id", value)
+        raise field_refusal("bad_self_service_id", "self_service_id", '"self_service_id": empty; give null for none')
+    check_length(EndUser, "self_service_id", value)
     other = session.exec(select(EndUser).where(EndUser.self_service_id == value)).first()
     if other is not None and other is not user:
         raise Refused("self_service_id_in_use", f"self-service user ID {value} belongs to another user")
 
 
-def _existing_profile(session: Session, name: str) -> UserProfile:
+def existing_profile(session: Session, name: str) -> UserProfile:
     row = session.exec(select(UserProfile).where(UserProfile.name == name)).first()
     if row is None:
-        raise _refused("unknown_profile", "profile", f'no user profile "{name}"')
+        raise field_refusal("unknown_profile", "profile", f'no user profile "{name}"')
     return row
 
 
-def add_user(session: Session, data: EndUserCreate) -> EndUser:
-    """A new end user from the API: the table's limits, a unique self-service ID, an
-    existing profile (S-7), and the PIN through ``set_pin`` (A-4 trivial check, A-6 hash)."""
-    user_id = data.user_id
-    if not user_id.strip() or "/" in user_id:
-        raise _refused("bad_user_id", "user_id", '"user_id": 1 to 128 characters, not blank, no "/"')
-    _check_length(EndUser, "user_id", user_id)
-    if session.exec(select(EndUser).where(EndUser.user_id == user_id)).first():
-        raise Refused("user_exists", f'user "{user_id}" already exists')
-    _check_self_service_id(session, data.self_service_id)
-    if data.profile is not None:
-        _existing_profile(session, data.profile)
-    user = create_user(session, user_id, self_service_id=data.self_service_id, first_name=data.first_name,
-                       last_name=data.last_name, profile=data.profile)
-    if data.primary_extension is not None:
-        user.primary_extension_id = _extension(session, data.primary_extension, data.partition).id
-        session.add(user)
-        session.flush()
-    if data.pin is not None:
-        set_pin(session, user_id, data.pin)
-    return user
-
-
-def update_user(session: Session, user_id: str, changes: dict[str, Any]) -> EndUser:
-    """``EndUserUpdate`` fields that were sent; null clears (names become empty)."""
-    user = find_user(session, user_id)
-    if "self_service_id" in changes:
-        _check_self_service_id(session, changes["self_service_id"], user)
-        user.self_service_id = changes["self_service_id"]
-    for name in ("first_name", "last_name"):
-        if name in changes:
-            setattr(user, name, changes[name] or "")
-    if "primary_extension" in changes:
-        pattern = changes["primary_extension"]
-        user.primary_extension_id = _extension(session, pattern, None).id if pattern is not None else None
-    if "profile" in changes:
-        name = changes["profile"]
-        user.profile_id = _existing_profile(session, name).id if name is not None else None
-    session.add(user)
-    session.flush()
-    return user
-
-
-def user_search(session: Session, search: str = "", *, limit: int = 50,
-                offset: int = 0) -> tuple[list[EndUser], int]:
-    """A page of users and how many match in all (the filter of ``reports.user_query``)."""
-
-    stmt = user_query(search)
-    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    return list(session.exec(stmt.order_by(col(EndUser.user_id)).offset(offset).limit(limit))), total
-
-
-_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-
-
-def _check_params(params: dict[str, Any]) -> None:
-    """Product-specific parameters become vendorConfig elements (T-1): XML names, plain values."""
-    for name, value in params.items():
-        if not _PARAM_NAME.match(name):
-            raise _refused("bad_param", "product_params",
-                           f'product-specific parameter "{name[:64]}": not an XML name')
-        if value is not None and not isinstance(value, (str, int, float, bool)):
-            raise _refused("bad_param", "product_params",
-                           f'product-specific parameter "{name}": a string, number or true/false')
-
-
-def add_device(session: Session, data: DeviceCreate, catalog: Catalog | None = None) -> Device:
-    """A new phone from the API (C-11 fields); the checks of ``create_device``, plus the
-    table's limits, an existing owner and config-file-safe parameters."""
-    _check_length(PhoneButtonTemplate, "name", data.button_template, "button_template")
-    _check_length(SecurityProfile, "name", data.security_profile, "security_profile")
-    _check_params(data.product_params)
-    if data.owner is not None:
-        try:
-            find_user(session, data.owner)
-        except Refused as exc:
-            raise _refused(exc.code, "owner", exc.message) from None
-    return create_device(session, data.mac, data.model, data.protocol, owner=data.owner,
-                         template=data.button_template, security_profile=data.security_profile,
-                         product_params=data.product_params, catalog=catalog, description=data.description,
-                         device_pool=data.device_pool, calling_search_space=data.calling_search_space,
-                         location=data.location)
-
-
-def update_device(session: Session, name: str, changes: dict[str, Any]) -> Device:
-    """``DeviceUpdate`` fields that were sent. ``product_params`` merges (a null value removes
-    the parameter); a null description or calling search space empties it. Locked like a
-    migration's old phone (C-12), so an edit never lands on a phone being copied."""
-
-    device = find_device(session, name, lock=True)
-    for key in ("description", "calling_search_space"):
-        if key in changes:
-            setattr(device, key, changes[key] or "")
-    for key in ("device_pool", "location"):
-        if key in changes:
-            if not changes[key]:
-                raise _refused("bad_device_field", key, f'"{key}": give a name')
-            setattr(device, key, changes[key])
-    if "registration" in changes:
-        if changes["registration"] not in REGISTRATION_STATES:
-            raise _refused("bad_registration", "registration",
-                           f'"registration": one of {", ".join(REGISTRATION_STATES)}')
-        device.registration = changes["registration"]
-    if "load_override" in changes:
-        load = changes["load_override"] or None
-        if load is not None and not _LOAD_NAME.match(load):
-            raise _refused("bad_load", "load_override", f'"load_override": "{load[:64]}" is not a load name')
-        device.load_override = load  # T-5: None is the model's default load
-    if "product_params" in changes:
-        patch = changes["product_params"]
-        if patch is None:
-            raise _refused("bad_param", "product_params", '"product_params": an object of parameters to set')
-        _check_params(patch)
-        params = dict(device.product_params or {})
-        params.update(patch)
-        device.product_params = {k: v for k, v in params.items() if v is not None}
-    session.add(device)
-    session.flush()
-    return device
-
-
-_SIP_CONTACT = re.compile(r"^<?sips?:[^\s<>]+>?$", re.IGNORECASE)
-
-
-def set_registration(session: Session, name: str, state: str, contact: str | None = None,
-                     register_call_id: str | None = None, load: str | None = None) -> Device:
-    """DESIGN "Registration state", fed by the call control: registered or not (D-3), and
-    where a restart NOTIFY reaches the phone (C-14); what is not given of these is cleared.
-    ``load``: the firmware the phone reports (F-7's stepping stones), kept when not given:
-    a phone that unregisters still runs it."""
-
-    if state not in REGISTRATION_STATES:
-        raise _refused("bad_registration", "state", f'"state": one of {", ".join(REGISTRATION_STATES)}')
-    if contact is not None and (len(contact) > 255 or not _SIP_CONTACT.match(contact)):
-        raise _refused("bad_contact", "contact", '"contact": a SIP URI such as sip:9000@192.0.2.10:5060')
-    if register_call_id is not None and (not register_call_id or len(register_call_id) > 255
-                                         or any(c.isspace() for c in register_call_id)):
-        raise _refused("bad_call_id", "register_call_id", '"register_call_id": 1 to 255 characters, no spaces')
-    if load is not None and not _LOAD_NAME.match(load):
-        raise _refused("bad_load", "load", '"load": a load name such as P00305000500 (letters, digits, . _ -)')
-    device = find_device(session, name)
-    device.registration, device.sip_contact, device.register_call_id = state, contact, register_call_id
-    if load is not None:
-        device.reported_load = load
-    session.add(device)
-    session.flush()
-    return device
-
-
-def remove_device(session: Session, name: str) -> None:
-    """Delete a phone (lines, buttons, KEMs; unused auto-registration DNs return to the pool).
-    A pre-built activation-code device takes its unused code with it (M-5)."""
-
-    device = find_device(session, name, lock=True)
-    for code in session.exec(select(ActivationCode).where(ActivationCode.device_id == device.id)):
-        if code.used_at is None:
-            code.revoked = True
-        code.device_id = None
-        session.add(code)
-    session.flush()
-    delete_device(session, device)
-
-
-def device_search(session: Session, search: str = "", *, migrated: bool | None = None, limit: int = 50,
-                  offset: int = 0) -> tuple[list[Device], int]:
-    """A page of the C-13 device search and how many match in all (the filter of
-    ``reports.search_devices``: name, MAC in any spelling, description, DN, owner, model)."""
-
-    stmt = device_query(search, migrated=migrated)
-    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    return list(session.exec(stmt.order_by(col(Device.name)).offset(offset).limit(limit))), total
-
-
-def record_search(session: Session, *, outcome: str | None = None, limit: int | None = 50,
-                  offset: int = 0) -> tuple[list[MigrationRecordPublic], int]:
-    """A page of the migration records (C-13), newest first, and how many in all."""
-    stmt = select(MigrationRecord)
-    if outcome:
-        stmt = stmt.where(MigrationRecord.outcome == outcome)
-    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    rows = session.exec(stmt.order_by(col(MigrationRecord.at).desc(), col(MigrationRecord.id).desc())
-                        .offset(offset).limit(limit))
-    return [MigrationRecordPublic.model_validate(r, from_attributes=True) for r in rows], total

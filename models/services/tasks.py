@@ -23,7 +23,6 @@ its devices is paused one by one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
@@ -44,13 +43,18 @@ from models.rules.tasks import (
     READY,
     READY_WITH_ERRORS,
     REVIEW_ERRORS,
+    BatchResult,
+    Progress,
+    UploadResult,
     assess,
     license_rule,
     settle_status,
     state_for,
 )
 from models.rules.tasks_csv import MAX_DEVICES, RowError
+from models.services.task_states import TaskDeviceStates
 from models.storage.database import Database
+from models.storage.queries import devices_by_mac, in_chunks
 from models.tables.devices import Device
 from models.tables.tasks import MigrationTask, TaskDevice, TaskUpload
 
@@ -63,42 +67,6 @@ _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$")
 BATCH_HOOKS: list[Callable[[str, int], None]] = []
 
 
-@dataclass(frozen=True)
-class UploadResult:
-    added: int
-    errors: tuple[RowError, ...]
-    total: int  # devices in the task now: repeated uploads add up
-    errors_csv: str  # the refused rows, to fix and upload again
-
-    @property
-    def refused(self) -> int:
-        """Rows refused (a row may have several errors)."""
-        return len({e.row for e in self.errors})
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    batch: int | None  # None: nothing was pushed (paused, ended, nothing queued)
-    complete: int
-    failed: int
-    status: str
-    paused: bool
-    queued: int  # devices still waiting for a batch
-
-    @property
-    def processed(self) -> int:
-        return self.complete + self.failed
-
-
-@dataclass(frozen=True)
-class Progress:
-    status: str
-    paused: bool
-    total: int  # devices the task migrates: all but those in error
-    done: int  # complete, failed or cancelled
-    counts: Mapping[str, int] = field(default_factory=dict)  # per state
-
-
 # --- rules, without storage -----------------------------------------------------
 
 
@@ -107,24 +75,14 @@ def _hook(stage: str, batch: int) -> None:
         fn(stage, batch)
 
 
-def _chunks(items: list, size: int = 500):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
-
-def _devices_by_mac(session: Session, macs: Iterable[str]) -> dict[str, Device]:
-    names = ["SEP" + m for m in macs]
-    found: dict[str, Device] = {}
-    for chunk in _chunks(names):
-        found.update({d.name[3:]: d for d in session.exec(select(Device).where(col(Device.name).in_(chunk)))})
-    return found
 
 
 _SEARCHED = ("account_type", "username", "phone_number", "extension", "device_type", "model", "pid", "mac",
              "location", "eligibility", "reason", "target_load", "state", "error", "license_rule", "phone_load")
 
 
-class BulkTasks:
+class BulkTasks(TaskDeviceStates):
     def __init__(self, db: Database, catalog: Catalog | None = None, facts: Mapping[str, Any] | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
 
@@ -209,7 +167,7 @@ class BulkTasks:
             errors = list(parsed.errors)
             in_task = set(session.exec(select(TaskDevice.mac).where(TaskDevice.task_id == task.id)))
             elsewhere = self._in_other_tasks(session, task, [r.mac for r in parsed.rows])
-            known = _devices_by_mac(session, [r.mac for r in parsed.rows])
+            known = devices_by_mac(session, [r.mac for r in parsed.rows])
             room = MAX_DEVICES - len(in_task)
             added = 0
             for row in parsed.rows:
@@ -257,7 +215,7 @@ class BulkTasks:
     def _in_other_tasks(session: Session, task: MigrationTask, macs: list[str]) -> dict[str, str]:
         """Digest: a phone being (or already) migrated must not be in another task."""
         found: dict[str, str] = {}
-        for chunk in _chunks(macs):
+        for chunk in in_chunks(macs):
             found.update(session.exec(
                 select(TaskDevice.mac, MigrationTask.name)
                 .join(MigrationTask, col(MigrationTask.id) == col(TaskDevice.task_id))
@@ -387,7 +345,7 @@ class BulkTasks:
         return result
 
     def _push(self, session: Session, task: MigrationTask, batch: list[TaskDevice], number: int) -> tuple[int, int]:
-        known = _devices_by_mac(session, [d.mac for d in batch])
+        known = devices_by_mac(session, [d.mac for d in batch])
         now, direction = self.clock(), Direction(task.direction)
         complete = 0
         for device in batch:
@@ -411,95 +369,3 @@ class BulkTasks:
         return complete, len(batch) - complete
 
     # --- actions on a task or on some of its devices -----------------------------
-
-    def pause(self, name: str, macs: Iterable[str] | None = None) -> int:
-        """F-6: the task stops after the batch under way; with ``macs``, those devices wait."""
-        if macs is None:
-            return self._set_paused(name, True)
-        return self._move(name, macs, ("ready", "in_progress"), lambda task: "paused")
-
-    def resume(self, name: str, macs: Iterable[str] | None = None) -> int:
-        if macs is None:
-            return self._set_paused(name, False)
-        return self._move(name, macs, ("paused",), self._queue_state)
-
-    def cancel(self, name: str, macs: Iterable[str] | None = None) -> int:
-        """F-6: devices processed stay as they are; the others are cancelled (the whole task: it ends)."""
-        return self._move(name, macs, ("ready", "in_progress", "paused"), lambda task: "cancelled",
-                          whole_task=macs is None)
-
-    def retry(self, name: str, macs: Iterable[str] | None = None) -> int:
-        """Digest: errored devices back to "Ready for migration", if they pass the check again."""
-        return self._reassess(name, ("error", "failed"), macs)
-
-    def refresh(self, name: str) -> int:
-        """Check again with what the database knows now; for pushed devices, read the load their phone reports."""
-        changed = self._reassess(name, ("ready", "error"), None)
-        with self.db.session() as session:
-            task = self._find(session, name, lock=True)
-            devices = list(session.exec(select(TaskDevice).where(TaskDevice.task_id == task.id,
-                                                                 TaskDevice.state == "complete")))
-            known = _devices_by_mac(session, [d.mac for d in devices])
-            for device in devices:
-                phone = known.get(device.mac)
-                device.phone_load = phone.reported_load if phone else None
-                session.add(device)
-        return changed
-
-    def set_include_unknown(self, name: str, include: bool) -> MigrationTask:
-        with self.db.session() as session:
-            task = self._find(session, name, lock=True)
-            task.include_unknown = include
-            session.add(task)
-        self._reassess(name, ("ready", "error"), None)
-        return self.get(name)
-
-    def _set_paused(self, name: str, paused: bool) -> int:
-        with self.db.session() as session:
-            task = self._find(session, name, lock=True)
-            if task.status != IN_PROGRESS:
-                raise Refused("task_not_in_progress", f'task "{name}" is {task.status}, not in progress')
-            task.paused, task.updated_at = paused, self.clock()
-            session.add(task)
-            return self._counts(session, task).get("in_progress", 0)
-
-    @staticmethod
-    def _queue_state(task: MigrationTask) -> str:
-        return "in_progress" if task.status == IN_PROGRESS else "ready"
-
-    def _move(self, name: str, macs: Iterable[str] | None, from_states: tuple[str, ...],
-              to_state: Callable[[MigrationTask], str], whole_task: bool = False) -> int:
-        with self.db.session() as session:
-            task = self._find(session, name, lock=True)
-            if whole_task and task.status != IN_PROGRESS:
-                raise Refused("task_not_in_progress", f'task "{name}" is {task.status}, not in progress')
-            query = update(TaskDevice).where(TaskDevice.task_id == task.id, col(TaskDevice.state).in_(from_states))
-            if macs is not None:
-                query = query.where(col(TaskDevice.mac).in_(self._macs(macs)))
-            moved = session.exec(query.values(state=to_state(task))).rowcount
-            self._settle(session, task)
-        return moved
-
-    def _reassess(self, name: str, from_states: tuple[str, ...], macs: Iterable[str] | None) -> int:
-        """Eligibility again, from the database as it is now; the devices that pass are queued again."""
-        with self.db.session() as session:
-            task = self._find(session, name, lock=True)
-            query = select(TaskDevice).where(TaskDevice.task_id == task.id, col(TaskDevice.state).in_(from_states))
-            if macs is not None:
-                query = query.where(col(TaskDevice.mac).in_(self._macs(macs)))
-            devices = list(session.exec(query))
-            known = _devices_by_mac(session, [d.mac for d in devices])
-            moved = 0
-            for device in devices:
-                verdict = assess(device.pid, device.model, Direction(task.direction), known.get(device.mac), self.facts)
-                state = state_for(verdict.status, task.include_unknown)
-                state = self._queue_state(task) if state == "ready" else "error"
-                moved += state != device.state
-                device.eligibility, device.reason = verdict.status, verdict.reason
-                device.warnings, device.target_load, device.state = list(verdict.warnings), verdict.target_load, state
-                if state != "error":
-                    device.error, device.batch, device.processed_at = "", None, None
-                session.add(device)
-            session.flush()
-            self._settle(session, task)
-        return moved

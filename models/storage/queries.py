@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from sqlalchemy import bindparam
@@ -71,3 +72,26 @@ def user_query(search: str = ""):
                               col(EndUser.last_name).ilike(like), col(EndUser.self_service_id).ilike(like),
                               col(EndUser.primary_extension_id).in_(by_dn)))
     return stmt
+
+
+def devices_by_mac(session: Session, macs: Iterable[str]) -> dict[str, Device]:
+    names = ["SEP" + m for m in macs]
+    found: dict[str, Device] = {}
+    for chunk in in_chunks(names):
+        found.update({d.name[3:]: d for d in session.exec(select(Device).where(col(Device.name).in_(chunk)))})
+    return found
+
+
+IN_LIST_SIZE = 500  # values per IN (...) list: well under SQLite's 32766 bound parameters
+
+
+def in_chunks(values: Iterable, size: int = IN_LIST_SIZE) -> Iterator[list]:
+    """``values`` in lists of at most ``size``, for ``IN (...)`` queries over many keys."""
+    chunk: list = []
+    for value in values:
+        chunk.append(value)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

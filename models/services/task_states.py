@@ -1,0 +1,125 @@
+"""F-6: moving a task's devices between states (pause, resume, cancel, retry, refresh).
+
+``TaskDeviceStates`` is the half of ``BulkTasks`` that changes device states after
+upload; ``BulkTasks`` (``models.services.tasks``) provides the database, the
+clock, the facts and its task look-ups (``_find``, ``_settle``, ``_counts``, ``_macs``).
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from models.rules.firmware import Direction
+from models.rules.refusals import Refused
+from models.rules.tasks import (
+    IN_PROGRESS,
+    assess,
+    state_for,
+)
+from models.storage.queries import devices_by_mac
+from models.tables.tasks import MigrationTask, TaskDevice
+
+BATCH_SIZE = 200  # digest: the server pushes the migration in batches of 200 devices
+_NOT_TAKEN = ("error", "failed", "cancelled")  # a MAC in another task in these states may be uploaded again
+_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$")
+
+# Test hooks called with (stage, batch number) inside ``run_next_batch``; the
+# crash tests kill the process from one. Empty in production.
+BATCH_HOOKS: list[Callable[[str, int], None]] = []
+
+
+class TaskDeviceStates:
+    def pause(self, name: str, macs: Iterable[str] | None = None) -> int:
+        """F-6: the task stops after the batch under way; with ``macs``, those devices wait."""
+        if macs is None:
+            return self._set_paused(name, True)
+        return self._move(name, macs, ("ready", "in_progress"), lambda task: "paused")
+
+    def resume(self, name: str, macs: Iterable[str] | None = None) -> int:
+        if macs is None:
+            return self._set_paused(name, False)
+        return self._move(name, macs, ("paused",), self._queue_state)
+
+    def cancel(self, name: str, macs: Iterable[str] | None = None) -> int:
+        """F-6: devices processed stay as they are; the others are cancelled (the whole task: it ends)."""
+        return self._move(name, macs, ("ready", "in_progress", "paused"), lambda task: "cancelled",
+                          whole_task=macs is None)
+
+    def retry(self, name: str, macs: Iterable[str] | None = None) -> int:
+        """Digest: errored devices back to "Ready for migration", if they pass the check again."""
+        return self._reassess(name, ("error", "failed"), macs)
+
+    def refresh(self, name: str) -> int:
+        """Check again with what the database knows now; for pushed devices, read the load their phone reports."""
+        changed = self._reassess(name, ("ready", "error"), None)
+        with self.db.session() as session:
+            task = self._find(session, name, lock=True)
+            devices = list(session.exec(select(TaskDevice).where(TaskDevice.task_id == task.id,
+                                                                 TaskDevice.state == "complete")))
+            known = devices_by_mac(session, [d.mac for d in devices])
+            for device in devices:
+                phone = known.get(device.mac)
+                device.phone_load = phone.reported_load if phone else None
+                session.add(device)
+        return changed
+
+    def set_include_unknown(self, name: str, include: bool) -> MigrationTask:
+        with self.db.session() as session:
+            task = self._find(session, name, lock=True)
+            task.include_unknown = include
+            session.add(task)
+        self._reassess(name, ("ready", "error"), None)
+        return self.get(name)
+
+    def _set_paused(self, name: str, paused: bool) -> int:
+        with self.db.session() as session:
+            task = self._find(session, name, lock=True)
+            if task.status != IN_PROGRESS:
+                raise Refused("task_not_in_progress", f'task "{name}" is {task.status}, not in progress')
+            task.paused, task.updated_at = paused, self.clock()
+            session.add(task)
+            return self._counts(session, task).get("in_progress", 0)
+
+    @staticmethod
+    def _queue_state(task: MigrationTask) -> str:
+        return "in_progress" if task.status == IN_PROGRESS else "ready"
+
+    def _move(self, name: str, macs: Iterable[str] | None, from_states: tuple[str, ...],
+              to_state: Callable[[MigrationTask], str], whole_task: bool = False) -> int:
+        with self.db.session() as session:
+            task = self._find(session, name, lock=True)
+            if whole_task and task.status != IN_PROGRESS:
+                raise Refused("task_not_in_progress", f'task "{name}" is {task.status}, not in progress')
+            query = update(TaskDevice).where(TaskDevice.task_id == task.id, col(TaskDevice.state).in_(from_states))
+            if macs is not None:
+                query = query.where(col(TaskDevice.mac).in_(self._macs(macs)))
+            moved = session.exec(query.values(state=to_state(task))).rowcount
+            self._settle(session, task)
+        return moved
+
+    def _reassess(self, name: str, from_states: tuple[str, ...], macs: Iterable[str] | None) -> int:
+        """Eligibility again, from the database as it is now; the devices that pass are queued again."""
+        with self.db.session() as session:
+            task = self._find(session, name, lock=True)
+            query = select(TaskDevice).where(TaskDevice.task_id == task.id, col(TaskDevice.state).in_(from_states))
+            if macs is not None:
+                query = query.where(col(TaskDevice.mac).in_(self._macs(macs)))
+            devices = list(session.exec(query))
+            known = devices_by_mac(session, [d.mac for d in devices])
+            moved = 0
+            for device in devices:
+                verdict = assess(device.pid, device.model, Direction(task.direction), known.get(device.mac), self.facts)
+                state = state_for(verdict.status, task.include_unknown)
+                state = self._queue_state(task) if state == "ready" else "error"
+                moved += state != device.state
+                device.eligibility, device.reason = verdict.status, verdict.reason
+                device.warnings, device.target_load, device.state = list(verdict.warnings), verdict.target_load, state
+                if state != "error":
+                    device.error, device.batch, device.processed_at = "", None, None
+                session.add(device)
+            session.flush()
+            self._settle(session, task)
+        return moved
