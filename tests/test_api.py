@@ -256,7 +256,7 @@ def test_bad_query_parameters_name_the_parameter(api):
 @pytest.mark.parametrize("code, status", [
     ("unknown_device", 404), ("unknown_user", 404), ("unknown_code", 404), ("trivial_pin", 422), ("bad_mac", 422),
     ("unknown_model", 422), ("bad_setting", 422), ("video_to_audio", 422), ("already_migrated", 409),
-    ("being_migrated", 409), ("mac_in_use", 409), ("user_exists", 409), ("something_new", 409),
+    ("being_migrated", 409), ("mac_in_use", 409), ("user_exists", 409), ("task_started", 409),
 ])
 def test_refusal_status_mapping(code, status):
     assert refusal_status(Refused(code, "x")) == status

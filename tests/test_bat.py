@@ -286,7 +286,7 @@ def test_a_fault_while_applying_rolls_everything_back(db, monkeypatch):
     def failing(session, phone, catalog):
         calls.append(phone.name)
         if len(calls) == 5:
-            raise Refused("boom", "disk on fire")
+            raise Refused("bat_conflict", "disk on fire")
         return real(session, phone, catalog)
 
     monkeypatch.setattr(bat, "_create", failing)

@@ -1,19 +1,89 @@
-"""The one error every door translates: a refusal with a code and a sentence.
+"""The one error every door translates, and the registry of its codes.
 
-Doors map ``code`` to a prompt, a screen or an HTTP status; ``message`` is
-already fit to show a person and never contains a PIN or a hash.
+A refusal has a code, a sentence fit to show a person (never a PIN or a
+hash) and, from the registry, a *kind*. Doors map kinds, not codes: the API
+answers 404 for ``NOT_FOUND``, 422 for ``INVALID``, 409 for the rest; the
+admin UI shows a not-found or a refused page; the IVR and the screens end the
+caller's session when the code says so (``ends_session``) and pick their own
+words per code where they have them. Adding a code is one line here, plus the
+doors' wording where a door words it (``docs/architecture.md``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Kind(str, Enum):
+    NOT_FOUND = "not_found"  # the thing named does not exist
+    INVALID = "invalid"  # the input itself is wrong; retyping can fix it
+    CONFLICT = "conflict"  # the input is fine but the site's state forbids it
+    CREDENTIAL = "credential"  # a PIN, code or password did not match (A-4, A-5)
+    LOCKED = "locked"  # too many failures: nothing is tried until the lock ends
+
+
+@dataclass(frozen=True)
+class Code:
+    kind: Kind
+    ends_session: bool = False  # a self-service call or screen session cannot go on after it
+    field: str | None = None  # the input it is about, where it is always one
+
+
+NF, INV, CON, CRED, LOCK = Kind.NOT_FOUND, Kind.INVALID, Kind.CONFLICT, Kind.CREDENTIAL, Kind.LOCKED
+
+CODES: dict[str, Code] = {
+    # not found
+    "unknown_device": Code(NF), "unknown_user": Code(NF), "unknown_code": Code(NF), "unknown_token": Code(NF),
+    "unknown_task": Code(NF),
+    # the input is wrong
+    "ambiguous_dn": Code(INV), "bad_activation_code": Code(INV), "bad_auth_code": Code(INV, field="code"),
+    "bad_call_id": Code(INV, field="register_call_id"), "bad_contact": Code(INV, field="contact"),
+    "bad_csv": Code(INV, field="file"), "bad_device_field": Code(INV), "bad_dn": Code(INV), "bad_encoding": Code(INV),
+    "bad_entry": Code(INV), "bad_file_name": Code(INV, field="file_name"), "bad_format": Code(INV), "bad_header": Code(INV),
+    "bad_kem": Code(INV), "bad_load": Code(INV), "bad_mac": Code(INV), "bad_onboarding": Code(INV),
+    "bad_option": Code(INV), "bad_param": Code(INV, field="product_params"), "bad_pin": Code(INV, field="pin"),
+    "bad_profile": Code(INV), "bad_protocol": Code(INV), "bad_rows": Code(INV), "bad_registration": Code(INV), "bad_scope": Code(INV),
+    "bad_self_service_id": Code(INV), "bad_setting": Code(INV), "bad_target": Code(INV),
+    "bad_task_kind": Code(INV, field="kind"), "bad_task_name": Code(INV, field="name"), "bad_tftp_server": Code(INV, field="tftp_server"),
+    "bad_user_id": Code(INV), "bad_username": Code(INV), "jabber_target": Code(INV), "needs_model": Code(INV),
+    "same_device": Code(INV), "too_long": Code(INV), "too_many_rows": Code(INV, field="file"), "trivial_pin": Code(INV, field="pin"),
+    "unknown_model": Code(INV), "unknown_profile": Code(INV), "unknown_template": Code(INV),
+    "unsupported_model": Code(INV), "video_to_audio": Code(INV), "weak_password": Code(INV),
+    "wrong_model": Code(INV),
+    # the site's state forbids it
+    "admin_exists": Code(CON), "already_migrated": Code(CON), "autoreg_exhausted": Code(CON),
+    "bat_conflict": Code(CON), "being_migrated": Code(CON), "mac_in_use": Code(CON),
+    "nothing_to_migrate": Code(CON), "profile_exists": Code(CON), "self_service_id_in_use": Code(CON),
+    "task_exists": Code(CON), "task_in_progress": Code(CON), "task_not_in_progress": Code(CON),
+    "task_not_ready": Code(CON), "task_started": Code(CON), "user_exists": Code(CON),
+    # ... and a self-service session cannot go on after it
+    "already_yours": Code(CON, ends_session=True), "dn_in_several_partitions": Code(CON, ends_session=True),
+    "no_old_phone": Code(CON, ends_session=True), "no_user": Code(CON, ends_session=True),
+    "not_a_candidate": Code(CON, ends_session=True), "not_a_new_phone": Code(CON, ends_session=True),
+    "not_allowed": Code(CON, ends_session=True), "old_phone_registered": Code(CON, ends_session=True),
+    "owned_by_other": Code(CON, ends_session=True), "phone_limit": Code(CON, ends_session=True),
+    "unknown_caller": Code(CON, ends_session=True),
+    # credentials
+    "invalid_credentials": Code(CRED), "bad_login": Code(CRED), "not_authenticated": Code(CRED),
+    "locked": Code(LOCK, ends_session=True), "admin_login_blocked": Code(LOCK),
+}
+
 
 class Refused(Exception):
-    def __init__(self, code: str, message: str, *, final: bool = False) -> None:
+    def __init__(self, code: str, message: str, *, final: bool = False, field: str | None = None) -> None:
+        if code not in CODES:
+            raise KeyError(f"refusal code {code!r} is not in models.rules.refusals.CODES")
         super().__init__(message)
         self.code = code
         self.message = message
-        self.final = final  # the session must end (A-4 attempts, lockout)
+        self.final = final or CODES[code].ends_session  # the session must end (A-4's third strike, lockout)
+        self.field = field or CODES[code].field  # the input it is about, when one is
         self.recorded = False  # C-13: written to the migration records already
+
+    @property
+    def kind(self) -> Kind:
+        return CODES[self.code].kind
 
     def __repr__(self) -> str:
         return f"Refused({self.code!r}, {self.message!r})"

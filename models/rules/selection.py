@@ -45,7 +45,6 @@ def choose(candidates: list[Candidate]) -> Selection:
             "no_old_phone",
             "No phone with that extension as its first line can be replaced. "
             "Check the extension, or ask your administrator",
-            final=True,
         )
     if len(ordered) > 3:
         return Selection(choices=ordered)
@@ -56,7 +55,6 @@ def choose(candidates: list[Candidate]) -> Selection:
         raise Refused(
             "old_phone_registered",
             "Your old phone is still registered: unplug it and try again",
-            final=True,
         )
     return Selection(choices=ordered)
 

@@ -139,7 +139,6 @@ class SelfService:
                         "dn_in_several_partitions",
                         f"Extension {entry} exists in more than one partition, so it can't be used here. "
                         "Ask your administrator to migrate this phone",
-                        final=True,
                     )
                 dn = dns[0] if dns else None
                 user = _USER_BY_PRIMARY.run(connection, {"dn": dn}).first() if dn else None
@@ -213,7 +212,7 @@ class SelfService:
     def _locked(self, state: CredentialState, settings: SiteSettings, now: datetime) -> Refused:
         minutes = auth.lock_remaining_minutes(state, settings, now)
         when = f"Try again in {minutes} minutes, or ask" if minutes else "Ask"
-        return Refused("locked", f"Your account is locked after too many wrong PINs. {when} your administrator to unlock it. {FORGOTTEN_PIN}", final=True)
+        return Refused("locked", f"Your account is locked after too many wrong PINs. {when} your administrator to unlock it. {FORGOTTEN_PIN}")
 
     def _fail(self, attempt: Attempt, refusal: Refused, settings: SiteSettings | None = None) -> None:
         """A-4: three wrong entries in one session end it."""
@@ -261,7 +260,7 @@ class SelfService:
 
         def check(connection: Connection, device) -> None:  # the locked row (models.storage.devices.device_row)
             if device.name not in {c.name for c in self._candidates(connection, attempt)}:
-                raise Refused("not_a_candidate", f"{device.name} is not a phone you can replace from here", final=True)
+                raise Refused("not_a_candidate", f"{device.name} is not a phone you can replace from here")
 
         return check
 
@@ -273,22 +272,22 @@ class SelfService:
 
     def _target(self, attempt: Attempt) -> Target:
         if not attempt.new_device:
-            raise Refused("unknown_caller", "This phone is not known here, so it can't take over another phone's settings", final=True)
+            raise Refused("unknown_caller", "This phone is not known here, so it can't take over another phone's settings")
         with self.db.read_connection() as connection:
             device = _NEW_PHONE.run(connection, {"name": attempt.new_device}).first()
             if device is not None and not device.auto_registered:
-                raise Refused("not_a_new_phone", "This phone is already provisioned, so it can't take over another phone's settings", final=True)
+                raise Refused("not_a_new_phone", "This phone is already provisioned, so it can't take over another phone's settings")
             model = device.model if device else attempt.new_model
             protocol = device.protocol if device else attempt.new_protocol
         if not model:
-            raise Refused("unknown_caller", "This phone's model is not known, so it can't take over another phone's settings", final=True)
+            raise Refused("unknown_caller", "This phone's model is not known, so it can't take over another phone's settings")
         return Target(mac=attempt.new_device, model=model, protocol=protocol)
 
     @recorded("replace")
     def preview(self, attempt: Attempt, old_name: str) -> Plan:
         self._require_authenticated(attempt)
         if old_name not in {c.name for c in attempt.candidates}:
-            raise Refused("not_a_candidate", f"{old_name} is not a phone you can replace from here", final=True)
+            raise Refused("not_a_candidate", f"{old_name} is not a phone you can replace from here")
         return self.migrator.preview(old_name, self.target(attempt))
 
     @recorded("replace")
@@ -296,7 +295,7 @@ class SelfService:
         """``also``: the door's own write, in the migration's transaction (the screens end their session)."""
         self._require_authenticated(attempt)
         if old_name not in {c.name for c in attempt.candidates}:
-            raise Refused("not_a_candidate", f"{old_name} is not a phone you can replace from here", final=True)
+            raise Refused("not_a_candidate", f"{old_name} is not a phone you can replace from here")
         return self.migrator.migrate(
             old_name, self.target(attempt), door=attempt.door, actor=attempt.actor, check=self._check_candidate(attempt),
             also=also,
@@ -316,25 +315,25 @@ class SelfService:
     def _provision(self, session: Session, attempt: Attempt) -> str:
         user = session.get(EndUser, attempt.user_id) if attempt.user_id else None
         if user is None or user.primary_extension_id is None:
-            raise Refused("no_user", "That extension belongs to no user, so there is nobody to give this phone to", final=True)
+            raise Refused("no_user", "That extension belongs to no user, so there is nobody to give this phone to")
         if not attempt.new_device:
-            raise Refused("unknown_caller", "This phone is not known here", final=True)
+            raise Refused("unknown_caller", "This phone is not known here")
         device = find_device(session, attempt.new_device, lock=True)
         profile = session.get(UserProfile, user.profile_id) if user.profile_id else UserProfile(name="default")
         if not profile.allow_self_provisioning:
-            raise Refused("not_allowed", "You are not allowed to provision your own phones; ask your administrator", final=True)
+            raise Refused("not_allowed", "You are not allowed to provision your own phones; ask your administrator")
         if device.owner_id == user.id and not device.auto_registered:
-            raise Refused("already_yours", "This phone is already yours", final=True)
+            raise Refused("already_yours", "This phone is already yours")
         if device.owner_id not in (None, user.id):
             previous = session.get(EndUser, device.owner_id)
             previous_profile = session.get(UserProfile, previous.profile_id) if previous and previous.profile_id else None
             if not (previous_profile and previous_profile.allow_reassign_from_other_user):
-                raise Refused("owned_by_other", "This phone belongs to another user and can't be given to you", final=True)
+                raise Refused("owned_by_other", "This phone belongs to another user and can't be given to you")
         owned = session.exec(
             select(func.count()).select_from(Device).where(Device.owner_id == user.id, Device.migrated == False, Device.id != device.id)  # noqa: E712
         ).one()
         if owned >= profile.phone_limit:
-            raise Refused("phone_limit", f"You already have {owned} phones, the most you may have; ask your administrator", final=True)
+            raise Refused("phone_limit", f"You already have {owned} phones, the most you may have; ask your administrator")
         old_line1 = session.exec(select(LineAppearance).where(LineAppearance.device_id == device.id, LineAppearance.position == 1)).first()
         released = []
         if old_line1 is not None:

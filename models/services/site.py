@@ -285,14 +285,12 @@ def set_user_profile(session: Session, user_id: str, profile: str | None) -> Non
     session.add(user)
 
 
-# --- the REST API's edits and paged reads (DESIGN "Interfaces that face outward") ---
+# --- checks shared by the site's edits (services.users, services.devices) ---
 
 
 def field_refusal(code: str, field: str, message: str) -> Refused:
     """A refusal about one input field; ``field`` lets a door point at it (the API's 422 ``errors``)."""
-    refusal = Refused(code, message)
-    refusal.field = field
-    return refusal
+    return Refused(code, message, field=field)
 
 
 def check_length(table, column: str, value: str | None, field: str | None = None) -> None:
