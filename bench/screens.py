@@ -1,7 +1,7 @@
 """Screens under load: N emulated phones at once, each walking "Replace an
 existing phone" against a running ``phone-migration serve``.
 
-Each flow is what a new 8851 does (PROTOCOL.md): the first screen (menu),
+Each flow is what a new 8851 does (docs/protocol.md): the first screen (menu),
 "Replace an existing phone", the extension, the PIN, the preview of what
 carries over (one unregistered old phone: no list, D-3), Confirm. Every flow
 is a different user and a different new MAC, so every flow really migrates a

@@ -2,7 +2,7 @@
 
 Each simulated phone (one UDP socket, its own source address 127.x.y.z so the
 per-source rate limit sees phones, not one host) reads what a 78xx/88xx asks
-for at boot (PROTOCOL.md, "Config files"): ``CTLSEP<MAC>.tlv`` and
+for at boot (docs/protocol.md, "Config files"): ``CTLSEP<MAC>.tlv`` and
 ``ITLSEP<MAC>.tlv`` (missing: "file not found" is the expected answer, T-1)
 then ``SEP<MAC>.cnf.xml`` (about 6 KB), each with ``blksize 1468`` and
 ``tsize 0``, lock-step, retransmitting its last packet after 1 s (at most 5

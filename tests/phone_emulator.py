@@ -1,5 +1,5 @@
 """A small Cisco phone emulator for the screen tests: fetches a screen, fills
-inputs, follows soft keys and menu URLs the way a phone does (PROTOCOL.md)."""
+inputs, follows soft keys and menu URLs the way a phone does (docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ def catalog() -> Catalog:
     return default_catalog()
 
 
-# key, family, line keys, protocols, CUCM model number, video  (PROTOCOL.md "Catalogue facts", "Config files")
+# key, family, line keys, protocols, CUCM model number, video  (docs/protocol.md "Catalogue facts", "Config files")
 SIP = ("SIP",)
 BOTH = ("SCCP", "SIP")
 MODELS = [

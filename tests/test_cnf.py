@@ -24,7 +24,7 @@ SCHEMA = etree.RelaxNG(etree.parse(str(Path(__file__).parents[1] / "phoneservice
 SERVER = ServerInfo(services_base="http://192.0.2.10:8080", callmanager_host="cucm.example.org")
 CAT = default_catalog()
 
-# Element paths seen in the public samples PROTOCOL.md names (usecallmanagernz/tftpboot
+# Element paths seen in the public samples docs/protocol.md names (usecallmanagernz/tftpboot
 # SEPMAC.cnf.xml, wazo-provd-plugins Cisco SIP/SCCP templates).
 SIP_PATHS = [
     "devicePool/callManagerGroup/members/member/callManager/ports/sipPort",

@@ -1,8 +1,8 @@
-"""The firmware conversion planner (models/firmware.py, models/firmware.toml): F-1..F-7, T-5.
+"""The firmware conversion planner (models/rules/firmware.py, models/rules/firmware.toml): F-1..F-7, T-5.
 
 Every source table row is checked twice: the hand-written rows below are copied
-from shared/seeds/firmware-migration-overview.txt (Tables 1, 2, 6, 7) and the
-README digest (cloud loads), independently of the TOML, and each TOML row must
+from docs/sources.md ("Firmware migration overview", Tables 1, 2, 6, 7) and
+"Cloud-upgrade loads", independently of the TOML, and each TOML row must
 match them, so a typo on either side fails a test.
 """
 

@@ -1,9 +1,9 @@
 """Loads through the rendered ``SEP<MAC>.cnf.xml``: T-5 overrides, F-7 stepping stones.
 
-The stones are copied from shared/seeds/79xx-tftp-firmware-conversion.txt step
+The stones are copied from docs/sources.md ("79xx TFTP conversion", "The steps": the source's step
 3b ("load version 3 (P00303010102), then load to version 5 (P00305000500),
-then jump to version 8.0.9 (P00308000900)"); the downgrade from
-79xx-stuck-load-downgrade.txt (edit SEP<MAC>.cnf.xml, MAC upper case, reset).
+then jump to version 8.0.9 (P00308000900)")); the downgrade from
+docs/sources.md "79xx stuck load" (edit SEP<MAC>.cnf.xml, MAC upper case, reset).
 """
 
 from __future__ import annotations

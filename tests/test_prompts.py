@@ -1,5 +1,5 @@
 """IVR prompts: every text has a recording pjsua2 can play, made from that text
-(shared/PJSUA2.md "Prompts"); the words D-4 strings together; S-4 languages."""
+(docs/pjsua2.md "Prompts"); the words D-4 strings together; S-4 languages."""
 
 from __future__ import annotations
 

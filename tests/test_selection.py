@@ -1,4 +1,4 @@
-"""D-3 and D-4 as pure functions (source Table 3 plus the SPEC's decisions)."""
+"""D-3 and D-4 as pure functions (source Table 3 plus the rules' decisions (docs/rules.md))."""
 
 import pytest
 

@@ -1,6 +1,6 @@
 """The pjsua2 adapter (ivr.sip) with fakes: no pjsua2 Endpoint in this process, ever.
 
-A second Endpoint aborts the process (shared/PJSUA2.md), so the adapter is
+A second Endpoint aborts the process (docs/pjsua2.md), so the adapter is
 driven through its two small interfaces, ``CallLeg`` and ``Player``, faked
 here; time is ``twisted.internet.task.Clock``; the thread pool is a list of
 jobs the test runs when it wants. Real SIP is in tests/e2e/test_ivr_*.py.

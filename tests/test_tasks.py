@@ -2,7 +2,7 @@
 
 Columns, statuses, the 1000-device limit, batches of 200 and the export
 groups are copied here from the English digest at the end of
-shared/seeds/README.md, independently of the code.
+docs/sources.md ("Control Hub firmware migration"), independently of the code.
 """
 
 from __future__ import annotations

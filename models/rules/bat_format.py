@@ -1,6 +1,6 @@
 """CUCM BAT phone CSV files: read and check them, write them. No database here.
 
-Two layouts (shared/PROTOCOL.md, "Catalogue facts"), told apart by the header:
+Two layouts (docs/protocol.md, "Catalogue facts"), told apart by the header:
 
 - ``all-details``: BAT "Export Phones – All Details": ``Device Name,Description,
   Device Pool,Phone Button Template,CSS,...,Device Type,...,Owner User ID,...``

@@ -1,6 +1,6 @@
 """The phone-model catalogue: protocols, line keys, KEMs, video, parameters.
 
-The facts are data in ``catalog.toml`` beside this module (shared/PROTOCOL.md,
+The facts are data in ``catalog.toml`` beside this module (docs/protocol.md,
 "Catalogue facts" and "Config files"); an admin override file is deep-merged
 over it, so a wrong guess is corrected in a file, not in code. The rules read
 here: C-4 (standard button template names), C-5 (which KEM the buttons go to),

@@ -1,6 +1,6 @@
 """The Enterprise <-> MPP firmware conversion planner and 79xx upgrade helpers.
 
-Pure functions over facts kept as data in ``firmware.toml`` (SPEC F-1..F-7,
+Pure functions over facts kept as data in ``firmware.toml`` (docs/rules.md F-1..F-7,
 T-5); an admin override file is deep-merged over it, so a wrong fact is fixed
 in a file, not in code. Each function takes ``facts=load_facts(override)``
 optionally; by default the packaged file, loaded once.

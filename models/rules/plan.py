@@ -19,7 +19,7 @@ from models.rules.catalog import (
 from models.rules.refusals import Refused
 from models.rules.security import ProfileSpec, mapped_profile
 
-SESSION_LINE_MODE = "0"  # vendorConfig lineMode for Session Line Mode (PROTOCOL.md: unconfirmed)
+SESSION_LINE_MODE = "0"  # vendorConfig lineMode for Session Line Mode (docs/protocol.md: unconfirmed)
 ALL_CALLS_ENABLED = "1"
 STANDARD_SIP_PROFILE = "Standard SIP Profile"
 

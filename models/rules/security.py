@@ -2,7 +2,7 @@
 
 Source Table 2 maps (mode, TFTP-encrypted config, transport, key order) of the
 old profile to a universal profile. Rows the source does not list are mapped
-as SPEC C-3 decides: Non-Secure -> Non-Secure, Authenticated -> Authenticated,
+as rule C-3 (docs/rules.md) decides: Non-Secure -> Non-Secure, Authenticated -> Authenticated,
 Encrypted follows the TFTP-encrypted and key-order columns.
 """
 

@@ -1,6 +1,6 @@
 """D-rules: which old phone a self-service caller replaces.
 
-``choose`` is source Table 3 plus the SPEC's decisions, as a pure function.
+``choose`` is source Table 3 plus the rules' decisions (docs/rules.md), as a pure function.
 """
 
 from __future__ import annotations

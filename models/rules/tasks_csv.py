@@ -2,7 +2,7 @@
 
 Pure functions with no storage, tested alone; ``models.services.tasks`` calls them and
 keeps the results. Columns, names and loads come from the English digest at
-the end of ``shared/seeds/README.md``.
+``docs/sources.md``, "Control Hub firmware migration".
 
 Decided here: rows are numbered as a spreadsheet shows them (the header is
 row 1, the first device row 2), so an admin finds the row the error names. An

@@ -44,7 +44,7 @@ USERS = [
     ("olivia", "Olivia", "1012", "1739"),
 ]
 
-# The rows of SPEC C-3 (source Table 2): name, mode, TFTP encrypted, transport, key order.
+# The rows of rule C-3 (docs/rules.md; source Table 2): name, mode, TFTP encrypted, transport, key order.
 OLD_PROFILES = [
     ("Cisco 7965 - Standard SCCP Non-Secure Profile", "non_secure", False, "tcp", "rsa"),
     ("Corp Authenticated SIP", "authenticated", False, "tls", "rsa"),

@@ -1,7 +1,7 @@
 """A pjsua2 caller for the IVR end-to-end tests: dial, key, wait for the IVR's BYE.
 
 Always its own process: pjsua2 allows one Endpoint per process, and the test
-process must have none (shared/PJSUA2.md).
+process must have none (docs/pjsua2.md).
 
     python tests/e2e/ivr_caller.py --target sip:8000@127.0.0.1:5071 --caller 9000 \\
         --method rfc2833 --step 1.0:2 --step 1.0:1001# --step 2.0:7314# --step 3.0:1 --record heard.wav

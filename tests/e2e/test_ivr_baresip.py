@@ -3,7 +3,7 @@
 baresip runs with its ``ctrl_tcp`` module (netstring JSON commands and events),
 ``net_interface 127.0.0.1``, an ``aufile`` source of silence and an
 ``aubridge`` player (no sound card); keys go by ``sndcode`` as RFC 4733
-(shared/PJSUA2.md "Testing recipes").
+(docs/pjsua2.md "Testing recipes").
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Repeated digits by RFC 4733 (``dialDtmf``) and by SIP INFO complete a
 replace; the caller records what it heard, so the prompts are known to reach
 the phone; four calls at once are served and a fifth is refused by pjsua
-(the wheel's PJSUA_MAX_CALLS, shared/PJSUA2.md).
+(the wheel's PJSUA_MAX_CALLS, docs/pjsua2.md).
 """
 
 from __future__ import annotations
