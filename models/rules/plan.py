@@ -48,7 +48,7 @@ class FeatureSnapshot:
 
 @dataclass(frozen=True)
 class DeviceSnapshot:
-    """What the engine reads of a device; built by ``models.services.migration.snapshot``."""
+    """What the engine reads of a device; built by ``models.storage.migration_rows.snapshot``."""
 
     name: str
     model: str

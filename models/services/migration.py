@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, delete, select
@@ -19,15 +18,13 @@ from sqlmodel import Session, col, delete, select
 from models.rules.catalog import Catalog, default_catalog
 from models.rules.names import device_name_for_mac, normalize_device_name
 from models.rules.plan import (
-    DeviceSnapshot,
-    FeatureSnapshot,
-    LineSnapshot,
     Plan,
     Target,
     plan,
 )
 from models.rules.refusals import Refused
-from models.rules.security import UNIVERSAL_PROFILES, ProfileSpec
+from models.rules.security import UNIVERSAL_PROFILES
+from models.storage import migration_rows as stored
 from models.storage.database import Database
 from models.storage.devices import (
     BEING_MIGRATED,
@@ -36,14 +33,11 @@ from models.storage.devices import (
     device_row,
     remove_temporary_device,
 )
-from models.storage.prepared import Prepared
 from models.storage.settings import load_settings
-from models.storage.stamp import bump
-from models.tables.devices import Device, KemModule
-from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
+from models.tables.devices import Device
+from models.tables.lines import DirectoryNumber, LineAppearance
 from models.tables.records import MigrationRecord
 from models.tables.templates import PhoneButtonTemplate, SecurityProfile
-from models.tables.users import EndUser
 
 # Test hooks called between the writes of ``apply`` with a stage name; the
 # crash tests kill the process from one. Empty in production.
@@ -70,75 +64,6 @@ def _hook(stage: str) -> None:
         fn(stage)
 
 
-_DEVICE_EXTRAS = Prepared(
-    select(EndUser.user_id, PhoneButtonTemplate.name, PhoneButtonTemplate.kind, SecurityProfile.name,
-           SecurityProfile.mode, SecurityProfile.tftp_encrypted, SecurityProfile.transport, SecurityProfile.key_order)
-    .select_from(Device)
-    .outerjoin(EndUser, col(EndUser.id) == col(Device.owner_id))
-    .outerjoin(PhoneButtonTemplate, col(PhoneButtonTemplate.id) == col(Device.button_template_id))
-    .outerjoin(SecurityProfile, col(SecurityProfile.id) == col(Device.security_profile_id))
-    .where(Device.id == bindparam("device"))
-)
-_LINES = Prepared(
-    select(LineAppearance.position, DirectoryNumber.id, DirectoryNumber.pattern, DirectoryNumber.partition,
-           LineAppearance.label, LineAppearance.display_name, LineAppearance.ascii_display_name,
-           LineAppearance.line_template, LineAppearance.settings, DirectoryNumber.is_intercom)
-    .join(DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id))
-    .where(LineAppearance.device_id == bindparam("device"))
-    .order_by(col(LineAppearance.position))
-)
-_FEATURES = Prepared(
-    select(FeatureButton.position, FeatureButton.feature, FeatureButton.target, FeatureButton.label)
-    .where(FeatureButton.device_id == bindparam("device")).order_by(col(FeatureButton.position))
-)
-_KEMS = Prepared(select(KemModule.model).where(KemModule.device_id == bindparam("device")).order_by(col(KemModule.slot)))
-_TEMPLATE_BY_NAME = Prepared(select(PhoneButtonTemplate.id, PhoneButtonTemplate.model, PhoneButtonTemplate.protocol)
-                             .where(PhoneButtonTemplate.name == bindparam("name")))
-_MARK_MIGRATED = Prepared(update(Device.__table__).where(Device.__table__.c.id == bindparam("device"))
-                          .values(migrated=True, successor=bindparam("successor")))
-_PROFILE_ID_BY_NAME = Prepared(select(SecurityProfile.id).where(SecurityProfile.name == bindparam("name")))
-# The migration's rows: the columns' own defaults fill what the plan leaves out.
-# A model object would cost more to build than its row to write.
-_INSERT_DEVICE = Prepared.insert(Device.__table__, returning=[Device.__table__.c.id])
-_INSERT_RECORD = Prepared.insert(MigrationRecord.__table__, returning=[MigrationRecord.__table__.c.id])
-_INSERT_LINE = Prepared.insert(LineAppearance.__table__)
-_INSERT_FEATURE = Prepared.insert(FeatureButton.__table__)
-_INSERT_KEM = Prepared.insert(KemModule.__table__)
-
-
-def snapshot(connection: Connection, device) -> DeviceSnapshot:  # device: a Device or its row
-    ids = {"device": device.id}
-    owner, template, kind, profile, mode, encrypted, transport, key_order = _DEVICE_EXTRAS.run(connection, ids).one()
-    lines = tuple(
-        LineSnapshot(
-            position=position, dn_id=dn_id, pattern=pattern, partition=partition, label=label,
-            display_name=display_name, ascii_display_name=ascii_name, line_template=line_template,
-            settings=dict(settings or {}), is_intercom=is_intercom,
-        )
-        for position, dn_id, pattern, partition, label, display_name, ascii_name, line_template, settings, is_intercom
-        in _LINES.run(connection, ids)
-    )
-    features = tuple(FeatureSnapshot(*row) for row in _FEATURES.run(connection, ids))
-    kems = tuple(_KEMS.run(connection, ids).scalars())
-    return DeviceSnapshot(
-        **{k: getattr(device, k) for k in _COPIED_FIELDS},
-        product_params=dict(device.product_params or {}),
-        owner=owner,
-        template_name=template,
-        template_kind=kind,
-        security=ProfileSpec(profile, mode, encrypted, transport, key_order) if profile else None,
-        kems=kems,
-        lines=lines,
-        features=features,
-    )
-
-
-_COPIED_FIELDS = tuple(
-    name for name in DeviceSnapshot.__dataclass_fields__
-    if name in Device.model_fields and name not in ("product_params",)
-)
-
-
 def _refusal_for(exc: Exception, new_name: str | None) -> Refused | None:
     """A constraint or lock that a concurrent migration tripped, in words."""
     text = str(getattr(exc, "orig", exc))
@@ -151,7 +76,7 @@ def _refusal_for(exc: Exception, new_name: str | None) -> Refused | None:
 
 def template_lookup(connection: Connection):
     def lookup(name: str):
-        row = _TEMPLATE_BY_NAME.run(connection, {"name": name}).first()
+        row = stored.template_row(connection, name)
         return (row.model, row.protocol) if row else None
 
     return lookup
@@ -167,7 +92,7 @@ class Migrator:
     def _plan(self, connection: Connection, old, target: Target) -> Plan:  # old: a device row (device_row)
         settings = load_settings(connection)
         return plan(
-            snapshot(connection, old),
+            stored.snapshot(connection, old),
             target,
             device_name_for_mac(target.mac),
             self.catalog,
@@ -241,14 +166,13 @@ class Migrator:
         writes = session.connection()
         temporary = remove_temporary_device(session, p.new_name)
         _hook("temporary_removed")
-        bump(session)  # the Core writes below pass none of the ORM hooks that move the site stamp
-        new_id = _INSERT_DEVICE.run(writes, dict(
+        new_id = stored.insert_device(session, dict(
             sip_contact=temporary.sip_contact if temporary else None,  # C-14: where the restart goes
             register_call_id=temporary.register_call_id if temporary else None,
             name=p.new_name, model=p.new_model, protocol=p.new_protocol, owner_id=old.owner_id,
             button_template_id=_template(session, p), security_profile_id=_profile(session, p.security_profile),
             product_params=p.product_params, registration="unregistered", load_override=None, **p.device,
-        )).one().id
+        ))
         _hook("device_created")
         # The snapshot read these rows under the same lock: write from it, one
         # multi-row INSERT per table.
@@ -263,24 +187,22 @@ class Migrator:
                         target=features[b.source_position].target, label=features[b.source_position].label)
                    for b in p.features]
         kems = [dict(device_id=new_id, slot=slot, model=kem) for slot, kem in enumerate(p.kems, 1)]
-        for statement, values in ((_INSERT_LINE, rows), (_INSERT_FEATURE, buttons), (_INSERT_KEM, kems)):
-            if values:
-                statement.run_many(writes, values)
+        stored.insert_buttons(writes, rows, buttons, kems)
         _hook("lines_written")
         if p.replacement_policy == "delete":
             delete_device(session, session.get(Device, old.id))
         else:
-            _MARK_MIGRATED.run(writes, {"device": old.id, "successor": p.new_name})
+            stored.mark_migrated(writes, old.id, p.new_name)
             if not p.old_keeps_lines:
                 intercom = {la.id for la, dn in _appearances(session, old.id) if dn.is_intercom}
                 session.exec(delete(LineAppearance).where(LineAppearance.device_id == old.id, col(LineAppearance.id).not_in(intercom)))
         _hook("old_updated")
-        record_id = _INSERT_RECORD.run(writes, dict(
+        record_id = stored.insert_record(writes, dict(
             door=door, actor=actor, action=action, old_device=p.old.name, old_device_uid=old.uid, old_model=old.model,
             new_device=p.new_name, new_model=p.new_model, outcome="migrated", warnings=p.summary(),
             details={"kems": p.kems, "template": p.template_name, "security_profile": p.security_profile,
                      "lines": len(p.lines), "policy": p.replacement_policy},
-        )).one().id
+        ))
         _hook("recorded")
         return record_id, temporary
 
@@ -294,7 +216,7 @@ def _appearances(session: Session, device_id: int):
 
 
 def _template(session: Session, p: Plan) -> int:
-    row = _TEMPLATE_BY_NAME.run(session.connection(), {"name": p.template_name}).first()
+    row = stored.template_row(session.connection(), p.template_name)
     if row is not None:
         return row.id
     template = PhoneButtonTemplate(name=p.template_name, kind=p.template_kind, model=p.new_model, protocol=p.new_protocol)
@@ -304,7 +226,7 @@ def _template(session: Session, p: Plan) -> int:
 
 
 def _profile(session: Session, name: str) -> int:
-    found = _PROFILE_ID_BY_NAME.run(session.connection(), {"name": name}).scalar()
+    found = stored.profile_id(session.connection(), name)
     if found is not None:
         return found
     spec = UNIVERSAL_PROFILES[name]

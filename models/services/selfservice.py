@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Callable
 
-from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, func, select
 
@@ -27,36 +26,14 @@ from models.rules.refusals import Refused
 from models.rules.selection import Candidate, Selection, choose
 from models.rules.settings import SiteSettings
 from models.services.migration import MigrationResult, Migrator
+from models.storage import selfservice_rows as reads
 from models.storage.devices import find_device, release_unused_autoreg_dns
-from models.storage.prepared import Prepared
 from models.storage.queries import prune_throttles
 from models.storage.settings import current_settings, load_settings
 from models.tables.devices import Device
 from models.tables.lines import DirectoryNumber, LineAppearance
 from models.tables.records import MigrationRecord
 from models.tables.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
-
-# The statements of the hot path, built once and run on the driver (models.storage.prepared).
-_CANDIDATES = (
-    select(Device.name, Device.model, Device.description, Device.registration)
-    .join(LineAppearance, col(LineAppearance.device_id) == col(Device.id))
-    .where(LineAppearance.dn_id == bindparam("dn"), LineAppearance.position == 1, Device.migrated == False)  # noqa: E712
-)
-_CANDIDATES_ANY_OWNER = Prepared(_CANDIDATES)
-_CANDIDATES_OF_OWNER = Prepared(_CANDIDATES.where(Device.owner_id == bindparam("owner")))
-_CANDIDATES_NO_OWNER = Prepared(_CANDIDATES.where(col(Device.owner_id).is_(None)))
-_NEW_PHONE = Prepared(select(Device.model, Device.protocol, Device.auto_registered)
-                      .where(Device.name == bindparam("name")))
-_DNS_BY_PATTERN = Prepared(select(DirectoryNumber.id).where(DirectoryNumber.pattern == bindparam("pattern"),
-                                                            DirectoryNumber.is_intercom == False))  # noqa: E712
-_USER_BY_PRIMARY = Prepared(select(EndUser.id, EndUser.user_id).where(EndUser.primary_extension_id == bindparam("dn")))
-_USER_PIN = Prepared(select(EndUser.id, EndUser.pin_hash).where(EndUser.id == bindparam("id")))
-_USER_BY_SELF_SERVICE_ID = Prepared(select(EndUser.id, EndUser.user_id, EndUser.primary_extension_id).where(
-    EndUser.self_service_id == bindparam("entry")))
-_CREDENTIAL_STATE = Prepared(select(CredentialState.__table__)
-                             .where(CredentialState.__table__.c.user_id == bindparam("user")))
-_THROTTLE = Prepared(select(AuthCodeThrottle.__table__)
-                     .where(AuthCodeThrottle.__table__.c.device_name == bindparam("device")))
 
 INVALID = "The extension or PIN is not valid"  # A-5: one answer for both
 FORGOTTEN_PIN = "If you forgot your PIN, change it in the self-care portal or ask your administrator"  # A-7
@@ -130,10 +107,10 @@ class SelfService:
         with self.db.read_connection() as connection:
             settings = load_settings(connection)
             if settings.identification == "self_service_user_id":
-                user = _USER_BY_SELF_SERVICE_ID.run(connection, {"entry": entry}).first()
+                user = reads.user_by_self_service_id(connection, entry)
                 dn = user.primary_extension_id if user else None
             else:
-                dns = _DNS_BY_PATTERN.run(connection, {"pattern": entry}).scalars()
+                dns = reads.dn_ids(connection, entry)
                 if len(dns) > 1:  # S-3
                     raise Refused(
                         "dn_in_several_partitions",
@@ -141,7 +118,7 @@ class SelfService:
                         "Ask your administrator to migrate this phone",
                     )
                 dn = dns[0] if dns else None
-                user = _USER_BY_PRIMARY.run(connection, {"dn": dn}).first() if dn else None
+                user = reads.user_by_primary_extension(connection, dn) if dn else None
             attempt.dn_id = dn
             attempt.user_id = user.id if user else None
             attempt.user_name = user.user_id if user else None
@@ -160,9 +137,9 @@ class SelfService:
         device_key = attempt.new_device or "unknown"
         with self.db.read_connection() as connection:  # rows, read only
             settings = load_settings(connection)
-            user = _USER_PIN.run(connection, {"id": attempt.user_id}).first() if attempt.user_id else None
-            state = _CREDENTIAL_STATE.run(connection, {"user": user.id}).first() if user else None
-            throttle = _THROTTLE.run(connection, {"device": device_key}).first()
+            user = reads.user_pin(connection, attempt.user_id) if attempt.user_id else None
+            state = reads.credential_state(connection, user.id) if user else None
+            throttle = reads.code_throttle(connection, device_key)
         if settings.authentication == "none":
             return
         code_on = settings.authentication == "users_and_admins" and settings.auth_code_hash is not None
@@ -235,14 +212,9 @@ class SelfService:
 
     def _candidates(self, connection: Connection, attempt: Attempt) -> list[Candidate]:
         """D-1/D-2: the DN on line 1, the user's own (any owner with the code)."""
-        if attempt.role == "admin":
-            rows = _CANDIDATES_ANY_OWNER.run(connection, {"dn": attempt.dn_id})
-        elif attempt.user_id:
-            rows = _CANDIDATES_OF_OWNER.run(connection, {"dn": attempt.dn_id, "owner": attempt.user_id})
-        else:
-            rows = _CANDIDATES_NO_OWNER.run(connection, {"dn": attempt.dn_id})
+        owner = reads.ANY_OWNER if attempt.role == "admin" else attempt.user_id
         found = []
-        for name, model_name, description, registration in rows:
+        for name, model_name, description, registration in reads.line1_devices(connection, attempt.dn_id, owner):
             if name == attempt.new_device:
                 continue
             try:
@@ -274,7 +246,7 @@ class SelfService:
         if not attempt.new_device:
             raise Refused("unknown_caller", "This phone is not known here, so it can't take over another phone's settings")
         with self.db.read_connection() as connection:
-            device = _NEW_PHONE.run(connection, {"name": attempt.new_device}).first()
+            device = reads.new_phone(connection, attempt.new_device)
             if device is not None and not device.auto_registered:
                 raise Refused("not_a_new_phone", "This phone is already provisioned, so it can't take over another phone's settings")
             model = device.model if device else attempt.new_model
