@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from models.rules.selection import PAGE_SIZE
+from models.rules.selection import next_page, page, page_count, pick
 
 
 @dataclass(frozen=True)
@@ -239,14 +239,14 @@ def _digits(text: str) -> tuple[str, ...]:
 def _page_prompts(choices: tuple[Choice, ...], number: int) -> tuple[str, ...]:
     """D-4: "for model 7 9 6 5, MAC ending A 1 B 2, press 1", up to 9 a page."""
     prompts: tuple[str, ...] = ("choose_phone",)
-    for key, choice in enumerate(choices[number * PAGE_SIZE : (number + 1) * PAGE_SIZE], 1):
+    for key, choice in enumerate(page(choices, number), 1):
         model = re.search(r"\d+", choice.model)
         if model:
             prompts += ("for_model",) + _digits(model.group())
         hexes = [c for c in choice.mac.lower() if c in "0123456789abcdef"][-4:]
         prompts += ("mac_ending",) + tuple(f"digit_{c}" if c.isdigit() else f"letter_{c}" for c in hexes)
         prompts += ("press", f"digit_{key}")
-    return prompts + (("more_phones",) if len(choices) > PAGE_SIZE else ("repeat_hint",))
+    return prompts + (("more_phones",) if page_count(choices) > 1 else ("repeat_hint",))
 
 
 # --- events ------------------------------------------------------------------
@@ -353,12 +353,12 @@ def _entry_key(state: State, key: str) -> Step:
 def _list_key(state: State, key: str) -> Step:
     """D-4: 1-9 picks from this page, "*" turns the page (wrapping)."""
     if key == "*":
-        number = (state.page + 1) % -(-len(state.choices) // PAGE_SIZE)
+        number = next_page(state.choices, state.page)
         return _ask(replace(state, page=number), LIST, _page_prompts(state.choices, number))
-    index = state.page * PAGE_SIZE + int(key) - 1 if key.isdigit() and key != "0" else -1
-    if not 0 <= index < min(len(state.choices), (state.page + 1) * PAGE_SIZE):
+    chosen = pick(state.choices, state.page, int(key)) if key.isdigit() else None
+    if chosen is None:
         return _retry(state, ("invalid_entry",), LIST, state.question)
-    name = state.choices[index].name
+    name = chosen.name
     return _run(replace(state, old_phone=name), "preview", name)
 
 

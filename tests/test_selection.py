@@ -3,7 +3,7 @@
 import pytest
 
 from models.rules.refusals import Refused
-from models.rules.selection import PAGE_SIZE, Candidate, choose, page, page_count
+from models.rules.selection import PAGE_SIZE, Candidate, choose, next_page, page, page_count, pick
 
 
 def devices(*states: str) -> list[Candidate]:
@@ -53,3 +53,11 @@ def test_d4_pages_of_nine():
 
 def test_d4_candidate_mac_for_reading():
     assert Candidate("SEP001122AABB12", "Cisco 7965", "", False).mac == "001122AABB12"
+
+
+def test_d4_pages_turn_and_wrap_and_a_key_picks_only_from_its_page():
+    many = tuple(Candidate(f"SEP{i:012X}", "Cisco 7965", "", False) for i in range(20))
+    assert [next_page(many, n) for n in range(3)] == [1, 2, 0]  # 9 + 9 + 2: after the last, the first
+    assert pick(many, 0, 1) == many[0] and pick(many, 1, 9) == many[17] and pick(many, 2, 2) == many[19]
+    assert pick(many, 2, 3) is None and pick(many, 0, 0) is None and pick(many, 0, 10) is None
+    assert page_count(many, size=10) == 2 and page(many, 1, size=10) == many[10:]  # the screens' 10 a page

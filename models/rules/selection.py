@@ -59,11 +59,22 @@ def choose(candidates: list[Candidate]) -> Selection:
     return Selection(choices=ordered)
 
 
-def page(choices: tuple[Candidate, ...], number: int) -> tuple[Candidate, ...]:
-    """D-4: page ``number`` (0-based) of at most 9 entries."""
-    start = number * PAGE_SIZE
-    return choices[start : start + PAGE_SIZE]
+def page(choices: tuple, number: int, size: int = PAGE_SIZE) -> tuple:
+    """D-4: page ``number`` (0-based) of at most ``size`` entries (9 where a digit picks one)."""
+    start = number * size
+    return choices[start : start + size]
 
 
-def page_count(choices: tuple[Candidate, ...]) -> int:
-    return max(1, -(-len(choices) // PAGE_SIZE))
+def page_count(choices: tuple, size: int = PAGE_SIZE) -> int:
+    return max(1, -(-len(choices) // size))
+
+
+def next_page(choices: tuple, number: int, size: int = PAGE_SIZE) -> int:
+    """D-4: the page after ``number``; after the last, the first again."""
+    return (number + 1) % page_count(choices, size)
+
+
+def pick(choices: tuple, number: int, key: int, size: int = PAGE_SIZE):
+    """D-4: the entry keyed ``key`` (1-based) on page ``number``, or None when that page has none."""
+    shown = page(choices, number, size)
+    return shown[key - 1] if 1 <= key <= len(shown) else None
