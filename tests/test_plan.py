@@ -42,12 +42,14 @@ def test_c1_lines_beyond_keys_move_to_kem_with_the_exact_message():
     p = make(old(lines=lines(7), kems=("7914",)), model="8861")
     assert [b.on_kem for b in p.lines] == [False] * 5 + [True] * 2
     assert "Your new phone has 5 line keys; lines 6 and 7 will move to the KEM" in p.warnings
+    assert [(w.code, w.params) for w in p.warnings] == [("lines_to_kem", {"lines": [6, 7]})]
 
 
 def test_c1_lines_beyond_keys_without_kem_are_dropped_and_reported():
     p = make(old(lines=lines(6)), model="7841")
     assert len(p.lines) == 4
     assert any("lines 5 and 6 will be dropped" in loss for loss in p.losses)
+    assert [loss.params for loss in p.losses if loss.code == "lines_dropped"] == [{"lines": [5, 6]}]
 
 
 def test_c1_feature_buttons_follow_the_lines_and_are_dropped_when_no_room():
@@ -223,3 +225,17 @@ def test_c15_by_template_uses_its_model_and_protocol():
 def test_c15_summary_lists_losses_before_warnings():
     p = make(old(lines=lines(7, intercom_at=7), kems=("7914",), em_logged_in_user="x"))
     assert p.summary()[: len(p.losses)] == p.losses
+
+
+def test_c15_losses_and_warnings_are_structured_notes_that_read_as_their_sentence():
+    """A door words a plan by code (the IVR's "move to the KEM"); the text stays what records keep."""
+    from models.rules import outcomes
+
+    note = outcomes.Note(outcomes.LINES_TO_KEM, "Your new phone has 2 line keys; line 3 will move to the KEM", lines=[3])
+    assert note == "Your new phone has 2 line keys; line 3 will move to the KEM" and note.params == {"lines": [3]}
+    assert outcomes.has([note], outcomes.LINES_TO_KEM) and not outcomes.has(["plain text"], outcomes.LINES_TO_KEM)
+    import pickle
+    assert pickle.loads(pickle.dumps(note)).code == outcomes.LINES_TO_KEM
+    import pytest
+    with pytest.raises(KeyError):
+        outcomes.Note("not_a_note", "x")

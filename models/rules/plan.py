@@ -16,6 +16,18 @@ from models.rules.catalog import (
     UnknownModel,
     standard_template_name,
 )
+from models.rules.outcomes import (
+    EM_LOGGED_OUT,
+    FEATURE_DROPPED,
+    INTERCOM_STAYS,
+    KEM_TOO_MANY,
+    KEM_UNMIXABLE,
+    KEM_UNSUPPORTED,
+    LINES_DROPPED,
+    LINES_TO_KEM,
+    PARAM_UNSUPPORTED,
+    Note,
+)
 from models.rules.refusals import Refused
 from models.rules.security import ProfileSpec, mapped_profile
 
@@ -113,8 +125,8 @@ class Plan:
     kems: list[str]
     replacement_policy: str
     old_keeps_lines: bool  # retain + the old model supports shared lines (C-1)
-    losses: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    losses: list[Note] = field(default_factory=list)  # each also its English sentence (models.rules.outcomes)
+    warnings: list[Note] = field(default_factory=list)
 
     def summary(self) -> list[str]:
         """What a door shows before confirmation: losses first, then warnings."""
@@ -178,14 +190,15 @@ def plan(
             f"{old.name} is a video endpoint; it can only be migrated to a video endpoint, not a {new_model.display_name}",
         )
 
-    losses: list[str] = []
-    warnings: list[str] = []
+    losses: list[Note] = []
+    warnings: list[Note] = []
 
     # C-2: the intercom DN moves only when the old phone is deleted.
     lines = list(old.lines)
     if replacement_policy == "retain":
         for line in (l for l in lines if l.is_intercom):
-            losses.append(f"intercom line {line.pattern} stays on the old phone (replacement policy: retain)")
+            losses.append(Note(INTERCOM_STAYS, f"intercom line {line.pattern} stays on the old phone (replacement policy: retain)",
+                               pattern=line.pattern))
         lines = [l for l in lines if not l.is_intercom]
 
     kems = _plan_kems(old, new_model, catalog, losses)
@@ -223,7 +236,8 @@ def plan(
         "locked": old.locked and not (old_model is not None and old_model.video),  # C-10
     }
     if old.em_logged_in_user:
-        warnings.append(f"Extension Mobility user {old.em_logged_in_user} is logged out; log in again on the new phone")
+        warnings.append(Note(EM_LOGGED_OUT, f"Extension Mobility user {old.em_logged_in_user} is logged out; "
+                                            "log in again on the new phone", user=old.em_logged_in_user))
     old_keeps = replacement_policy == "retain" and (old_model.supports_shared_lines if old_model else True)
     return Plan(
         old=old,
@@ -245,17 +259,20 @@ def plan(
     )
 
 
-def _plan_kems(old: DeviceSnapshot, new_model: PhoneModel, catalog: Catalog, losses: list[str]) -> list[str]:
+def _plan_kems(old: DeviceSnapshot, new_model: PhoneModel, catalog: Catalog, losses: list[Note]) -> list[str]:
     """C-5: each old module to the KEM the new model takes; types never mixed."""
     kems: list[str] = []
     for old_kem in old.kems:
         new_kem = catalog.compatible_kem(old_kem, new_model.key)
         if new_kem is None:
-            losses.append(f"{new_model.display_name} takes no {old_kem} key expansion module: its settings are lost")
+            losses.append(Note(KEM_UNSUPPORTED, f"{new_model.display_name} takes no {old_kem} key expansion module: "
+                                                "its settings are lost", kem=old_kem))
         elif kems and new_kem != kems[0]:
-            losses.append(f"key expansion module {old_kem} cannot be mixed with {kems[0]}: its settings are lost")
+            losses.append(Note(KEM_UNMIXABLE, f"key expansion module {old_kem} cannot be mixed with {kems[0]}: "
+                                              "its settings are lost", kem=old_kem))
         elif len(kems) >= new_model.kems.get(new_kem, 0):
-            losses.append(f"{new_model.display_name} takes at most {len(kems)} {new_kem} modules: one is lost")
+            losses.append(Note(KEM_TOO_MANY, f"{new_model.display_name} takes at most {len(kems)} {new_kem} modules: "
+                                             "one is lost", kem=new_kem))
         else:
             kems.append(new_kem)
     return kems
@@ -288,15 +305,19 @@ def _report_buttons(lines, features, line_plan, feature_plan, keys, model, has_k
     dropped = [str(i) for i, line in enumerate(lines, 1) if line.position not in kept]
     noun = "line key" if keys == 1 else "line keys"
     if moved:
-        warnings.append(f"Your new phone has {keys} {noun}; {_plural('line', moved)} will move to the KEM")
+        warnings.append(Note(LINES_TO_KEM, f"Your new phone has {keys} {noun}; {_plural('line', moved)} will move to the KEM",
+                             lines=[int(n) for n in moved]))
     if dropped:
         where = "its key expansion modules are full" if has_kem else "it has no key expansion module"
-        losses.append(f"Your new phone has {keys} {noun} and {where}; {_plural('line', dropped)} will be dropped")
+        losses.append(Note(LINES_DROPPED, f"Your new phone has {keys} {noun} and {where}; {_plural('line', dropped)} will be dropped",
+                           lines=[int(n) for n in dropped]))
     kept_features = {b.source_position for b in feature_plan}
     for feature in features:
         if feature.position not in kept_features:
             kind = "speed dial" if feature.feature == "speed_dial" else "BLF"
-            losses.append(f'{kind} "{feature.label or feature.target}" has no free button on a {model.display_name} and is dropped')
+            losses.append(Note(FEATURE_DROPPED, f'{kind} "{feature.label or feature.target}" has no free button on a '
+                                                f'{model.display_name} and is dropped', feature=feature.feature,
+                               target=feature.target))
 
 
 def _plural(noun: str, numbers: list[str]) -> str:
@@ -331,5 +352,6 @@ def _plan_params(
     for name in sorted(set(old.product_params) - set(defaults)):
         if name in old_defaults and old.product_params[name] == old_defaults[name]:
             continue
-        losses.append(f'product-specific parameter "{catalog.param_label(name)}" is not supported by {new_model.display_name}')
+        losses.append(Note(PARAM_UNSUPPORTED, f'product-specific parameter "{catalog.param_label(name)}" is not supported '
+                                                  f'by {new_model.display_name}', param=name))
     return params
