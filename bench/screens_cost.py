@@ -42,7 +42,7 @@ def serve(flows: int, url: str, ready: Path) -> None:
     from twisted.internet import reactor
 
     from phoneservice.config import load_config
-    from phoneservice.server import build_services, web_site
+    from phoneservice.processes.server import build_services, web_site
 
     config = load_config(database={"url": url})
     services = build_services(config)

@@ -105,7 +105,7 @@ def build_site(workdir: Path, phones: int) -> tuple[str, int]:
 def render_folder(folder: Path, url: str, web_port: int, phones: int) -> dict[str, bytes]:
     """What serve will answer, pre-rendered by the same resolver into ``folder`` for in.tftpd."""
     from phoneservice.config import load_config
-    from phoneservice.server import build_services
+    from phoneservice.processes.server import build_services
 
     services = build_services(load_config(database={"url": url}, web={"port": web_port}))
     files = {f"SEP{mac(i)}.cnf.xml": services.files.resolve(f"SEP{mac(i)}.cnf.xml") for i in range(phones)}

@@ -37,7 +37,7 @@ from models.database import Database
 from models.migration import Migrator
 from models.selfservice import SelfService
 from phoneservice.observe import log_event, setup_logging
-from phoneservice.restart import restart_device
+from ivr.restart import restart_device
 
 from ivr.sip import IvrAdapter, pjsua2_classes
 

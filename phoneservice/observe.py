@@ -97,7 +97,7 @@ class Metrics:
 
     def live(self, gauge: Gauge, compute) -> None:
         """A gauge whose value ``compute()`` gives: on scrape, or once a second with shared metrics."""
-        from phoneservice.webprocs import shared_metrics_dir
+        from phoneservice.processes.webprocs import shared_metrics_dir
 
         if shared_metrics_dir() is not None:
             self._live.append((gauge, compute))

@@ -105,7 +105,7 @@ def demo_db(db_url: str):
 def services(demo_db):
     """The web server's services on the demo site (admin UI, screens); restarts are not sent."""
     from phoneservice.config import load_config
-    from phoneservice.server import build_services
+    from phoneservice.processes.server import build_services
 
     services = build_services(load_config(database={"url": demo_db.url}))
     services.restart = lambda name, result=None: False  # no SIP contact in these tests

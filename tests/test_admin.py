@@ -21,8 +21,8 @@ from models.devices import Device
 from models.records import MigrationRecord
 from models.settings import EDITABLE, DeviceDefaults, SiteSetting, load_settings
 from models.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
-from phoneservice.admin_settings import SECTIONS
-from phoneservice.app import create_app
+from phoneservice.web.admin.settings import SECTIONS
+from phoneservice.web.app import create_app
 
 ALICE_7965, NEW_MAC, NEW_NAME = "SEP001122330001", "00:11:22:33:44:55", "SEP001122334455"
 SECRETS = [pin for *_, pin in USERS] + [AUTH_CODE]
@@ -186,7 +186,7 @@ def test_posts_without_csrf_token_are_refused(app, services, admin):
 def test_bearer_token_api_is_exempt_but_admin_never(services):
     from flask import Flask
 
-    from phoneservice import admin
+    from phoneservice.web.admin import login as admin
 
     app = Flask("probe")
     app.extensions["phone_migration"] = services

@@ -15,11 +15,11 @@ import pytest
 from models.admins import create_token
 from models.devices import Device
 from models.tasks import BATCH_HOOKS
-from phoneservice import admin_tasks
-from phoneservice.api_common import PROBLEM
-from phoneservice.app import create_app
+from phoneservice.web.admin import tasks as admin_tasks
+from phoneservice.web.api.common import PROBLEM
+from phoneservice.web.app import create_app
 from phoneservice.config import load_config
-from phoneservice.server import build_services
+from phoneservice.processes.server import build_services
 
 HEADER = "Type,Username,Phone Number,Extension,Device Type,Model,MAC Address,Location,Calling plan"
 TASK = "8800-01-01-21"

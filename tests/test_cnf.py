@@ -17,10 +17,10 @@ from models.devices import Device
 from models.provisioning import default_loads, device_config
 from models.settings import DeviceDefaults
 from models.stamp import current_version
-from phoneservice.cnf import ServerInfo, render_default, render_device
+from phoneservice.configfiles.cnf import ServerInfo, render_default, render_device
 
 GOLDEN = Path(__file__).parent / "golden"
-SCHEMA = etree.RelaxNG(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "schemas" / "cnf.rng")))
+SCHEMA = etree.RelaxNG(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "configfiles" / "schemas" / "cnf.rng")))
 SERVER = ServerInfo(services_base="http://192.0.2.10:8080", callmanager_host="cucm.example.org")
 CAT = default_catalog()
 

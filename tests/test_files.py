@@ -13,8 +13,8 @@ from models.catalog import default_catalog
 from models.devices import Device
 from models.lines import DirectoryNumber
 from models.settings import save_settings
-from phoneservice.cnf import ServerInfo
-from phoneservice.files import ConfigFiles
+from phoneservice.configfiles.cnf import ServerInfo
+from phoneservice.configfiles.files import ConfigFiles
 from phoneservice.observe import Metrics
 
 

@@ -17,8 +17,8 @@ from models.devices import Device
 from models.settings import DeviceDefaults
 from models.site import create_device
 from models.tasks import BulkTasks
-from phoneservice.cnf import ServerInfo
-from phoneservice.files import ConfigFiles
+from phoneservice.configfiles.cnf import ServerInfo
+from phoneservice.configfiles.files import ConfigFiles
 from phoneservice.observe import Metrics
 
 PHONE = "SEP00AA00796000"  # a 7960 SCCP

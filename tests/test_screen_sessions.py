@@ -20,7 +20,7 @@ from models.selection import Candidate
 from models.selfservice import Attempt
 from models.sessions import ScreenSessionRow, SessionStore
 from models.stamp import current_version
-from phoneservice.app import create_app
+from phoneservice.web.app import create_app
 
 PHONE, OTHER = "SEP00AA11BB22CC", "SEP00AA11BB22CD"
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)

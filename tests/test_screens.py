@@ -20,10 +20,10 @@ from models.lines import DirectoryNumber, LineAppearance
 from models.settings import DeviceDefaults, save_settings
 from models.selfservice import Attempt
 from phone_emulator import Phone
-from phoneservice.app import create_app
+from phoneservice.web.app import create_app
 from phoneservice.observe import scrub_query
 
-XSD = etree.XMLSchema(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "schemas" / "CiscoIPPhone.xsd")))
+XSD = etree.XMLSchema(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "web" / "screens" / "schemas" / "CiscoIPPhone.xsd")))
 NEW = "SEP00AA11BB22CC"  # the demo's auto-registered 8851 (8851: onboarding by activation code)
 FRESH = "SEPAABBCCDD0001"  # a phone the site has never seen
 

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from twisted.internet import error, task
 from twisted.python.failure import Failure
 
-from ivr.supervisor import (
+from phoneservice.processes.supervisor import (
     FAILED, QUEUED, RESTARTING, STARTING, STOPPED, STOPPING, UP, CrashHistory, IvrSupervisor, RestartPolicy, after_exit,
     restart_delay, summarize, worker_command,
 )
@@ -72,7 +72,7 @@ def test_max_restarts_zero_gives_up_at_the_first_death():
 
 
 def test_summary_says_ok_degraded_down():
-    from ivr.supervisor import WorkerStatus
+    from phoneservice.processes.supervisor import WorkerStatus
 
     up, down = WorkerStatus(5071, 10, UP, 0), WorkerStatus(5072, None, RESTARTING, 1)
     assert summarize((up, up))["status"] == "ok"
@@ -392,7 +392,7 @@ def memory_reactor():
 
 def test_build_adds_the_supervisor_with_the_configured_ports(tmp_path):
     from phoneservice.config import load_config
-    from phoneservice.server import build
+    from phoneservice.processes.server import build
 
     url = empty_site(tmp_path)
     root, services = build(load_config(database={"url": url}, ivr={"workers": 2, "port": 5081}), memory_reactor())
@@ -405,9 +405,9 @@ def test_build_adds_the_supervisor_with_the_configured_ports(tmp_path):
 
 
 def test_health_page_tells_the_ivr_state(tmp_path):
-    from phoneservice.app import create_app
+    from phoneservice.web.app import create_app
     from phoneservice.config import load_config
-    from phoneservice.server import build
+    from phoneservice.processes.server import build
 
     url = empty_site(tmp_path)
     _, services = build(load_config(database={"url": url}, ivr={"workers": 1, "port": 5091}), memory_reactor())
@@ -425,7 +425,7 @@ def test_health_page_tells_the_ivr_state(tmp_path):
 HARNESS = textwrap.dedent("""
     import json, sys
     from twisted.internet import reactor
-    from ivr.supervisor import IvrSupervisor, RestartPolicy, worker_command
+    from phoneservice.processes.supervisor import IvrSupervisor, RestartPolicy, worker_command
 
     fake, first_port, extra, hold = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4])
     events = []

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from phoneservice import webprocs
+from phoneservice.processes import webprocs
 
 
 @pytest.fixture
@@ -60,4 +60,4 @@ def test_the_workers_get_the_main_process_config_and_the_bound_port(services, mo
     passed = ServerConfig.model_validate_json(env[webprocs.CONFIG_ENV])
     assert passed.web.port == 41234 and passed.database.url == "sqlite:///x.db" and passed.web.processes == 3
     assert len(supervisor._workers) == 2
-    assert supervisor._command(1)[-4:] == ["-m", "phoneservice.webprocs", "--index", "1"]
+    assert supervisor._command(1)[-4:] == ["-m", "phoneservice.processes.webprocs", "--index", "1"]

@@ -23,7 +23,7 @@ from models.catalog import default_catalog
 from models.database import Database
 from models.provisioning import device_config
 from models.stamp import current_version
-from phoneservice.cnf import ServerInfo, render_device
+from phoneservice.configfiles.cnf import ServerInfo, render_device
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

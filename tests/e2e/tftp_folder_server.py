@@ -20,7 +20,7 @@ from pathlib import Path
 
 from twisted.internet import reactor
 
-from phoneservice.tftp import TFTPService
+from phoneservice.configfiles.tftp import TFTPService
 
 
 def folder_resolver(folder: Path):

@@ -29,7 +29,7 @@ from flask import Response, flash, redirect, request, url_for
 from models.errors import Refused
 from models.firmware import Direction
 from models.tasks import ELIGIBILITY, IN_PROGRESS, STATES, BulkTasks
-from phoneservice.admin import actor, blueprint, now, page, refused_page, services
+from phoneservice.web.admin.login import actor, blueprint, now, page, refused_page, services
 from phoneservice.observe import log_event, logger
 
 MAX_UPLOAD = 5 * 1024 * 1024  # 1000 rows are well under 1 MB; a bigger file is not a task's CSV

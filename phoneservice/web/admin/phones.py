@@ -14,7 +14,7 @@ from flask import flash, redirect, request, url_for
 from models import reports
 from models.errors import Refused
 from models.plan import Target
-from phoneservice.admin import actor, blueprint, page, refused_page, services
+from phoneservice.web.admin.login import actor, blueprint, page, refused_page, services
 from phoneservice.observe import log_event
 
 PAGE_SIZE = 200

@@ -222,4 +222,4 @@ def home():
     return page("home.html", recent=recent)
 
 
-from phoneservice import admin_phones, admin_reports, admin_settings, admin_tasks, admin_users  # noqa: E402,F401  (their routes)
+from phoneservice.web.admin import phones as _phones, reports as _reports, settings as _settings, tasks as _tasks, users as _users  # noqa: E402,F401,E501  (their routes)

@@ -7,9 +7,9 @@ from models import activation, site
 from models.activation import ActivationCodePublic
 from models.clock import utcnow
 from models.settings import load_settings, save_settings
-from phoneservice.api_common import (ID_MAX, PAGE_QUERY, ApiProblem, about, blueprint, body, no_content, ok,
+from phoneservice.web.api.common import (ID_MAX, PAGE_QUERY, ApiProblem, about, blueprint, body, no_content, ok,
                                      operation, page_args, paged, services)
-from phoneservice.api_schemas import (ActivationCodeCreate, ActivationCodeIssued, AuthCodePut, Page,
+from phoneservice.web.api.schemas import (ActivationCodeCreate, ActivationCodeIssued, AuthCodePut, Page,
                                       SettingsPublic, SettingsUpdate)
 from phoneservice.observe import log_event
 

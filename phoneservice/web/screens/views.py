@@ -23,7 +23,7 @@ from models.selection import Candidate
 from models.selfservice import Attempt
 from models.devices import start_facts
 from models.settings import load_settings, onboarding_method
-from phoneservice import ciscoxml as cx
+from phoneservice.web.screens import ciscoxml as cx
 from phoneservice.observe import log_event
 
 blueprint = Blueprint("screens", __name__, url_prefix="/screens")

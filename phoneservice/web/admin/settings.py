@@ -16,7 +16,7 @@ from flask import flash, redirect, request, url_for
 from models import reports, site
 from models.errors import Refused
 from models.settings import SiteSettings, load_settings, parse_value, save_settings
-from phoneservice.admin import actor, blueprint, page, services
+from phoneservice.web.admin.login import actor, blueprint, page, services
 from phoneservice.observe import log_event
 
 SECTIONS = {

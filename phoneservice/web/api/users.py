@@ -11,9 +11,9 @@ from flask import url_for
 from models import reports, site
 from models.clock import utcnow
 from models.users import EndUserCreate, EndUserPublic, EndUserUpdate
-from phoneservice.api_common import (PAGE_QUERY, about, blueprint, body, no_content, ok, operation, page_args,
+from phoneservice.web.api.common import (PAGE_QUERY, about, blueprint, body, no_content, ok, operation, page_args,
                                      paged, query_param, services, str_arg)
-from phoneservice.api_schemas import Page, PinPut
+from phoneservice.web.api.schemas import Page, PinPut
 from phoneservice.observe import log_event
 
 SEARCH = query_param("q", {"type": "string", "maxLength": 100},

@@ -15,9 +15,9 @@ from models.database import Database
 from models.migration import Migrator
 from models.selfservice import SelfService
 from phoneservice.config import ServerConfig
-from phoneservice.files import ConfigFiles
+from phoneservice.configfiles.files import ConfigFiles
 from phoneservice.observe import Metrics
-from phoneservice.restart import BackgroundRestarts, restart_device
+from ivr.restart import BackgroundRestarts, restart_device
 from models.sessions import SessionStore
 
 
@@ -51,7 +51,7 @@ class Services:
         if self.process == "main":
             ivr = self.ivr.health() if self.ivr is not None else {"status": "disabled", "up": 0, "workers": []}
             return {"ivr": ivr, "config_cache": "warm" if self.cache_warm else "warming", "draining": self.draining}
-        from phoneservice.webprocs import read_status
+        from phoneservice.processes.webprocs import read_status
 
         main = read_status() or {"ivr": {"status": "unknown", "up": 0, "workers": []}, "config_cache": "warming",
                                  "draining": False}
@@ -76,7 +76,11 @@ def create_app(services: Services, role: str = "web") -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     app.extensions["phone_migration"] = services
-    from phoneservice import admin, api, configfiles, health, screens
+    from phoneservice.web.admin import login as admin
+    from phoneservice.web.api import edge as api
+    from phoneservice.configfiles import http as configfiles
+    from phoneservice.web import health
+    from phoneservice.web.screens import views as screens
 
     if role == "config":
         app.register_blueprint(configfiles.blueprint)

@@ -14,9 +14,9 @@ from models import admins, reports, site
 from models.errors import Refused
 from models.plan import Plan, Target
 from models.records import MigrationRecordPublic
-from phoneservice.api_common import (PAGE_QUERY, about, blueprint, body, invalid, ok, operation, page_args, paged,
+from phoneservice.web.api.common import (PAGE_QUERY, about, blueprint, body, invalid, ok, operation, page_args, paged,
                                      query_param, services)
-from phoneservice.api_schemas import MigrateRequest, MigrationPlanPublic, Page
+from phoneservice.web.api.schemas import MigrateRequest, MigrationPlanPublic, Page
 from phoneservice.observe import log_event
 
 DOOR = "api"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, request
 
 from models import reports
-from phoneservice.admin import blueprint, now, page, services
+from phoneservice.web.admin.login import blueprint, now, page, services
 
 OUTCOMES = {"": None, "migrated": "migrated", "provisioned": "provisioned", "refused": "refused"}
 

@@ -16,8 +16,8 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from phoneservice.api_common import ID_MAX, NOT_FOUND, PROBLEM, UNPROCESSABLE, blueprint
-from phoneservice.api_schemas import Problem
+from phoneservice.web.api.common import ID_MAX, NOT_FOUND, PROBLEM, UNPROCESSABLE, blueprint
+from phoneservice.web.api.schemas import Problem
 
 REF = "#/components/schemas/{model}"
 UNDOCUMENTED = {"api.not_found", "api.static"}

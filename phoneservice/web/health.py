@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from phoneservice.webprocs import exposition
+from phoneservice.processes.webprocs import exposition
 
 blueprint = Blueprint("health", __name__)
 

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from phoneservice.cli_common import _db, _fail, refusals
+from phoneservice.cli.common import _db, _fail, refusals
 
 
 @click.group()

@@ -16,19 +16,19 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.wsgi import WSGIResource
 
-from ivr.supervisor import IvrSupervisor, RestartPolicy, worker_command
+from phoneservice.processes.supervisor import IvrSupervisor, RestartPolicy, worker_command
 from models.catalog import default_catalog
 from models.database import Database
 from models.migration import Migrator
 from models.selfservice import SelfService
-from phoneservice.app import Services, create_app
-from phoneservice.bufferedwsgi import BufferedWSGI
-from phoneservice.cnf import ServerInfo
+from phoneservice.web.app import Services, create_app
+from phoneservice.processes.bufferedwsgi import BufferedWSGI
+from phoneservice.configfiles.cnf import ServerInfo
 from phoneservice.config import ServerConfig
-from phoneservice.files import ConfigFiles
+from phoneservice.configfiles.files import ConfigFiles
 from phoneservice.observe import Metrics, log_event, log_request
-from phoneservice.tftp import TFTPService
-from phoneservice import webprocs
+from phoneservice.configfiles.tftp import TFTPService
+from phoneservice.processes import webprocs
 
 
 class LoggedSite(Site):
@@ -200,7 +200,7 @@ def run(config: ServerConfig, demo: bool = False) -> None:
     db = Database(config.database.url)
     db.upgrade()
     if demo:
-        from phoneservice.cli import load_demo_once
+        from phoneservice.cli.commands import load_demo_once
 
         load_demo_once(db)
     db.dispose()

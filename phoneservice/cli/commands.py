@@ -16,8 +16,8 @@ from models.devices import normalize_device_name
 from models.migration import Migrator, find_device
 from models.plan import Plan, Target
 from models.settings import EDITABLE, load_settings, parse_value, save_settings
-from phoneservice.cli_common import _db, _fail, refusals
-from phoneservice.cli_tasks import dhcp_option150, tasks
+from phoneservice.cli.common import _db, _fail, refusals
+from phoneservice.cli.tasks import dhcp_option150, tasks
 
 
 @click.group()
@@ -322,7 +322,7 @@ def serve(ctx, demo, config_file, web_port, config_port, tftp_port, ivr_workers,
     """Run the server: web, config files over HTTP, TFTP and the IVR workers."""
     from phoneservice.config import ConfigError, load_config
     from phoneservice.observe import setup_logging
-    from phoneservice.server import run
+    from phoneservice.processes.server import run
 
     overrides: dict = {}
     if ctx.obj["url"]:

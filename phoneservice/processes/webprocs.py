@@ -120,7 +120,7 @@ def read_status() -> dict | None:
 
 def web_workers(config, port: int, reactor):
     """The supervisor of the ``web.processes - 1`` workers (``ivr.supervisor`` with name "web")."""
-    from ivr.supervisor import IvrSupervisor, RestartPolicy, child_command
+    from phoneservice.processes.supervisor import IvrSupervisor, RestartPolicy, child_command
     from phoneservice.observe import log_event
 
     config = config.model_copy(update={"web": config.web.model_copy(update={"port": port})})  # port 0: the one bound
@@ -128,7 +128,7 @@ def web_workers(config, port: int, reactor):
     ivr = config.ivr  # the same restart policy as the IVR workers'
     return IvrSupervisor(
         name="web", count=config.web.processes - 1, first_port=1, clock=reactor, spawn=reactor.spawnProcess,
-        command=lambda index: child_command("phoneservice.webprocs", "--index", str(index)),
+        command=lambda index: child_command("phoneservice.processes.webprocs", "--index", str(index)),
         env=env, on_exit=process_dead,
         policy=RestartPolicy(backoff_initial=ivr.backoff_initial, backoff_max=ivr.backoff_max,
                              healthy_after=ivr.healthy_after, max_restarts=ivr.max_restarts, window=ivr.restart_window),
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from phoneservice.config import ServerConfig
     from phoneservice.observe import log_event, setup_logging
-    from phoneservice.server import build_services, web_site
+    from phoneservice.processes.server import build_services, web_site
 
     args = parse_args(argv)
     config = ServerConfig.model_validate_json(os.environ[CONFIG_ENV])

@@ -23,7 +23,7 @@ from models.errors import Refused
 from models.provisioning import auto_register, default_loads, device_config, device_configs, device_names
 from models.settings import load_settings
 from models.stamp import current_version
-from phoneservice.cnf import ServerInfo, render_default, render_device
+from phoneservice.configfiles.cnf import ServerInfo, render_default, render_device
 from phoneservice.observe import Metrics, log_event
 
 SEP_CNF = re.compile(r"^SEP([0-9A-F]{12})\.cnf\.xml$", re.IGNORECASE)

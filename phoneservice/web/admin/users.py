@@ -10,7 +10,7 @@ from flask import flash, redirect, request, url_for
 
 from models import activation, reports, site
 from models.errors import Refused
-from phoneservice.admin import actor, blueprint, now, page, refused_page, services
+from phoneservice.web.admin.login import actor, blueprint, now, page, refused_page, services
 from phoneservice.observe import log_event
 
 

@@ -8,9 +8,9 @@ from flask import url_for
 from models import reports, site
 from models.devices import DeviceCreate, DevicePublic, DeviceUpdate
 from models.migration import find_device
-from phoneservice.api_common import (PAGE_QUERY, about, blueprint, body, bool_arg, no_content, ok, operation,
+from phoneservice.web.api.common import (PAGE_QUERY, about, blueprint, body, bool_arg, no_content, ok, operation,
                                      page_args, paged, query_param, services, str_arg)
-from phoneservice.api_schemas import Page, RegistrationPublic, RegistrationPut
+from phoneservice.web.api.schemas import Page, RegistrationPublic, RegistrationPut
 from phoneservice.observe import log_event
 
 SEARCH = query_param("q", {"type": "string", "maxLength": 100},

@@ -36,7 +36,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from phoneservice.tftp_wire import (
+from phoneservice.configfiles.tftp_wire import (
     ACK,
     ERR_ACCESS,
     ERR_ILLEGAL,

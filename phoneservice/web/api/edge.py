@@ -21,10 +21,10 @@ from werkzeug.routing import RoutingException
 from models.admins import find_token, record_token_use, token_use_due
 from models.clock import utcnow
 from models.errors import Refused
-from phoneservice import api_devices, api_migrations, api_site, api_tasks, api_users  # noqa: F401  (they add the routes)
-from phoneservice.api_common import (ApiProblem, blueprint, check_text, no_content, operation, problem,
+from phoneservice.web.api import devices as _devices, migrations as _migrations, site as _site, tasks as _tasks, users as _users  # noqa: F401,E501  (they add the routes)
+from phoneservice.web.api.common import (ApiProblem, blueprint, check_text, no_content, operation, problem,
                                      refusal_problem, services, text_ok)
-from phoneservice.api_openapi import openapi_document
+from phoneservice.web.api.openapi import openapi_document
 from phoneservice.observe import log_event, logger
 
 __all__ = ["blueprint"]

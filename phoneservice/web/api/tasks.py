@@ -24,10 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.errors import Refused
 from models.firmware import Direction
 from models.tasks import ELIGIBILITY, IN_PROGRESS, STATES, MigrationTask, TaskDevice
-from phoneservice.admin_tasks import bulk_tasks, progress_view, run_in_background
-from phoneservice.api_common import (PAGE_QUERY, ApiProblem, about, blueprint, body, check_text, invalid, ok,
+from phoneservice.web.admin.tasks import bulk_tasks, progress_view, run_in_background
+from phoneservice.web.api.common import (PAGE_QUERY, ApiProblem, about, blueprint, body, check_text, invalid, ok,
                                      operation, page_args, paged, query_param, str_arg)
-from phoneservice.api_schemas import Page
+from phoneservice.web.api.schemas import Page
 from phoneservice.observe import log_event
 
 MAX_UPLOAD = 5 * 1024 * 1024

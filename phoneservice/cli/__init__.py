@@ -1,0 +1,1 @@
+from phoneservice.cli.commands import main  # noqa: F401

@@ -1,0 +1,3 @@
+from phoneservice.cli import main
+
+main()

@@ -1,0 +1,1 @@
+from phoneservice.web.api.edge import blueprint  # noqa: F401
