@@ -2,10 +2,13 @@
 
 Why by hand: the one SIP stack in the project, pjsua2, allows a single
 Endpoint per process and lives in the IVR workers; the web process (screens,
-admin) must still restart a phone. A NOTIFY is one UDP request and one final
-answer, so a small sender over a plain socket does the job: ``check-sync``
-with no body (what Asterisk sends), or Cisco ``service-control`` with
-``action=restart`` when the phone's REGISTER Call-ID is known (PROTOCOL.md).
+admin, API) must still restart a phone. Every door sends it from here, the
+IVR worker too (in a thread, so no pool thread ever touches pjsua2); it lives
+in ``ivr`` because it is SIP, and ``phoneservice`` may import ``ivr``, never
+the other way round. A NOTIFY is one UDP request and one final answer, so a
+small sender over a plain socket does the job: ``check-sync`` with no body
+(what Asterisk sends), or Cisco ``service-control`` with ``action=restart``
+when the phone's REGISTER Call-ID is known (PROTOCOL.md).
 Retransmits as RFC 3261 Timer E (0.5 s doubling) within a bounded time.
 """
 
@@ -17,6 +20,8 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+from ivr.log import log_event
 
 CONTACT = re.compile(r"^<?sips?:(?:(?P<user>[^@;>]+)@)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:;>]+)(?::(?P<port>\d+))?")
 
@@ -132,7 +137,6 @@ def _contact(db, name: str, result) -> tuple[str | None, str | None]:
     from sqlmodel import select
 
     from models.devices import Device
-    from phoneservice.observe import log_event
 
     if result is not None:
         contact, call_id = result.sip_contact, result.register_call_id
@@ -146,8 +150,6 @@ def _contact(db, name: str, result) -> tuple[str | None, str | None]:
 
 
 def _send_logged(name: str, contact: str, call_id: str | None) -> bool:
-    from phoneservice.observe import log_event
-
     result = send_restart(contact, call_id)
     log_event("restart_sent", device=name, contact=contact, status=result.status, ok=result.sent, reason=result.reason)
     return result.sent

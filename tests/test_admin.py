@@ -186,7 +186,7 @@ def test_posts_without_csrf_token_are_refused(app, services, admin):
 def test_bearer_token_api_is_exempt_but_admin_never(services):
     from flask import Flask
 
-    from phoneservice.web.admin import login as admin
+    from phoneservice.web import admin
 
     app = Flask("probe")
     app.extensions["phone_migration"] = services

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from models.admins import ApiToken, _digest
 from models.database import Database
 from models.demo import load_demo
-from phoneservice.web.api import edge as api
+from phoneservice.web import api
 from phoneservice.web.api.openapi import build
 from phoneservice.web.app import create_app
 from phoneservice.config import load_config

@@ -1,12 +1,13 @@
 """The ``phone-migration`` command: one thin command per engine call.
 
 Every error is one line on stderr and exit status 1; nothing is half-written
-because each command is one engine call in one transaction.
+because each command is one engine call in one transaction. Here: the main
+group and the site's phones, report, settings and ``serve``; the accounts
+(``accounts``), BAT files (``bat_files``) and bulk tasks (``tasks``) are
+added from their modules.
 """
 
 from __future__ import annotations
-
-import sys
 
 import click
 
@@ -16,8 +17,11 @@ from models.devices import normalize_device_name
 from models.migration import Migrator, find_device
 from models.plan import Plan, Target
 from models.settings import EDITABLE, load_settings, parse_value, save_settings
+from phoneservice.cli.accounts import activation_codes, admins, tokens, users
+from phoneservice.cli.bat_files import export_bat_file, import_bat_file
 from phoneservice.cli.common import _db, _fail, refusals
 from phoneservice.cli.tasks import dhcp_option150, tasks
+from phoneservice.demo import load_demo_once
 
 
 @click.group()
@@ -40,17 +44,6 @@ def init_db(ctx: click.Context, demo: bool) -> None:
     if demo:
         load_demo_once(db)
     click.echo(f"database ready: {db.url}")
-
-
-def load_demo_once(db: Database) -> bool:
-    """Load the demo site into an empty database; False when it has devices already."""
-    from models.demo import load_demo
-
-    with db.session() as session:
-        if reports.find_devices(session, limit=1):
-            return False
-        load_demo(session)
-    return True
 
 
 def _print_plan(plan: Plan) -> None:
@@ -117,53 +110,6 @@ def report(ctx, as_csv: bool) -> None:
 
 
 @main.group()
-def users() -> None:
-    """Set PINs, unlock users."""
-
-
-@users.command("set-pin")
-@click.argument("user_id")
-@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.pass_context
-@refusals
-def users_set_pin(ctx, user_id: str, pin: str) -> None:
-    with _db(ctx).session() as session:
-        site.set_pin(session, user_id, pin)
-    click.echo(f"PIN set for {user_id}")
-
-
-@users.command("show")
-@click.argument("user_id")
-@click.pass_context
-@refusals
-def users_show(ctx, user_id: str) -> None:
-    """A user: extension, profile, whether a PIN is set, whether locked (A-4). Never the PIN."""
-    from models.auth import is_locked
-    from models.clock import utcnow
-    from models.lines import DirectoryNumber
-    from models.users import CredentialState, UserProfile
-
-    with _db(ctx).session() as session:
-        user = site.find_user(session, user_id)
-        dn = session.get(DirectoryNumber, user.primary_extension_id) if user.primary_extension_id else None
-        profile = session.get(UserProfile, user.profile_id) if user.profile_id else None
-        locked = is_locked(session.get(CredentialState, user.id), load_settings(session), utcnow())
-    click.echo(f"user: {user.user_id}\nname: {user.display_name}\nextension: {dn.pattern + ' (' + dn.partition + ')' if dn else '-'}")
-    click.echo(f"self-service id: {user.self_service_id or '-'}\nprofile: {profile.name if profile else '-'}")
-    click.echo(f"PIN set: {'yes' if user.pin_hash else 'no'}\nlocked: {'yes' if locked else 'no'}")
-
-
-@users.command("unlock")
-@click.argument("user_id")
-@click.pass_context
-@refusals
-def users_unlock(ctx, user_id: str) -> None:
-    with _db(ctx).session() as session:
-        site.unlock(session, user_id)
-    click.echo(f"{user_id} unlocked")
-
-
-@main.group()
 def settings() -> None:
     """Show or change the site settings (S-1..S-5, credential policy)."""
 
@@ -196,112 +142,6 @@ def settings_set_auth_code(ctx, code: str) -> None:
     with _db(ctx).session() as session:
         site.set_auth_code(session, code)
     click.echo("authentication code set")
-
-
-@main.group()
-def admins() -> None:
-    """Administrator accounts for the admin web UI."""
-
-
-@admins.command("add")
-@click.argument("username")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.pass_context
-@refusals
-def admins_add(ctx, username: str, password: str) -> None:
-    from models.admins import create_admin
-
-    with _db(ctx).session() as session:
-        create_admin(session, username, password)
-    click.echo(f"administrator {username} added")
-
-
-@main.group()
-def tokens() -> None:
-    """API tokens for /api/v1 (scopes read, write)."""
-
-
-@tokens.command("create")
-@click.argument("name")
-@click.option("--scope", "scopes", multiple=True, type=click.Choice(["read", "write"]), default=["read"], show_default=True)
-@click.pass_context
-@refusals
-def tokens_create(ctx, name: str, scopes: tuple[str, ...]) -> None:
-    """Create a token; it is printed once and stored hashed."""
-    from models.admins import create_token
-
-    with _db(ctx).session() as session:
-        token, row = create_token(session, name, list(scopes))
-    click.echo(f"token {row.id} ({', '.join(row.scopes)}): {token}")
-
-
-@tokens.command("list")
-@click.pass_context
-def tokens_list(ctx) -> None:
-    from sqlmodel import select
-
-    from models.admins import ApiToken
-
-    with _db(ctx).session() as session:
-        for row in session.exec(select(ApiToken)):
-            used = row.last_used_at.strftime("%Y-%m-%d %H:%M") if row.last_used_at else "never used"
-            click.echo(f"{row.id:4} {row.name:20} {','.join(row.scopes):11} {'revoked' if row.revoked else 'active':8} {used}")
-
-
-@tokens.command("revoke")
-@click.argument("token_id", type=int)
-@click.pass_context
-@refusals
-def tokens_revoke(ctx, token_id: int) -> None:
-    from models.admins import revoke_token
-
-    with _db(ctx).session() as session:
-        revoke_token(session, token_id)
-    click.echo(f"token {token_id} revoked")
-
-
-@main.group("activation-codes")
-def activation_codes() -> None:
-    """M-5: codes that bind a new phone to a device built for a user."""
-
-
-@activation_codes.command("issue")
-@click.argument("user_id")
-@click.argument("model")
-@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 365))
-@click.pass_context
-@refusals
-def activation_issue(ctx, user_id: str, model: str, days: int) -> None:
-    """Issue a code for USER_ID's new MODEL; the code is shown once."""
-    from models import activation
-    from models.catalog import default_catalog
-
-    with _db(ctx).session() as session:
-        code, row = activation.issue(session, user_id, model, default_catalog(), days=days)
-    click.echo(f"activation code for {user_id} ({row.model}): {code[:4]}-{code[4:8]}-{code[8:12]}-{code[12:]}"
-               f" (valid until {row.expires_at:%Y-%m-%d %H:%M} UTC; shown only now)")
-
-
-@activation_codes.command("list")
-@click.pass_context
-def activation_list(ctx) -> None:
-    from models import activation
-
-    with _db(ctx).session() as session:
-        for row in activation.listing(session):
-            click.echo(f"{row.id:4} ...{row.hint} {row.user:10} {row.model:7} {row.status:8} {row.used_by or ''}")
-
-
-@activation_codes.command("revoke")
-@click.argument("code_id", type=int)
-@click.pass_context
-@refusals
-def activation_revoke(ctx, code_id: int) -> None:
-    from models import activation
-
-    with _db(ctx).session() as session:
-        activation.revoke(session, code_id)
-    click.echo(f"activation code {code_id} revoked")
 
 
 @main.command()
@@ -359,65 +199,12 @@ def show(ctx, name: str) -> None:
         click.echo(f"line {line['position']:<2} {line['directory_number']:8} {line['partition']:12} {line['label']}{flags}")
 
 
-@main.command("import-bat")
-@click.argument("csv_file", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False))
-@click.option("--model", help="The phones' model, for a BAT phone format file (it has no Device Type column).")
-@click.option("--protocol", type=click.Choice(["SIP", "SCCP"], case_sensitive=False), help="Their protocol (with --model).")
-@click.option("--dry-run", is_flag=True, help="Check every row and count what would be created; change nothing.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.pass_context
-@refusals
-def import_bat_file(ctx, csv_file: str, model, protocol, dry_run: bool, quiet: bool) -> None:
-    """Import phones from a CUCM BAT CSV file: every row, or none when one is bad.
-
-    Missing DNs, owners (no PIN) and button templates are created; a security
-    profile not known here is created Non-Secure unless its name says
-    Authenticated or Encrypted.
-    """
-    from models import bat
-
-    with open(csv_file, "rb") as f:
-        data = f.read()
-    try:
-        summary = bat.import_bat(_db(ctx), data, model=model, protocol=protocol, dry_run=dry_run,
-                                 progress=None if quiet else sys.stderr)
-    except bat.BatRejected as rejected:
-        for line in rejected.lines():
-            click.echo(line, err=True)
-        _fail(rejected.message)
-    click.echo(str(summary))
-    if summary.ignored_columns:
-        click.echo(f"ignored columns: {', '.join(summary.ignored_columns)}")
-
-
-@main.command("export-bat")
-@click.option("--format", "fmt", type=click.Choice(["all-details", "bat"]), default="all-details", show_default=True,
-              help='"Export Phones – All Details", or the default BAT phone format.')
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (default: standard output).")
-@click.pass_context
-@refusals
-def export_bat_file(ctx, fmt: str, output: str | None) -> None:
-    """Export every phone as a CUCM BAT CSV file."""
-    from models import bat
-
-    if output:
-        with open(output, "w", encoding="utf-8", newline="") as f:
-            count = bat.export_bat(_db(ctx), f, fmt=fmt)
-        click.echo(f"exported {count} phones to {output}", err=True)
-    else:
-        click.echo(bat.export_text(_db(ctx), fmt), nl=False)
-    if fmt == "bat":
-        click.echo("note: the BAT phone format has no device type, button template, security profile, KEM or "
-                   "intercom column: import it with --model and --protocol, or export all-details", err=True)
-
-
-# --- F-6 bulk firmware-migration tasks; F-7 DHCP option 150 --------------------------------
-
-
-
-main.add_command(tasks)
+# --- the other modules' commands ---------------------------------------------------------
+main.add_command(users)  # accounts
+main.add_command(admins)
+main.add_command(tokens)
+main.add_command(activation_codes)
+main.add_command(import_bat_file)  # CUCM BAT files
+main.add_command(export_bat_file)
+main.add_command(tasks)  # F-6 bulk firmware-migration tasks; F-7 DHCP option 150
 main.add_command(dhcp_option150)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,7 @@
 """T-3: the config files over HTTP on the phones' config port (the 6970 role).
 
-Only translates: the resolver decides. A model hint comes from the phone's
+Only translates: the resolver (``ConfigFiles``, put on the app by
+``install``) decides. A model hint comes from the phone's
 ``x-CiscoIPPhoneModelName`` or ``User-Agent: Cisco-CP8851/...`` header.
 """
 
@@ -8,10 +9,23 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Flask, Response, abort, current_app, request
+
+from phoneservice.configfiles.files import ConfigFiles
 
 blueprint = Blueprint("configfiles", __name__)
+EXTENSION = "phone_migration_files"  # the app.extensions key of the resolver
 USER_AGENT_MODEL = re.compile(r"Cisco-CP-?(\w+)/", re.IGNORECASE)
+
+
+def install(app: Flask, files: ConfigFiles) -> None:
+    """Serve ``files`` on ``app``: the config port's only blueprint."""
+    app.extensions[EXTENSION] = files
+    app.register_blueprint(blueprint)
+
+
+def resolver() -> ConfigFiles:
+    return current_app.extensions[EXTENSION]
 
 
 def model_hint() -> str | None:
@@ -24,9 +38,8 @@ def model_hint() -> str | None:
 
 @blueprint.route("/<path:filename>", methods=["GET", "HEAD"])
 def config_file(filename: str):
-    files = current_app.extensions["phone_migration"].files
     try:
-        data = files.resolve(filename, model_hint(), transport="http")
+        data = resolver().resolve(filename, model_hint(), transport="http")
     except PermissionError:
         abort(403)
     if data is None:

@@ -16,19 +16,22 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.wsgi import WSGIResource
 
-from phoneservice.processes.supervisor import IvrSupervisor, RestartPolicy, worker_command
 from models.catalog import default_catalog
 from models.database import Database
 from models.migration import Migrator
 from models.selfservice import SelfService
-from phoneservice.web.app import Services, create_app
-from phoneservice.processes.bufferedwsgi import BufferedWSGI
-from phoneservice.configfiles.cnf import ServerInfo
 from phoneservice.config import ServerConfig
+from phoneservice.configfiles.cnf import ServerInfo
 from phoneservice.configfiles.files import ConfigFiles
-from phoneservice.observe import Metrics, log_event, log_request
 from phoneservice.configfiles.tftp import TFTPService
+from phoneservice.demo import load_demo_once
+from phoneservice.observe import Metrics, log_event, log_request, start_shared_metrics
 from phoneservice.processes import webprocs
+from phoneservice.processes.bufferedwsgi import BufferedWSGI
+from phoneservice.processes.ivr_worker import worker_command
+from phoneservice.processes.supervisor import RestartPolicy, WorkerSupervisor
+from phoneservice.web.app import create_app
+from phoneservice.web.services import Services
 
 
 class LoggedSite(Site):
@@ -162,11 +165,11 @@ class AdoptedPort(service.Service):
         return port.stopListening() if port is not None else None
 
 
-def ivr_supervisor(config: ServerConfig, services: Services, reactor) -> IvrSupervisor:
+def ivr_supervisor(config: ServerConfig, services: Services, reactor) -> WorkerSupervisor:
     """``ivr.workers`` IVR worker processes on consecutive ports from ``ivr.port``."""
     ivr = config.ivr
-    supervisor = IvrSupervisor(
-        count=ivr.workers, first_port=ivr.port, clock=reactor, spawn=reactor.spawnProcess,
+    supervisor = WorkerSupervisor(
+        name="ivr", label="IVR", count=ivr.workers, first_port=ivr.port, clock=reactor, spawn=reactor.spawnProcess,
         # The worker hangs up its own calls (BYE) early enough to exit before the SIGKILL.
         command=lambda port: worker_command(ivr.host, port, services.db.url, max(ivr.drain_timeout - 5, 1)),
         policy=RestartPolicy(backoff_initial=ivr.backoff_initial, backoff_max=ivr.backoff_max,
@@ -200,11 +203,9 @@ def run(config: ServerConfig, demo: bool = False) -> None:
     db = Database(config.database.url)
     db.upgrade()
     if demo:
-        from phoneservice.cli.commands import load_demo_once
-
         load_demo_once(db)
     db.dispose()
-    shared = webprocs.start_shared_metrics() if config.web.processes > 1 else None
+    shared = start_shared_metrics() if config.web.processes > 1 else None
     root, services = build(config, reactor)
     reactor.suggestThreadPoolSize(max(10, config.web.threads))
 

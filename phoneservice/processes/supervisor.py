@@ -1,14 +1,22 @@
-"""Starts, watches, restarts and drains the IVR worker processes (DESIGN: "The process").
+"""Starts, watches, restarts and drains worker processes (DESIGN: "The process").
 
-The pjsua2 wheel answers at most 4 calls per process and allows one Endpoint
-per process (PJSUA2.md), so the IVR runs as N workers,
-``python -m ivr.worker --database URL --host H --port P``, worker i on
-``first_port + i``. A worker prints ``READY <port>`` on stdout once it listens,
-answers OPTIONS, and on SIGTERM refuses new calls, lets its calls finish and
-exits 0.
+One supervisor class for both kinds of worker the server runs:
+
+- the IVR workers: the pjsua2 wheel answers at most 4 calls per process and
+  allows one Endpoint per process (PJSUA2.md), so the IVR runs as N workers,
+  ``python -m phoneservice.processes.ivr_worker --database URL --host H --port P``,
+  worker i on ``first_port + i`` (``phoneservice.processes.ivr_worker.worker_command``);
+- the web workers (``web.processes``, ``phoneservice.processes.webprocs``):
+  their "port" is their number, from 1, and they inherit the web port's socket.
+
+What it asks of a worker: print ``READY <port>`` on stdout once it serves,
+and on SIGTERM stop taking new work, finish what it has and exit 0. What a
+worker is and how it starts is the caller's: ``command(port)`` gives its argv,
+``name`` prefixes the log events and metrics (``ivr_worker_up``,
+``pm_web_workers_up``).
 
 The decisions are pure functions of a ``RestartPolicy`` (``restart_delay``,
-``after_exit``, ``summarize``); ``IvrSupervisor`` runs them on the reactor and publishes an
+``after_exit``, ``summarize``); ``WorkerSupervisor`` runs them on the reactor and publishes an
 immutable snapshot of its workers for /healthz and /metrics, which read it
 from other threads.
 """
@@ -25,6 +33,8 @@ from dataclasses import asdict, dataclass
 from prometheus_client import Counter, Gauge
 from twisted.application import service
 from twisted.internet import defer, error, protocol
+
+from phoneservice.observe import log_event
 
 QUEUED, STARTING, UP, RESTARTING, FAILED, STOPPING, STOPPED = (
     "queued", "starting", "up", "restarting", "failed", "stopping", "stopped")
@@ -71,20 +81,20 @@ def after_exit(policy: RestartPolicy, history: CrashHistory, now: float,
 
 @dataclass(frozen=True)
 class WorkerStatus:
-    port: int
+    port: int  # an IVR worker's SIP port, a web worker's number
     pid: int | None
     state: str
     restarts: int
 
 
 def summarize(workers: tuple[WorkerStatus, ...]) -> dict:
-    """The IVR part of /healthz: ok when every worker is up, down when none is."""
+    """The workers' part of /healthz (``ivr``): ok when every worker is up, down when none is."""
     up = sum(w.state == UP for w in workers)
     status = "ok" if up == len(workers) else "down" if up == 0 else "degraded"
     return {"status": status, "up": up, "workers": [asdict(w) for w in workers]}
 
 
-# --- the worker command ---------------------------------------------------------
+# --- a worker's command ---------------------------------------------------------
 # Runs in the child before the worker replaces it (execv keeps the pid): its own
 # session, so a Ctrl-C on the server's terminal reaches only the server, which
 # drains the workers; and SIGTERM when the server dies without draining (Linux
@@ -103,22 +113,6 @@ _LAUNCH = (
 def child_command(module: str, *args: str, python: str = sys.executable) -> list[str]:
     """argv for a supervised child ``python -m module args``, launched through ``_LAUNCH``."""
     return [python, "-I", "-S", "-c", _LAUNCH, "-m", module, *args]
-
-
-def worker_command(host: str, port: int, database_url: str, drain_timeout: float | None = None,
-                   python: str = sys.executable, module: str = "ivr.worker") -> list[str]:
-    """argv for one worker; ``ps`` shows ``python -m ivr.worker ... --port P`` once it runs.
-
-    ``drain_timeout``: how long the worker lets its calls run after SIGTERM before
-    it hangs them up itself (with a BYE, unlike the supervisor's SIGKILL).
-    """
-    drain = ("--drain-timeout", f"{drain_timeout:g}") if drain_timeout is not None else ()
-    return child_command(module, "--database", database_url, "--host", host, "--port", str(port), *drain,
-                         python=python)
-
-
-def _stdlib_log(event: str, level: int = logging.INFO, **fields) -> None:
-    logging.getLogger("phone_migration").log(level, event, extra={"fields": fields})
 
 
 # --- the service ------------------------------------------------------------------
@@ -166,27 +160,25 @@ class _Worker:
         self.timer = None
 
 
-class IvrSupervisor(service.Service):
-    """N workers on consecutive ports: started with the server, restarted when they die, drained on stop.
+class WorkerSupervisor(service.Service):
+    """N workers numbered from ``first_port``: started with the server, restarted when they die, drained on stop."""
 
-    The web worker processes (``web.processes``) are supervised by the same
-    class: their "port" is their index, and they get the web port's socket."""
-
-    name = "ivr"
-
-    def __init__(self, *, count: int, first_port: int, clock, spawn,
+    def __init__(self, *, name: str, count: int, first_port: int, clock, spawn,
                  command: Callable[[int], list[str]], env: Mapping[str, str] | None = None,
                  policy: RestartPolicy = RestartPolicy(), ready_timeout: float = 30.0, start_concurrency: int = 4,
-                 drain_timeout: float = 15.0, kill_grace: float = 5.0, log=_stdlib_log,
-                 name: str = "ivr", child_fds: Mapping[int, int] | None = None,
+                 drain_timeout: float = 15.0, kill_grace: float = 5.0, log=log_event, label: str | None = None,
+                 child_fds: Mapping[int, int] | None = None,
                  on_exit: Callable[[int], None] | None = None) -> None:
-        """``spawn`` is ``reactor.spawnProcess``; ``command(port)`` the worker's argv (``worker_command``).
+        """``spawn`` is ``reactor.spawnProcess``; ``command(port)`` the worker's argv.
 
+        ``name`` ("ivr", "web") prefixes the log events and the metrics; ``label``
+        names the workers in the metrics' help ("IVR"; default: ``name``).
         At most ``start_concurrency`` workers start at once (a start costs about a
         second of CPU): fifty workers on two cores would otherwise all miss
         their ``ready_timeout`` together and be killed and restarted together.
         """
-        self.name = name  # "ivr", or "web" for the web worker processes (phoneservice.webprocs), in log events
+        self.name = name  # also the Twisted service's name
+        self.label = label or name
         self._child_fds = dict(child_fds or {})  # descriptors passed on (the web port's listening socket)
         self._on_exit = on_exit  # called with a dead worker's pid
         self._workers = [_Worker(first_port + i) for i in range(count)]
@@ -214,11 +206,10 @@ class IvrSupervisor(service.Service):
     def register_metrics(self, registry) -> None:
         """``pm_<name>_workers_up`` and ``pm_<name>_worker_restarts_total`` on the server's registry.
         The gauge is set whenever a worker changes state (shared metrics hold numbers, not functions)."""
-        kind = "IVR" if self.name == "ivr" else self.name
-        self._up_gauge = Gauge(f"pm_{self.name}_workers_up", f"{kind} worker processes ready", registry=registry,
+        self._up_gauge = Gauge(f"pm_{self.name}_workers_up", f"{self.label} worker processes ready", registry=registry,
                                multiprocess_mode="livesum")
         self._up_gauge.set(self.up())
-        self._restart_counter = Counter(f"pm_{self.name}_worker_restarts", f"{kind} worker restarts after a death",
+        self._restart_counter = Counter(f"pm_{self.name}_worker_restarts", f"{self.label} worker restarts after a death",
                                         registry=registry)
 
     # --- service ---

@@ -14,8 +14,9 @@ from flask import flash, redirect, request, url_for
 from models import reports
 from models.errors import Refused
 from models.plan import Target
-from phoneservice.web.admin.login import actor, blueprint, page, refused_page, services
 from phoneservice.observe import log_event
+from phoneservice.web.admin.blueprint import actor, blueprint, page, refused_page
+from phoneservice.web.services import services
 
 PAGE_SIZE = 200
 FILTERS = {"": None, "migrated": True}  # "Migrate (old phone)" (C-13)

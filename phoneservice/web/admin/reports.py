@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Response, request
 
 from models import reports
-from phoneservice.web.admin.login import blueprint, now, page, services
+from phoneservice.web.admin.blueprint import blueprint, now, page
+from phoneservice.web.services import services
 
 OUTCOMES = {"": None, "migrated": "migrated", "provisioned": "provisioned", "refused": "refused"}
 

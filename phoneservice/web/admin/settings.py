@@ -16,8 +16,9 @@ from flask import flash, redirect, request, url_for
 from models import reports, site
 from models.errors import Refused
 from models.settings import SiteSettings, load_settings, parse_value, save_settings
-from phoneservice.web.admin.login import actor, blueprint, page, services
 from phoneservice.observe import log_event
+from phoneservice.web.admin.blueprint import actor, blueprint, page
+from phoneservice.web.services import services
 
 SECTIONS = {
     "enterprise": ("Enterprise parameters (S-1 to S-3)",

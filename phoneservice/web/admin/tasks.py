@@ -7,11 +7,9 @@ refresh), the status report and the bulk-update export, and a progress bar
 that refreshes itself while the task is *In progress* (``<meta refresh>``: the
 admin UI has no JavaScript), also as JSON at ``/admin/tasks/<name>/progress.json``.
 
-Running: Start and Resume never block the request. ``run_in_background``
-starts one daemon thread per task and database in this process (a second call
-while it runs does nothing); it calls ``run_next_batch`` until that pushes
-nothing (paused, cancelled or ended), so a pause or a cancel takes effect
-between batches. The runner is shared with the REST API (``api_tasks``).
+Running: Start and Resume never block the request: the batches run in this
+process's background runner (``phoneservice.web.taskrunner``), the same one
+the REST API uses.
 
 The last upload's refused rows (the list on the page and the errors CSV) are
 the task's ``TaskUpload`` row, so any web process answers the download link,
@@ -21,7 +19,6 @@ after a restart too.
 from __future__ import annotations
 
 import io
-import threading
 import zipfile
 
 from flask import Response, flash, redirect, request, url_for
@@ -29,8 +26,9 @@ from flask import Response, flash, redirect, request, url_for
 from models.errors import Refused
 from models.firmware import Direction
 from models.tasks import ELIGIBILITY, IN_PROGRESS, STATES, BulkTasks
-from phoneservice.web.admin.login import actor, blueprint, now, page, refused_page, services
-from phoneservice.observe import log_event, logger
+from phoneservice.observe import log_event
+from phoneservice.web.admin.blueprint import actor, blueprint, now, page, refused_page
+from phoneservice.web.taskrunner import bulk_tasks, progress_view, run_in_background
 
 MAX_UPLOAD = 5 * 1024 * 1024  # 1000 rows are well under 1 MB; a bigger file is not a task's CSV
 KIND_LABELS = {"license_and_device": "Generate device license and migrate device",
@@ -38,72 +36,6 @@ KIND_LABELS = {"license_and_device": "Generate device license and migrate device
 DIRECTION_LABELS = {Direction.E2M.value: "Enterprise to MPP", Direction.M2E.value: "MPP to Enterprise"}
 STATE_LABELS = {"error": "Error", "ready": "Ready for migration", "in_progress": "In progress",
                 "complete": "Complete", "paused": "Paused", "cancelled": "Cancelled", "failed": "Failed"}
-
-# --- the background runner (shared with api_tasks) --------------------------------
-
-_lock = threading.Lock()
-_runners: dict[tuple[str, str], threading.Thread] = {}
-
-
-def bulk_tasks(svc=None) -> BulkTasks:
-    svc = svc or services()
-    return BulkTasks(svc.db, svc.catalog)
-
-
-def _key(tasks: BulkTasks, name: str) -> tuple[str, str]:
-    return str(tasks.db.url), name
-
-
-def runner(tasks: BulkTasks, name: str) -> threading.Thread | None:
-    """The thread running ``name``'s batches in this process, if any."""
-    with _lock:
-        thread = _runners.get(_key(tasks, name))
-    return thread if thread is not None and thread.is_alive() else None
-
-
-def run_in_background(tasks: BulkTasks, name: str) -> bool:
-    """Run the task's batches in a daemon thread; False when one runs them already."""
-    key = _key(tasks, name)
-    with _lock:
-        current = _runners.get(key)
-        if current is not None and current.is_alive():
-            return False
-        thread = threading.Thread(target=_run, args=(tasks, name, key), name=f"task-{name}", daemon=True)
-        _runners[key] = thread
-        thread.start()
-    return True
-
-
-def _run(tasks: BulkTasks, name: str, key: tuple[str, str]) -> None:
-    batches = 0
-    try:
-        while True:
-            if tasks.run_next_batch(name).batch is not None:
-                batches += 1
-                continue
-            # Nothing pushed: decide under the lock, so a resume that found this runner alive is not lost.
-            with _lock:
-                progress = tasks.progress(name)
-                if progress.status != IN_PROGRESS or progress.paused or not progress.counts.get("in_progress"):
-                    if _runners.get(key) is threading.current_thread():
-                        del _runners[key]
-                    break
-        log_event("task_runner_stopped", task=name, batches=batches, status=progress.status,
-                  paused=progress.paused)
-    except Exception as exc:  # a thread has no caller to tell: log it; the task stays as its last batch left it
-        logger.error("task_runner_failed", exc_info=exc, extra={"fields": {"task": name, "batches": batches}})
-        with _lock:
-            if _runners.get(key) is threading.current_thread():
-                del _runners[key]
-
-
-def progress_view(tasks: BulkTasks, name: str) -> dict:
-    """The progress as JSON values: for the bar, the JSON endpoint and the API."""
-    progress = tasks.progress(name)
-    percent = round(100 * progress.done / progress.total) if progress.total else 0
-    return {"status": progress.status, "paused": progress.paused, "total": progress.total, "done": progress.done,
-            "percent": percent, "counts": dict(progress.counts), "running": runner(tasks, name) is not None}
-
 
 def export_zip(files: dict[str, str]) -> bytes:
     buffer = io.BytesIO()

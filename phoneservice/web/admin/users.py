@@ -10,8 +10,9 @@ from flask import flash, redirect, request, url_for
 
 from models import activation, reports, site
 from models.errors import Refused
-from phoneservice.web.admin.login import actor, blueprint, now, page, refused_page, services
 from phoneservice.observe import log_event
+from phoneservice.web.admin.blueprint import actor, blueprint, now, page, refused_page
+from phoneservice.web.services import services
 
 
 @blueprint.get("/users")

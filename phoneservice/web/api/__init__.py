@@ -1,1 +1,18 @@
-from phoneservice.web.api.edge import blueprint  # noqa: F401
+"""The REST API at ``/api/v1`` (DESIGN "Interfaces that face outward").
+
+Every request but ``GET /api/v1/openapi.json`` carries ``Authorization: Bearer
+pm_...`` (``models.admins``); every error is ``application/problem+json``
+(RFC 9457). One ``blueprint`` (``common.py``, with the problem details, JSON
+bodies, pages and the OpenAPI notes each view carries); the routes by
+resource in ``devices``, ``migrations``, ``site``, ``tasks`` and ``users``;
+the bearer-token check, ``/openapi.json`` and the error handlers in ``edge``.
+
+This package assembles them, in this order: the OpenAPI document lists the
+paths as the routes were added.
+"""
+
+from phoneservice.web.api import devices, migrations, site, tasks, users  # noqa: F401  (their routes)
+from phoneservice.web.api import edge  # noqa: F401,I001  (authentication, /openapi.json, errors: after the routes)
+from phoneservice.web.api.common import blueprint
+
+__all__ = ["blueprint"]

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, TypeVar
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -41,10 +41,6 @@ UNPROCESSABLE = {
 PROBLEM_TYPE = "tag:phone-migration,2026:problem:"  # + code; not dereferenceable (RFC 9457 section 3.1.1)
 
 T = TypeVar("T", bound=BaseModel)
-
-
-def services():
-    return current_app.extensions["phone_migration"]
 
 
 class ApiProblem(Exception):

@@ -9,7 +9,8 @@ from models import reports, site
 from models.devices import DeviceCreate, DevicePublic, DeviceUpdate
 from models.migration import find_device
 from phoneservice.web.api.common import (PAGE_QUERY, about, blueprint, body, bool_arg, no_content, ok, operation,
-                                     page_args, paged, query_param, services, str_arg)
+                                         page_args, paged, query_param, str_arg)
+from phoneservice.web.services import services
 from phoneservice.web.api.schemas import Page, RegistrationPublic, RegistrationPut
 from phoneservice.observe import log_event
 

@@ -1,4 +1,4 @@
-"""The REST API at ``/api/v1`` (DESIGN "Interfaces that face outward").
+"""The REST API's edge: who may call, what is there, and every error as problem+json.
 
 Every request but ``GET /api/v1/openapi.json`` carries ``Authorization: Bearer
 pm_...`` (``models.admins``): scope ``read`` for GET and HEAD, ``write`` for the
@@ -6,8 +6,9 @@ rest. The API never looks at cookies, so a browser's admin session can't drive
 it (and it needs no CSRF token: the admin UI's CSRF check skips blueprint ``api``).
 Every error is ``application/problem+json`` (RFC 9457) with the refusal's ``code``.
 
-Routes live in ``api_devices``, ``api_users``, ``api_migrations`` and
-``api_site``; the OpenAPI document is built from them (``api_openapi``).
+Here: the bearer-token check, ``/openapi.json`` (built from the routes by
+``openapi``), OPTIONS and the 404/405 answers for unknown paths and methods,
+and the error handlers; the routes are in the resource modules beside it.
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ from werkzeug.routing import RoutingException
 from models.admins import find_token, record_token_use, token_use_due
 from models.clock import utcnow
 from models.errors import Refused
-from phoneservice.web.api import devices as _devices, migrations as _migrations, site as _site, tasks as _tasks, users as _users  # noqa: F401,E501  (they add the routes)
 from phoneservice.web.api.common import (ApiProblem, blueprint, check_text, no_content, operation, problem,
-                                     refusal_problem, services, text_ok)
+                                         refusal_problem, text_ok)
+from phoneservice.web.services import services
 from phoneservice.web.api.openapi import openapi_document
 from phoneservice.observe import log_event, logger
-
-__all__ = ["blueprint"]
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 REALM = 'Bearer realm="phone-migration"'

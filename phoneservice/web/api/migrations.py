@@ -15,7 +15,8 @@ from models.errors import Refused
 from models.plan import Plan, Target
 from models.records import MigrationRecordPublic
 from phoneservice.web.api.common import (PAGE_QUERY, about, blueprint, body, invalid, ok, operation, page_args, paged,
-                                     query_param, services)
+                                         query_param)
+from phoneservice.web.services import services
 from phoneservice.web.api.schemas import MigrateRequest, MigrationPlanPublic, Page
 from phoneservice.observe import log_event
 

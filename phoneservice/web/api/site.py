@@ -8,7 +8,8 @@ from models.activation import ActivationCodePublic
 from models.clock import utcnow
 from models.settings import load_settings, save_settings
 from phoneservice.web.api.common import (ID_MAX, PAGE_QUERY, ApiProblem, about, blueprint, body, no_content, ok,
-                                     operation, page_args, paged, services)
+                                         operation, page_args, paged)
+from phoneservice.web.services import services
 from phoneservice.web.api.schemas import (ActivationCodeCreate, ActivationCodeIssued, AuthCodePut, Page,
                                       SettingsPublic, SettingsUpdate)
 from phoneservice.observe import log_event

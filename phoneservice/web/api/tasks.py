@@ -4,7 +4,7 @@ Create a task, upload its CSV (``text/csv`` body, or ``multipart/form-data``
 with a ``file`` part), list its devices with their eligibility, start, pause,
 resume, cancel, retry and refresh it, read its progress and download its
 status report. Start, resume and retry run the batches of 200 in this
-process's background runner (``admin_tasks.run_in_background``), the same one
+process's background runner (``phoneservice.web.taskrunner``), the same one
 the admin UI uses: the request answers at once.
 
 Refusals: ``unknown_task`` -> 404 (it names the URL's task); a bad name, kind,
@@ -24,11 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.errors import Refused
 from models.firmware import Direction
 from models.tasks import ELIGIBILITY, IN_PROGRESS, STATES, MigrationTask, TaskDevice
-from phoneservice.web.admin.tasks import bulk_tasks, progress_view, run_in_background
 from phoneservice.web.api.common import (PAGE_QUERY, ApiProblem, about, blueprint, body, check_text, invalid, ok,
                                      operation, page_args, paged, query_param, str_arg)
 from phoneservice.web.api.schemas import Page
 from phoneservice.observe import log_event
+from phoneservice.web.taskrunner import bulk_tasks, progress_view, run_in_background
 
 MAX_UPLOAD = 5 * 1024 * 1024
 

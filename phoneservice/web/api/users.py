@@ -12,7 +12,8 @@ from models import reports, site
 from models.clock import utcnow
 from models.users import EndUserCreate, EndUserPublic, EndUserUpdate
 from phoneservice.web.api.common import (PAGE_QUERY, about, blueprint, body, no_content, ok, operation, page_args,
-                                     paged, query_param, services, str_arg)
+                                         paged, query_param, str_arg)
+from phoneservice.web.services import services
 from phoneservice.web.api.schemas import Page, PinPut
 from phoneservice.observe import log_event
 

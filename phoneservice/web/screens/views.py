@@ -14,7 +14,7 @@ import re
 from functools import wraps
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 
 from models.activation import redeem
 from models.errors import Refused
@@ -23,8 +23,9 @@ from models.selection import Candidate
 from models.selfservice import Attempt
 from models.devices import start_facts
 from models.settings import load_settings, onboarding_method
-from phoneservice.web.screens import ciscoxml as cx
 from phoneservice.observe import log_event
+from phoneservice.web.screens import ciscoxml as cx
+from phoneservice.web.services import services
 
 blueprint = Blueprint("screens", __name__, url_prefix="/screens")
 DEVICE_NAME = re.compile(r"^SEP[0-9A-F]{12}$")
@@ -32,14 +33,10 @@ TITLE = "Phone Migration"
 PAGE = 10  # devices per list screen
 
 
-def _services():
-    return current_app.extensions["phone_migration"]
-
-
 @blueprint.before_request
 def _one_read_transaction() -> None:
     """A screen's reads share one transaction (``Database.shared_reads``)."""
-    g.shared_reads = _services().db.shared_reads()
+    g.shared_reads = services().db.shared_reads()
     g.shared_reads.__enter__()
 
 
@@ -76,20 +73,20 @@ def _message(body: str, name: str, title: str = TITLE) -> Response:
 
 
 def _refused(refusal: Refused, name: str, sess=None) -> Response:
-    services = _services()
+    svc = services()
     if refusal.code in ("invalid_credentials", "locked"):
-        services.metrics.auth_failures.labels("screen").inc()
+        svc.metrics.auth_failures.labels("screen").inc()
     if refusal.final and sess is not None:
         _end(sess)
     return _message(refusal.message + ".", name)
 
 
 def _end(sess) -> None:
-    _services().screen_sessions.end(sess)
+    services().screen_sessions.end(sess)
 
 
 def _session(name: str):
-    return _services().screen_sessions.get(request.args.get("s"), name)
+    return services().screen_sessions.get(request.args.get("s"), name)
 
 
 def _device_name() -> str | None:
@@ -112,7 +109,7 @@ def in_session(view):
             return _expired(name or "")
         response = view(name, sess)
         if not sess.ended:
-            _services().screen_sessions.save(sess)
+            services().screen_sessions.save(sess)
         return response
 
     return wrapper
@@ -124,17 +121,17 @@ def first():
     name = _device_name()
     if name is None:
         return _xml(cx.text(TITLE, "", "This phone could not be identified. Ask your administrator."))
-    services = _services()
+    svc = services()
     header_model = request.headers.get("x-CiscoIPPhoneModelName")
-    with services.db.read_connection() as session:
+    with svc.db.read_connection() as session:
         device = start_facts(session, name)
         model = device.model if device is not None else header_model
         settings = load_settings(session)
-        method = onboarding_method(session, model, services.catalog)
+        method = onboarding_method(session, model, svc.catalog)
         load = device.load_override if device is not None else None
         known = device is not None
         preconfigured = known and not device.auto_registered
-    refusal = screens_refusal(model, load, services.catalog)
+    refusal = screens_refusal(model, load, svc.catalog)
     if refusal:
         return _message(refusal + ".", name)
     if preconfigured:
@@ -144,7 +141,7 @@ def first():
         return _message("This phone registers by itself. Then dial the self-provisioning number "
                         f"{settings.ivr_route_point} to set it up.", name)
     attempt = Attempt(door="screen", new_device=name, new_model=model)
-    sess = services.screen_sessions.create(name, attempt, model)
+    sess = svc.screen_sessions.create(name, attempt, model)
     if screen == BOTH:
         items = [cx.MenuItem("Provision a new phone", _url("activate", name=name, s=sess.id)),
                  cx.MenuItem("Replace an existing phone", _url("identify", name=name, s=sess.id))]
@@ -153,7 +150,7 @@ def first():
 
 
 def identify_screen(name: str, sid: str) -> Response:
-    by_id = _services().selfservice.settings().identification == "self_service_user_id"
+    by_id = services().selfservice.settings().identification == "self_service_user_id"
     item = cx.InputItem("Self-service user ID" if by_id else "Primary extension", "ext", "T" if by_id else "N")
     return _xml(cx.input_screen(TITLE, "Identify yourself", _url("identified", name=name, s=sid), [item],
                                 cx.softkeys(_series(), submit=True, back=_first_url(name))))
@@ -168,12 +165,12 @@ def identify(name: str, sess) -> Response:
 @blueprint.get("/identified")
 @in_session
 def identified(name: str, sess) -> Response:
-    services = _services()
+    svc = services()
     try:
-        services.selfservice.identify(sess.attempt, request.args.get("ext", ""))
+        svc.selfservice.identify(sess.attempt, request.args.get("ext", ""))
     except Refused as refusal:
         return _refused(refusal, name, sess)
-    if not services.selfservice.needs_secret():
+    if not svc.selfservice.needs_secret():
         return _after_authentication(name, sess)
     item = cx.InputItem("PIN or authentication code", "pin", "NP")
     return _xml(cx.input_screen(TITLE, "Enter your PIN", _url("authenticated", name=name, s=sess.id), [item],
@@ -184,7 +181,7 @@ def identified(name: str, sess) -> Response:
 @in_session
 def authenticated(name: str, sess) -> Response:
     try:
-        _services().selfservice.authenticate(sess.attempt, request.args.get("pin", ""))
+        services().selfservice.authenticate(sess.attempt, request.args.get("pin", ""))
     except Refused as refusal:
         if not refusal.final and refusal.code == "invalid_credentials":
             body = f"{refusal.message}. Press Back to try again."
@@ -197,7 +194,7 @@ def authenticated(name: str, sess) -> Response:
 def _after_authentication(name: str, sess) -> Response:
     """D-3: one unregistered candidate goes straight to its preview; otherwise a list."""
     try:
-        selection = _services().selfservice.select(sess.attempt)
+        selection = services().selfservice.select(sess.attempt)
     except Refused as refusal:
         return _refused(refusal, name, sess)
     if selection.chosen is not None:
@@ -244,7 +241,7 @@ def preview(name: str, sess) -> Response:
 def _preview(name: str, sess, old: str) -> Response:
     """C-15: what the new phone will lose, before the user confirms."""
     try:
-        plan = _services().selfservice.preview(sess.attempt, old)
+        plan = services().selfservice.preview(sess.attempt, old)
     except Refused as refusal:
         return _refused(refusal, name, sess)
     sess.chosen = old
@@ -261,15 +258,15 @@ def _preview(name: str, sess, old: str) -> Response:
 def confirm(name: str, sess) -> Response:
     if sess.chosen is None:
         return _expired(name)
-    services = _services()
+    svc = services()
     try:
         # the session ends in the migration's transaction: one write fewer a flow
-        result = services.selfservice.replace(sess.attempt, sess.chosen,
-                                              also=lambda s: services.screen_sessions.end(sess, s.connection()))
+        result = svc.selfservice.replace(sess.attempt, sess.chosen,
+                                         also=lambda s: svc.screen_sessions.end(sess, s.connection()))
     except Refused as refusal:
-        services.metrics.migrations.labels("screen", "refused").inc()
+        svc.metrics.migrations.labels("screen", "refused").inc()
         return _refused(refusal, name, sess)
-    services.metrics.migrations.labels("screen", "migrated").inc()
+    svc.metrics.migrations.labels("screen", "migrated").inc()
     log_event("migrated", door="screen", old=sess.chosen, new=result.new_device)
     return _success(name, f"Done: this phone takes over the settings of {sess.chosen}.", result)
 
@@ -277,7 +274,7 @@ def confirm(name: str, sess) -> Response:
 def _success(name: str, what: str, result=None) -> Response:
     """C-14: the phone restarts (NOTIFY where its contact is known, sent after this
     page; else its next config poll)."""
-    notified = _services().restart_soon(name, result)  # this phone is waiting for the page: don't wait for it
+    notified = services().restart_soon(name, result)  # this phone is waiting for the page: don't wait for it
     how = "It restarts in a moment" if notified else "It picks up its new settings at its next restart"
     body = f"{what} {how}. If nothing changes within 2 minutes, unplug the phone and plug it back in."
     return _xml(cx.text(TITLE, "Success", body, cx.softkeys(_series(), exit=True)))
@@ -295,12 +292,12 @@ def activate(name: str, sess) -> Response:
 @blueprint.get("/activated")
 @in_session
 def activated(name: str, sess) -> Response:
-    services = _services()
+    svc = services()
     try:
-        with services.db.session() as session:
-            device = redeem(session, request.args.get("code", ""), name[3:], sess.model, services.catalog)
+        with svc.db.session() as session:
+            device = redeem(session, request.args.get("code", ""), name[3:], sess.model, svc.catalog)
     except Refused as refusal:
-        services.migrator.record_refusal("screen", f"activation code from {name}", None, name, refusal, action="activate")
+        svc.migrator.record_refusal("screen", f"activation code from {name}", None, name, refusal, action="activate")
         return _refused(refusal, name, sess)
     _end(sess)
     log_event("activated", door="screen", device=device)

@@ -5,7 +5,7 @@ per call, keyed by its own serial number (pjsua reuses call ids), and speaks to
 pjsua2 only through two small interfaces, ``CallLeg`` and ``Player``, which the
 unit tests fake: no ``Endpoint`` may ever exist in the test process
 (shared/PJSUA2.md). The pjsua2 classes that implement them are built by
-``pjsua2_classes()`` at the bottom, in the worker process only.
+``ivr.pjsua.pjsua2_classes()``, in the worker process only.
 
 Threads (shared/PJSUA2.md): every ``IvrAdapter`` method runs on the reactor
 thread, which is pjsua's main thread (``threadCnt=0``, ``mainThreadOnly``).
@@ -22,66 +22,25 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote
 
 from twisted.internet import defer, threads
 from twisted.python.failure import Failure
 
 from ivr import flow
+from ivr.log import log_event
+from ivr.engine import engine_failure, run_engine
+from ivr.invite import CallerId
 from ivr.prompts import language_order, prompt_path
-from models.errors import Refused
 from models.selfservice import Attempt
-from phoneservice.observe import log_event
 
 RELEASE_AFTER = 1.5  # seconds a retired player is kept before its release (PJSUA2.md deadlock)
 RINGING, OK, SERVER_ERROR, UNAVAILABLE = 180, 200, 500, 503
-
-
-# --- who is calling -----------------------------------------------------------
-@dataclass(frozen=True)
-class CallerId:
-    """The INVITE's calling number (From user) and Cisco's device parameters in Contact."""
-
-    number: str | None = None
-    device_name: str | None = None  # +u.sip!devicename.ccm.cisco.com
-    instance: str | None = None  # +sip.instance, e.g. "<urn:uuid:...-9c57ad12a4e0>"
-
-
-_COMPACT = {"f": "from", "m": "contact"}
-_URI_USER = re.compile(r"sips?:([^@;>?\s]+)@", re.IGNORECASE)
-_DEVICENAME = re.compile(r';\s*\+u\.sip!devicename\.ccm\.cisco\.com\s*=\s*"?([^";,\s]+)"?', re.IGNORECASE)
-_INSTANCE = re.compile(r';\s*\+sip\.instance\s*=\s*"?(<[^>]*>|[^";,\s]+)"?', re.IGNORECASE)
-
-
-def parse_invite(message: str) -> CallerId:
-    """PROTOCOL.md "SIP": From user, Contact ``devicename`` and ``+sip.instance``."""
-    head = re.split(r"\r?\n\r?\n", message or "", maxsplit=1)[0]
-    head = re.sub(r"\r?\n[ \t]+", " ", head)  # unfold continuation lines
-    headers: dict[str, str] = {}
-    for line in head.splitlines()[1:]:
-        name, colon, value = line.partition(":")
-        name = name.strip().lower()
-        name = _COMPACT.get(name, name)
-        if colon and name in ("from", "contact") and name not in headers:
-            headers[name] = value.strip()
-    sender = headers.get("from", "")
-    uri = sender[sender.find("<") + 1 :] if "<" in sender else sender
-    user = _URI_USER.search(uri)
-    contact = headers.get("contact", "")
-    device = _DEVICENAME.search(contact)
-    instance = _INSTANCE.search(contact)
-    return CallerId(
-        number=unquote(user.group(1)) if user else None,
-        device_name=device.group(1) if device else None,
-        instance=instance.group(1) if instance else None,
-    )
 
 
 # --- what the adapter needs from pjsua2 -----------------------------------------
@@ -105,43 +64,6 @@ class CallLeg(Protocol):
     def stop(self, player: Player) -> None: ...  # disconnect it from the call (never after DISCONNECTED)
     def end(self) -> None: ...  # hang up (BYE)
     def detach(self) -> None: ...  # the adapter forgets the leg: drop references back to it
-
-
-# --- the engine, in a thread ---------------------------------------------------
-def engine_value(op: str, result: Any) -> object:
-    """The flow's view of a ``SelfService`` answer: plain data, no model objects."""
-    if op == "select":
-        describe = lambda c: {"name": c.name, "model": c.model, "mac": c.mac, "description": c.description}  # noqa: E731
-        if result.chosen is not None:
-            return {"chosen": describe(result.chosen)}
-        return {"choices": [describe(c) for c in result.choices]}
-    if op == "preview":
-        return {"losses": len(result.losses), "kem_moves": any("move to the KEM" in w for w in result.warnings)}
-    if op == "replace":
-        return {"new_device": result.new_device}
-    if op == "provision":
-        return {"new_device": result}
-    return None
-
-
-def run_engine(service: Any, attempt: Attempt, op: str, arg: str | None) -> object:
-    """RunEngine(op, arg) -> ``SelfService.<op>`` on the call's Attempt. Off the reactor thread."""
-    if op in ("identify", "authenticate"):
-        getattr(service, op)(attempt, arg or "")
-        return None
-    if op in ("select", "provision"):
-        return engine_value(op, getattr(service, op)(attempt))
-    if op in ("preview", "replace"):
-        return engine_value(op, getattr(service, op)(attempt, arg or ""))
-    raise ValueError(f"unknown engine operation {op!r}")
-
-
-def engine_failure(op: str, failure: Failure) -> flow.EngineFailed:
-    if failure.check(Refused):
-        refusal = failure.value
-        return flow.EngineFailed(op, refusal.code, refusal.final)
-    log_event("ivr_engine_error", logging.ERROR, op=op, error=repr(failure.value))
-    return flow.EngineFailed(op, "error", final=True)  # nothing the caller can retype
 
 
 # --- one call -----------------------------------------------------------------
@@ -448,138 +370,3 @@ class IvrAdapter:
     def _maybe_forget(self, session: CallSession) -> None:
         if session.hung_up and session.leg is None and session.engine_jobs == 0 and not session.feeding:
             self.sessions.pop(session.serial, None)
-
-
-# --- pjsua2 ------------------------------------------------------------------------
-@functools.cache
-def pjsua2_classes():
-    """The pjsua2 side of ``CallLeg`` and ``Player``, and the route point's account.
-
-    Built on first use so that importing this module never loads the native
-    stack (the unit tests use fakes).
-    """
-    import pjsua2 as pj
-
-    def guarded(callback):
-        """A Python exception escaping into pjsua2 would abort the worker: log it instead."""
-
-        @functools.wraps(callback)
-        def inner(self, *args):
-            try:
-                callback(self, *args)
-            except Exception as exc:  # noqa: BLE001
-                log_event("ivr_callback_failed", logging.ERROR, callback=callback.__name__, error=repr(exc))
-
-        return inner
-
-    class PromptPlayer(pj.AudioMediaPlayer):
-        def __init__(self, reactor: Any, on_end: Callable[[], None]) -> None:
-            super().__init__()
-            self._reactor = reactor
-            self._on_end: Callable[[], None] | None = on_end
-
-        @guarded
-        def onEof2(self) -> None:
-            # pjmedia's event thread: hop to the reactor, plain data only.
-            on_end = self._on_end
-            if on_end is not None:
-                self._reactor.callFromThread(on_end)
-
-        def close(self) -> None:
-            self._on_end = None
-
-    class IvrCall(pj.Call):
-        def __init__(self, account: Any, call_id: int, adapter: IvrAdapter, reactor: Any) -> None:
-            super().__init__(account, call_id)
-            self.serial = 0
-            self._adapter: IvrAdapter | None = adapter
-            self._reactor = reactor
-            self._audio = None  # the call's AudioMedia while active; None from DISCONNECTED on
-
-        @property
-        def audio_ready(self) -> bool:
-            return self._audio is not None
-
-        # callbacks (reactor thread: mainThreadOnly, libHandleEvents in a LoopingCall)
-        @guarded
-        def onCallState(self, prm: Any) -> None:
-            ci = self.getInfo()
-            adapter = self._adapter
-            if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-                self._audio = None  # pjsua2 has freed it already
-                if adapter is not None:
-                    adapter.disconnected(self.serial)
-            elif ci.state == pj.PJSIP_INV_STATE_CONFIRMED and adapter is not None:
-                adapter.confirmed(self.serial)
-
-        @guarded
-        def onCallMediaState(self, prm: Any) -> None:
-            ci = self.getInfo()  # bound first: iterating getInfo().media reads a freed temporary
-            for mi in ci.media:
-                if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                    self._audio = self.getAudioMedia(mi.index)
-                    break
-            if self._audio is not None and self._adapter is not None:
-                self._adapter.media_ready(self.serial)
-
-        @guarded
-        def onDtmfDigit(self, prm: Any) -> None:
-            # RFC 4733 (method 0) and SIP INFO (method 1) alike; never logged (A-6).
-            if self._adapter is not None:
-                self._adapter.digit(self.serial, prm.digit)
-
-        # CallLeg
-        def respond(self, status: int) -> None:
-            prm = pj.CallOpParam(True)  # default call settings: one audio stream
-            prm.statusCode = status
-            if status >= 300:
-                self.hangup(prm)
-            else:
-                self.answer(prm)
-
-        def play(self, path: str, on_end: Callable[[], None]) -> PromptPlayer:
-            player = PromptPlayer(self._reactor, on_end)
-            try:
-                player.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
-                player.startTransmit(self._audio)
-            except pj.Error as exc:
-                player.close()
-                raise PlayError(getattr(exc, "reason", "") or str(exc)) from None
-            return player
-
-        def stop(self, player: Any) -> None:
-            if self._audio is not None:
-                player.stopTransmit(self._audio)
-
-        def end(self) -> None:
-            self.hangup(pj.CallOpParam())
-
-        def detach(self) -> None:
-            self._adapter = None
-            self._audio = None
-
-    class RoutePoint(pj.Account):
-        """The IVR's account: every INVITE to this host lands here (no registration)."""
-
-        def __init__(self, adapter: IvrAdapter, reactor: Any) -> None:
-            super().__init__()
-            self._adapter = adapter
-            self._reactor = reactor
-            self._refused: list = []  # calls that failed to start, kept until pjsua is done with them
-
-        def onIncomingCall(self, prm: Any) -> None:
-            call = None
-            try:
-                call = IvrCall(self, prm.callId, self._adapter, self._reactor)  # now, or pjsua answers 500
-                self._adapter.incoming(call, parse_invite(prm.rdata.wholeMsg))
-            except Exception as exc:  # noqa: BLE001 - see guarded()
-                log_event("ivr_callback_failed", logging.ERROR, callback="onIncomingCall", error=repr(exc))
-                if call is not None:  # never dropped inside its callback
-                    self._refused.append(call)
-                    self._reactor.callLater(RELEASE_AFTER, self._refused.remove, call)
-                    try:
-                        call.respond(SERVER_ERROR)
-                    except Exception:  # noqa: BLE001
-                        pass
-
-    return pj, PromptPlayer, IvrCall, RoutePoint
