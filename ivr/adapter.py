@@ -33,9 +33,9 @@ from twisted.internet import defer, threads
 from twisted.python.failure import Failure
 
 from ivr import flow
-from ivr.log import log_event
 from ivr.engine import engine_failure, run_engine
 from ivr.invite import CallerId
+from ivr.log import log_event
 from ivr.prompts import language_order, prompt_path
 from models.selfservice import Attempt
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ivr.adapter import RELEASE_AFTER, SERVER_ERROR, IvrAdapter, PlayError
-from ivr.log import log_event
 from ivr.invite import parse_invite
+from ivr.log import log_event
 
 
 @functools.cache

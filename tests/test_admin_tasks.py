@@ -17,10 +17,10 @@ import pytest
 from models.demo import ADMIN_PASSWORD, ADMIN_USER
 from models.devices import Device
 from models.tasks import BATCH_HOOKS
-from phoneservice.web import taskrunner
-from phoneservice.web.app import create_app
 from phoneservice.config import load_config
 from phoneservice.processes.server import build_services
+from phoneservice.web import taskrunner
+from phoneservice.web.app import create_app
 
 HEADER = "Type,Username,Phone Number,Extension,Device Type,Model,MAC Address,Location,Calling plan"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

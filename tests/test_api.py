@@ -24,10 +24,10 @@ from models.devices import Device
 from models.errors import Refused
 from models.records import MigrationRecord
 from models.settings import load_settings
-from phoneservice.web.api.common import PROBLEM, refusal_status
-from phoneservice.web.app import create_app
 from phoneservice.config import load_config
 from phoneservice.processes.server import build_services
+from phoneservice.web.api.common import PROBLEM, refusal_status
+from phoneservice.web.app import create_app
 
 ALICE_OLD = "SEP001122330001"  # 7965 SCCP, 8 lines, a KEM, an intercom line
 LOBBY = "SEP001122330040"  # 7945 SCCP, no owner

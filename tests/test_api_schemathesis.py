@@ -20,11 +20,11 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from models.admins import ApiToken, _digest
 from models.database import Database
 from models.demo import load_demo
+from phoneservice.config import load_config
+from phoneservice.processes.server import build_services
 from phoneservice.web import api
 from phoneservice.web.api.openapi import build
 from phoneservice.web.app import create_app
-from phoneservice.config import load_config
-from phoneservice.processes.server import build_services
 
 pytestmark = pytest.mark.slow
 # Fixed, because schemathesis builds some cases (headers included) while collecting.

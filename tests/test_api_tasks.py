@@ -15,11 +15,11 @@ import pytest
 from models.admins import create_token
 from models.devices import Device
 from models.tasks import BATCH_HOOKS
+from phoneservice.config import load_config
+from phoneservice.processes.server import build_services
 from phoneservice.web import taskrunner
 from phoneservice.web.api.common import PROBLEM
 from phoneservice.web.app import create_app
-from phoneservice.config import load_config
-from phoneservice.processes.server import build_services
 
 HEADER = "Type,Username,Phone Number,Extension,Device Type,Model,MAC Address,Location,Calling plan"
 TASK = "8800-01-01-21"

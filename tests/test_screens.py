@@ -20,8 +20,8 @@ from models.lines import DirectoryNumber, LineAppearance
 from models.settings import DeviceDefaults, save_settings
 from models.selfservice import Attempt
 from phone_emulator import Phone
-from phoneservice.web.app import create_app
 from phoneservice.observe import scrub_query
+from phoneservice.web.app import create_app
 
 XSD = etree.XMLSchema(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "web" / "screens" / "schemas" / "CiscoIPPhone.xsd")))
 NEW = "SEP00AA11BB22CC"  # the demo's auto-registered 8851 (8851: onboarding by activation code)

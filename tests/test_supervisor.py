@@ -19,8 +19,8 @@ from twisted.python.failure import Failure
 
 from phoneservice.processes.ivr_worker import worker_command
 from phoneservice.processes.supervisor import (
-    FAILED, QUEUED, RESTARTING, STARTING, STOPPED, STOPPING, UP, CrashHistory, RestartPolicy, WorkerSupervisor, after_exit,
-    restart_delay, summarize,
+    FAILED, QUEUED, RESTARTING, STARTING, STOPPED, STOPPING, UP, CrashHistory, RestartPolicy, WorkerSupervisor,
+    after_exit, restart_delay, summarize,
 )
 
 FAKE_WORKER = Path(__file__).parent / "fake_worker.py"

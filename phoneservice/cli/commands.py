@@ -160,6 +160,7 @@ def settings_set_auth_code(ctx, code: str) -> None:
 @click.pass_context
 def serve(ctx, demo, config_file, web_port, config_port, tftp_port, ivr_workers, ivr_port, web_processes, host) -> None:
     """Run the server: web, config files over HTTP, TFTP and the IVR workers."""
+    # Loaded here, not at the top: the other commands start without Twisted and Flask.
     from phoneservice.config import ConfigError, load_config
     from phoneservice.observe import setup_logging
     from phoneservice.processes.server import run

@@ -18,7 +18,7 @@ serve, None for "file not found", or a Deferred of either; root checks,
 rendering and auto-registration (T-1, T-4) live behind it.
 
 Layout: the wire format and one transfer's lock-step rules are plain code
-with no I/O and no clock, in ``phoneservice.tftp_wire``;
+with no I/O and no clock, in ``phoneservice.configfiles.tftp_wire``;
 ``_TransferProtocol`` and ``_RequestPort`` only move datagrams and timers;
 ``TFTPService`` admits requests (limits, resolver) and keeps the counters.
 """

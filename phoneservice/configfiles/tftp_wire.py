@@ -2,7 +2,7 @@
 
 Plain code with no I/O and no clock, tested packet by packet: ``parse_request``
 decodes what reaches the main port, ``negotiate`` answers the options,
-``ReadTransfer`` steps one read by its ACKs and timeouts. ``phoneservice.tftp``
+``ReadTransfer`` steps one read by its ACKs and timeouts. ``phoneservice.configfiles.tftp``
 moves the datagrams. Written here for the reasons given in that module.
 """
 

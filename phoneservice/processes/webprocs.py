@@ -4,11 +4,12 @@ Flask under ``twisted.web.wsgi`` runs its views on one interpreter lock, so
 one process uses one core for the screens, the admin UI and the API, however
 many threads it has (``docs/benchmarks.md``: a phone storm stalls at about
 one core). With ``web.processes = N`` the main process binds the web port
-itself and starts N - 1 *web workers* (``python -m phoneservice.processes.web_worker``),
-supervised like the IVR workers (``phoneservice.processes.supervisor``: restarts with back-off,
-drain on stop). Each process listens on the web port with ``SO_REUSEPORT``,
-so the kernel gives each new connection to one of them, evenly. The workers serve the web port only: TFTP, the config port
-and the IVR stay in the main process.
+itself and starts N - 1 *web workers*
+(``python -m phoneservice.processes.web_worker``), supervised like the IVR
+workers (``phoneservice.processes.supervisor``: restarts with back-off, drain
+on stop). Each process listens on the web port with ``SO_REUSEPORT``, so the
+kernel gives each new connection to one of them, evenly. The workers serve
+the web port only: TFTP, the config port and the IVR stay in the main process.
 
 Nothing a request needs lives in one process: screen sessions are in the
 database (``models.sessions``), SQLite writers queue across processes

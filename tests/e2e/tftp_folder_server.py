@@ -1,4 +1,4 @@
-"""Test and bench harness: phoneservice.tftp serving the files of one folder.
+"""Test and bench harness: phoneservice.configfiles.tftp serving the files of one folder.
 
     python tftp_folder_server.py FOLDER [--port 0] [--interface 127.0.0.1] [--rate 50] ...
 

@@ -219,7 +219,7 @@ def no_content(headers: dict[str, str] | None = None) -> Response:
     return response
 
 
-# --- the OpenAPI notes each view carries (read by ``phoneservice.api_openapi``) ---
+# --- the OpenAPI notes each view carries (read by ``phoneservice.web.api.openapi``) ---
 
 
 @dataclass

@@ -8,11 +8,11 @@ from flask import url_for
 from models import reports, site
 from models.devices import DeviceCreate, DevicePublic, DeviceUpdate
 from models.migration import find_device
+from phoneservice.observe import log_event
 from phoneservice.web.api.common import (PAGE_QUERY, about, blueprint, body, bool_arg, no_content, ok, operation,
                                          page_args, paged, query_param, str_arg)
-from phoneservice.web.services import services
 from phoneservice.web.api.schemas import Page, RegistrationPublic, RegistrationPut
-from phoneservice.observe import log_event
+from phoneservice.web.services import services
 
 SEARCH = query_param("q", {"type": "string", "maxLength": 100},
                      "Part of the name, MAC (any spelling), description, directory number, owner or model")

@@ -22,11 +22,11 @@ from werkzeug.routing import RoutingException
 from models.admins import find_token, record_token_use, token_use_due
 from models.clock import utcnow
 from models.errors import Refused
+from phoneservice.observe import log_event, logger
 from phoneservice.web.api.common import (ApiProblem, blueprint, check_text, no_content, operation, problem,
                                          refusal_problem, text_ok)
-from phoneservice.web.services import services
 from phoneservice.web.api.openapi import openapi_document
-from phoneservice.observe import log_event, logger
+from phoneservice.web.services import services
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 REALM = 'Bearer realm="phone-migration"'

@@ -14,11 +14,11 @@ from models import admins, reports, site
 from models.errors import Refused
 from models.plan import Plan, Target
 from models.records import MigrationRecordPublic
+from phoneservice.observe import log_event
 from phoneservice.web.api.common import (PAGE_QUERY, about, blueprint, body, invalid, ok, operation, page_args, paged,
                                          query_param)
-from phoneservice.web.services import services
 from phoneservice.web.api.schemas import MigrateRequest, MigrationPlanPublic, Page
-from phoneservice.observe import log_event
+from phoneservice.web.services import services
 
 DOOR = "api"
 OUTCOME = query_param("outcome", {"type": "string", "enum": ["migrated", "provisioned", "refused"]},

@@ -1,6 +1,6 @@
 """``GET /api/v1/openapi.json``: the OpenAPI 3.1 document, built from the routes.
 
-Each view carries an ``Operation`` (``api_common.operation``); the paths and
+Each view carries an ``Operation`` (``common.operation``); the paths and
 methods come from Flask's URL map and the JSON schemas from the pydantic and
 SQLModel classes (``model_json_schema``), so the document can't drift from the
 code: a route without an ``Operation`` fails the build.

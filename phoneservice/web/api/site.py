@@ -7,12 +7,12 @@ from models import activation, site
 from models.activation import ActivationCodePublic
 from models.clock import utcnow
 from models.settings import load_settings, save_settings
+from phoneservice.observe import log_event
 from phoneservice.web.api.common import (ID_MAX, PAGE_QUERY, ApiProblem, about, blueprint, body, no_content, ok,
                                          operation, page_args, paged)
-from phoneservice.web.services import services
 from phoneservice.web.api.schemas import (ActivationCodeCreate, ActivationCodeIssued, AuthCodePut, Page,
-                                      SettingsPublic, SettingsUpdate)
-from phoneservice.observe import log_event
+                                          SettingsPublic, SettingsUpdate)
+from phoneservice.web.services import services
 
 
 @blueprint.get("/settings")

@@ -24,10 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.errors import Refused
 from models.firmware import Direction
 from models.tasks import ELIGIBILITY, IN_PROGRESS, STATES, MigrationTask, TaskDevice
-from phoneservice.web.api.common import (PAGE_QUERY, ApiProblem, about, blueprint, body, check_text, invalid, ok,
-                                     operation, page_args, paged, query_param, str_arg)
-from phoneservice.web.api.schemas import Page
 from phoneservice.observe import log_event
+from phoneservice.web.api.common import (PAGE_QUERY, ApiProblem, about, blueprint, body, check_text, invalid, ok,
+                                         operation, page_args, paged, query_param, str_arg)
+from phoneservice.web.api.schemas import Page
 from phoneservice.web.taskrunner import bulk_tasks, progress_view, run_in_background
 
 MAX_UPLOAD = 5 * 1024 * 1024
@@ -140,7 +140,7 @@ SEARCH_QUERY = query_param("q", {"type": "string", "maxLength": 100},
 
 @contextmanager
 def task_named() -> Iterator[None]:
-    """``unknown_task`` is about the URL's task: 404 (``api_common.NOT_FOUND`` does not list it)."""
+    """``unknown_task`` is about the URL's task: 404 (``common.NOT_FOUND`` does not list it)."""
     try:
         yield
     except Refused as refusal:

@@ -11,11 +11,11 @@ from flask import url_for
 from models import reports, site
 from models.clock import utcnow
 from models.users import EndUserCreate, EndUserPublic, EndUserUpdate
+from phoneservice.observe import log_event
 from phoneservice.web.api.common import (PAGE_QUERY, about, blueprint, body, no_content, ok, operation, page_args,
                                          paged, query_param, str_arg)
-from phoneservice.web.services import services
 from phoneservice.web.api.schemas import Page, PinPut
-from phoneservice.observe import log_event
+from phoneservice.web.services import services
 
 SEARCH = query_param("q", {"type": "string", "maxLength": 100},
                      "Part of the user ID, name, self-service user ID or primary extension")
