@@ -1,5 +1,6 @@
-"""phoneservice.processes.supervisor (the IVR workers): the back-off and give-up rules alone, the service with a fake
-process launcher and ``task.Clock``, then real processes (tests/fake_worker.py)."""
+"""phoneservice.processes.supervisor (the IVR workers): the back-off and give-up
+rules alone, the service with a fake process launcher and ``task.Clock``, then
+real processes (tests/fake_worker.py)."""
 
 from __future__ import annotations
 

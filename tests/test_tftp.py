@@ -17,7 +17,6 @@ from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
 
 from phoneservice.configfiles import tftp
-
 from phoneservice.configfiles import tftp_wire as wire
 from phoneservice.configfiles.tftp import SourceRateLimit, TFTPService
 from phoneservice.configfiles.tftp_wire import negotiate, parse_request, to_netascii

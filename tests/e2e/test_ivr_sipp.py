@@ -1,8 +1,8 @@
 """The IVR worker over real SIP and RTP, with SIPp as the new phone: A, D, P, C-14.
 
-Each test creates a fresh demo database, starts ``python -m phoneservice.processes.ivr_worker`` on
-it, runs one SIPp scenario from tests/e2e/sipp/ivr_*.xml and then checks the
-database. Keys are RFC 4733 telephone-events that SIPp replays from pcap files
+Each test creates a fresh demo database, starts
+``python -m phoneservice.processes.ivr_worker`` on it, runs one SIPp scenario
+from tests/e2e/sipp/ivr_*.xml and then checks the database. Keys are RFC 4733 telephone-events that SIPp replays from pcap files
 written here (``DtmfPcaps``): one RTP stream (SSRC, sequence numbers,
 timestamps) continues across all files of a call, so "1001" or "2000" keeps
 its repeated digits, which Debian's fixed-timestamp dtmf_2833_*.pcap would lose.
