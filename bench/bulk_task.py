@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from models.services.tasks import BulkTasks  # noqa: E402
 from models.storage.database import Database  # noqa: E402
 from models.tables.devices import Device  # noqa: E402
-from models.services.tasks import BulkTasks  # noqa: E402
 
 HEADER = "Type,Username,Phone Number,Extension,Device Type,Model,MAC Address,Location,Calling plan"
 

@@ -36,14 +36,14 @@ from sqlmodel import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import pgcluster  # noqa: E402  (tests/pgcluster.py: the same throwaway cluster as the tests)
 
+from models.rules.plan import Target
+from models.rules.refusals import Refused
+from models.services.migration import Migrator
+from models.services.site import LineSpec, create_device, create_user, get_or_create_security_profile
 from models.storage.database import Database
 from models.tables.devices import Device, KemModule
-from models.rules.refusals import Refused
 from models.tables.lines import FeatureButton, LineAppearance
-from models.services.migration import Migrator
-from models.rules.plan import Target
 from models.tables.records import MigrationRecord
-from models.services.site import LineSpec, create_device, create_user, get_or_create_security_profile
 
 BENCH_POSTGRES_URL_ENV = "PHONE_MIGRATION_BENCH_POSTGRES_URL"
 PT = "Internal_PT"

@@ -58,10 +58,10 @@ def free_port() -> int:
 
 
 def build_site(url: str, users: int) -> None:
-    from models.storage.database import Database
-    from models.tables.settings import DeviceDefaults
-    from models.storage.settings import save_settings
     from models.services.site import LineSpec, create_device, create_user
+    from models.storage.database import Database
+    from models.storage.settings import save_settings
+    from models.tables.settings import DeviceDefaults
 
     db = Database(url)
     db.upgrade()

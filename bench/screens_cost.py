@@ -4,7 +4,7 @@ instructions: the same number on a fast or a slow hour of this VM.
 ``bench/screens.py`` measures flows/s and latency, which is what the target
 asks, but this VM's speed swings by a third within minutes, so two trees can
 only be compared there in alternating runs. Here the server (Twisted, the
-screens' bridge, Flask, SQLite: ``phoneservice.server.web_site``) runs in one
+screens' bridge, Flask, SQLite: ``phoneservice.processes.server.web_site``) runs in one
 process under valgrind's cachegrind, and a client in another process walks
 the flow over real HTTP. The count of 40 flows minus the count of 5 flows,
 over 35, is the cost of a flow without the start-up; it moves by about 0.3 %
@@ -42,7 +42,10 @@ def serve(flows: int, url: str, ready: Path) -> None:
     from twisted.internet import reactor
 
     from phoneservice.config import load_config
-    from phoneservice.server import build_services, web_site
+    try:
+        from phoneservice.processes.server import build_services, web_site
+    except ImportError:  # a --peer revision from before phoneservice/ had subpackages
+        from phoneservice.server import build_services, web_site
 
     config = load_config(database={"url": url})
     services = build_services(config)

@@ -14,7 +14,7 @@ The same storm runs against
       on a SQLite database of N phones (8851s with 6 lines, a BEKEM and a BLF:
       about 6 KB of config each) that renders every ``SEP<MAC>.cnf.xml`` per
       request from the database, cached only under the site version stamp
-      (``--ours harness``: phoneservice.tftp alone over the pre-rendered
+      (``--ours harness``: phoneservice.configfiles.tftp alone over the pre-rendered
       folder, tests/e2e/tftp_folder_server.py); ``--ours-cmd "... {folder}
       ... {port} ..."`` starts another command, and ``--ours-port`` alone points
       at a server already running;
@@ -82,8 +82,8 @@ def cnf_xml(i: int, size: int) -> bytes:
 def build_site(workdir: Path, phones: int) -> tuple[str, int]:
     """A database of ``phones`` phones; returns its URL and the web port serve will use."""
     sys.path.insert(0, str(REPO))
-    from models.storage.database import Database
     from models.services.site import LineSpec, create_device, create_user
+    from models.storage.database import Database
 
     url = f"sqlite:///{workdir / 'site.db'}"
     db = Database(url)
@@ -105,7 +105,7 @@ def build_site(workdir: Path, phones: int) -> tuple[str, int]:
 def render_folder(folder: Path, url: str, web_port: int, phones: int) -> dict[str, bytes]:
     """What serve will answer, pre-rendered by the same resolver into ``folder`` for in.tftpd."""
     from phoneservice.config import load_config
-    from phoneservice.server import build_services
+    from phoneservice.processes.server import build_services
 
     services = build_services(load_config(database={"url": url}, web={"port": web_port}))
     files = {f"SEP{mac(i)}.cnf.xml": services.files.resolve(f"SEP{mac(i)}.cnf.xml") for i in range(phones)}
@@ -227,7 +227,7 @@ def wait_ready(port: int, seconds: float = 20.0) -> None:
 def start_ours(args: argparse.Namespace, folder: Path) -> RunningServer:
     """Our TFTP service serving ``folder``.
 
-    Default: the test harness (phoneservice.tftp over a folder lookup) in a
+    Default: the test harness (phoneservice.configfiles.tftp over a folder lookup) in a
     subprocess. ``--ours-cmd`` replaces the command ({folder} and {port} are
     filled in); ``--ours-port`` without a command uses a server already
     running there. Switch this function to ``phone-migration serve`` to

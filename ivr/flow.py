@@ -1,7 +1,7 @@
 """The self-provisioning IVR as a pure state machine: A-1..A-7, D-3/D-4, P-1, C-14, C-15.
 
 ``step(state, event, now) -> (state, actions)``: no I/O, no clock, no pjsua2.
-``ivr.sip`` turns each callback or engine answer into one event and runs the
+``ivr.adapter`` turns each callback or engine answer into one event and runs the
 actions, in order. What the adapter promises:
 
 - ``PromptDone`` only when a ``Play`` ends by itself (not after ``StopPlaying``

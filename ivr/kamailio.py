@@ -5,7 +5,7 @@
 One line per worker, ``setid destination flags priority attrs``, in the order
 ``phone-migration serve --ivr-workers N --ivr-port P`` starts them (worker i on
 ``P + i``). ``maxload=4`` because a worker answers at most 4 calls at once
-(PJSUA2.md); ``duid`` names the worker in ``kamcmd dispatcher.list``.
+(docs/pjsua2.md); ``duid`` names the worker in ``kamcmd dispatcher.list``.
 """
 
 from __future__ import annotations

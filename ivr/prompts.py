@@ -4,7 +4,7 @@ Texts are data in ``prompts.toml`` beside this module, one per prompt name and
 language (S-4: the IVR speaks the configured languages, in preference order).
 Recordings are ``prompts/<language>/<name>.wav`` at the repository root, or
 under ``$PHONE_MIGRATION_PROMPTS_DIR`` for an installed package: 16-bit PCM,
-mono, 8 kHz, the format pjsua2 plays without resampling (shared/PJSUA2.md,
+mono, 8 kHz, the format pjsua2 plays without resampling (docs/pjsua2.md,
 "Prompts"). ``python -m ivr.prompts --generate`` records them with espeak-ng and
 sox and writes ``manifest.toml`` beside them: text, length and the exact
 commands, so any one can be re-recorded or replaced by a studio recording.

@@ -1,13 +1,17 @@
 """One IVR worker process: one pjsua2 Endpoint, its own reactor, the adapter.
 
-``python -m ivr.worker --database URL --host 127.0.0.1 --port 5071 [--transport udp,tcp]``
+``python -m phoneservice.processes.ivr_worker --database URL --host 127.0.0.1 --port 5071 [--transport udp,tcp]``
+runs ``main`` here with the server's logging (JSON lines, secret-named fields
+dropped): the worker logs through the standard ``logging`` module
+(``ivr.log``) and leaves how a line is written to whoever starts it.
 
 Why a process per worker: the pjsua2 wheel answers at most 4 calls and allows
-one Endpoint per process (shared/PJSUA2.md, DESIGN.md); ``ivr.supervisor``
-starts several and Kamailio spreads calls over them. The worker prints
+one Endpoint per process (docs/pjsua2.md, docs/architecture.md); the server's
+supervisor (``phoneservice.processes.supervisor``) starts several and
+Kamailio spreads calls over them. The worker prints
 ``READY <port>`` on stdout once it listens, logs JSON lines on stderr, and on
 SIGTERM drains: new INVITEs get 503, calls in progress may finish (bounded),
-then the library is shut down in the order PJSUA2.md found safe and the
+then the library is shut down in the order docs/pjsua2.md found safe and the
 process exits 0. A fatal error exits non-zero.
 
 Threads: the reactor thread is pjsua's main thread (``threadCnt=0``,
@@ -29,19 +33,19 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from models.storage.database import Database
+from ivr.adapter import IvrAdapter
+from ivr.log import log_event
+from ivr.pjsua import pjsua2_classes
+from ivr.restart import restart_device
 from models.services.migration import Migrator
 from models.services.selfservice import SelfService
-from phoneservice.observe import log_event, setup_logging
-from phoneservice.restart import restart_device
+from models.storage.database import Database
 
-from ivr.sip import IvrAdapter, pjsua2_classes
-
-MAX_CALLS = 4  # the wheel's PJSUA_MAX_CALLS (PJSUA2.md)
+MAX_CALLS = 4  # the wheel's PJSUA_MAX_CALLS (docs/pjsua2.md)
 MAX_PLAYERS = 32  # pjsua's player limit; retired players stay alive RELEASE_AFTER seconds
 POLL = 0.01  # seconds between libHandleEvents
 GC_EVERY = 5.0  # seconds between cyclic garbage collections (reactor thread only)
@@ -49,8 +53,8 @@ HANGUP_GRACE = 3.0  # seconds for BYEs to complete after the drain deadline
 RTP_BASE, RTP_SLOTS, RTP_PORTS = 10000, 200, 100  # worker RTP ranges in 10000-29999 (below the ephemeral ports), by SIP port
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m ivr.worker", description="One self-provisioning IVR worker.")
+def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description="One self-provisioning IVR worker.")
     parser.add_argument("--database", required=True, help="database URL (as for phone-migration --database)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (SIP and RTP)")
     parser.add_argument("--port", type=int, default=5060, help="SIP port (UDP and TCP)")
@@ -129,7 +133,7 @@ class Worker:
         def in_thread(fn, *args):
             return deferToThread(self._registered, fn, *args)
 
-        # C-14 by phoneservice.restart (a plain UDP NOTIFY, as the other doors send it),
+        # C-14 by ivr.restart (a plain UDP NOTIFY, as the other doors send it),
         # so the pool threads never touch pjsua2.
         self.adapter = IvrAdapter(self.service, self.reactor, in_thread=in_thread,
                                   restart=functools.partial(restart_device, self.service.db),
@@ -202,7 +206,7 @@ class Worker:
         self._stop_reactor()
 
     def shutdown(self) -> None:
-        """After the reactor stopped, in the order PJSUA2.md found safe."""
+        """After the reactor stopped, in the order docs/pjsua2.md found safe."""
         if self.ep is None:
             return
         ep = self.ep
@@ -261,8 +265,11 @@ def _log_writer(pj):
     return Writer()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, setup_logging: Callable[[str], None],
+         prog: str | None = None) -> int:
+    """The worker process; ``setup_logging(level)`` installs the process's log
+    handler (``phoneservice.observe.setup_logging``: JSON lines, secrets dropped)."""
+    args = parse_args(argv, prog)
     # stdout carries the one READY line the supervisor waits for; pjlib prints
     # to file descriptor 1 before its log is configured, so that goes to stderr.
     ready_out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
@@ -297,7 +304,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.shutdown()
     db.dispose()
     return worker.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

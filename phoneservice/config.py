@@ -39,7 +39,7 @@ class WebSection(Section):
     # the admin UI, nor an import the phones; and few threads on one GIL finish
     # more short requests than many (docs/benchmarks.md).
     screen_threads: int = Field(default=2, ge=1, le=256)
-    # Processes accepting on the web port (phoneservice.webprocs): Flask runs on one
+    # Processes accepting on the web port (phoneservice.processes.webprocs): Flask runs on one
     # GIL per process, so one per core is what a phone storm needs.
     processes: int = Field(default=1, ge=1, le=64)
     secret_key: str | None = None  # signs admin sessions; None: one generated and kept in the database
@@ -81,7 +81,7 @@ class CallManagerSection(Section):
 
 
 class IvrSection(Section):
-    """The IVR worker processes (ivr.supervisor): worker i listens on ``port + i``."""
+    """The IVR worker processes (phoneservice.processes.supervisor): worker i listens on ``port + i``."""
 
     workers: int = Field(default=1, ge=0, le=256)  # 0: no IVR in this process
     host: str = "127.0.0.1"

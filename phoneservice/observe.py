@@ -1,8 +1,15 @@
-"""Structured logs (one JSON line per event) and Prometheus metrics.
+"""Structured logs (one JSON line per event) and Prometheus metrics, in every process.
 
 ``log_event`` is the only way the server logs an event. It drops any field
 whose name says it holds a secret, so a PIN or code can't reach a log by
-accident (A-6); callers never pass them in the first place.
+accident (A-6); callers never pass them in the first place. The IVR logs
+through the standard ``logging`` module (``ivr.log``), so ``setup_logging``
+drops the same fields again on the handler, whoever logged the record.
+
+With several web processes (``web.processes``) the metrics live in
+prometheus_client's multiprocess files, in a directory made per run
+(``start_shared_metrics``), beside the main process's state for the workers'
+``/healthz`` (``write_status`` / ``read_status``).
 """
 
 from __future__ import annotations
@@ -11,12 +18,33 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from datetime import datetime, timezone
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
+from twisted.internet import task
+from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 SECRET_FIELDS = {"pin", "code", "secret", "password", "auth_code", "authcode", "token"}
-logger = logging.getLogger("phone_migration")
+logger = logging.getLogger("phone_migration")  # ivr.log logs on the same one
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+STATUS_FILE = "main-status.json"
+
+
+def scrub(fields: dict) -> dict:
+    """The fields fit for a log: none whose name says it holds a secret (A-6)."""
+    return {k: v for k, v in fields.items() if k.lower() not in SECRET_FIELDS}
+
+
+class SecretFilter(logging.Filter):
+    """On the log handler: a record's secret-named fields are dropped, whoever logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = getattr(record, "fields", None)
+        if fields:
+            record.fields = scrub(fields)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,10 +59,9 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str = "INFO", fmt: str = "json", stream=None) -> None:
     """One sink for everything: stdlib logging, with Twisted's events forwarded to it."""
-    from twisted.logger import STDLibLogObserver, globalLogBeginner
-
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.addFilter(SecretFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -60,8 +87,7 @@ def scrub_query(uri: str) -> str:
 
 
 def log_event(event: str, level: int = logging.INFO, **fields) -> None:
-    clean = {k: v for k, v in fields.items() if k.lower() not in SECRET_FIELDS}
-    logger.log(level, event, extra={"fields": clean})
+    logger.log(level, event, extra={"fields": scrub(fields)})
 
 
 def log_request(request) -> None:
@@ -75,7 +101,7 @@ def log_request(request) -> None:
 class Metrics:
     """Every metric of one server, in its own registry (tests build several).
 
-    With several web processes (``phoneservice.webprocs``) the values live in
+    With several web processes (``phoneservice.processes.webprocs``) the values live in
     prometheus_client's shared files, which hold numbers, not functions: a
     gauge computed on scrape (``live``) is then set once a second instead."""
 
@@ -97,8 +123,6 @@ class Metrics:
 
     def live(self, gauge: Gauge, compute) -> None:
         """A gauge whose value ``compute()`` gives: on scrape, or once a second with shared metrics."""
-        from phoneservice.webprocs import shared_metrics_dir
-
         if shared_metrics_dir() is not None:
             self._live.append((gauge, compute))
             gauge.set(compute())
@@ -106,10 +130,55 @@ class Metrics:
             gauge.set_function(compute)
 
     def start_live_updates(self, every: float) -> None:
-        from twisted.internet import task
-
         def update() -> None:
             for gauge, compute in self._live:
                 gauge.set(compute())
 
         task.LoopingCall(update).start(every)
+
+
+# --- several processes: shared metrics and the main process's state ------------------
+def start_shared_metrics() -> Path:
+    """Multiprocess metrics for this run; before any metric is built (the main process)."""
+    directory = Path(tempfile.mkdtemp(prefix="phone-migration-metrics-"))
+    os.environ[METRICS_ENV] = str(directory)
+    # prometheus_client picks its value class when imported, from this variable;
+    # the main process imported it long before reading its config.
+    values.ValueClass = values.get_value_class()
+    return directory
+
+
+def shared_metrics_dir() -> Path | None:
+    value = os.environ.get(METRICS_ENV)
+    return Path(value) if value else None
+
+
+def exposition(registry) -> bytes:
+    """``/metrics``: every process's counters when several serve the web port."""
+    if shared_metrics_dir() is None:
+        return generate_latest(registry)
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged)
+    return generate_latest(merged)
+
+
+def process_dead(pid: int) -> None:
+    if shared_metrics_dir() is not None:
+        multiprocess.mark_process_dead(pid)
+
+
+def write_status(directory: Path, status: dict) -> None:
+    """The main process's IVR and cache state for the web workers' ``/healthz``.
+    Atomically: a worker never reads half a file."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".status-")
+    with os.fdopen(fd, "w") as out:
+        json.dump(status, out)
+    os.replace(tmp, directory / STATUS_FILE)
+
+
+def read_status() -> dict | None:
+    directory = shared_metrics_dir()
+    try:
+        return json.loads((directory / STATUS_FILE).read_text()) if directory else None
+    except (OSError, ValueError):
+        return None

@@ -90,8 +90,8 @@ def db_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def demo_db(db_url: str):
     """The demo site (models.services.demo) on each engine in turn."""
-    from models.storage.database import Database
     from models.services.demo import load_demo
+    from models.storage.database import Database
 
     db = Database(db_url)
     db.create_all()
@@ -105,7 +105,7 @@ def demo_db(db_url: str):
 def services(demo_db):
     """The web server's services on the demo site (admin UI, screens); restarts are not sent."""
     from phoneservice.config import load_config
-    from phoneservice.server import build_services
+    from phoneservice.processes.server import build_services
 
     services = build_services(load_config(database={"url": demo_db.url}))
     services.restart = lambda name, result=None: False  # no SIP contact in these tests

@@ -12,23 +12,20 @@ import pytest
 from flask import Blueprint, url_for
 from sqlmodel import select
 
-from models.services import admins
 from models.rules import auth
-from models.services import site
-from models.tables.activation import ActivationCode
-from models.services.admins import create_admin
 from models.rules.clock import utcnow
+from models.rules.settings import EDITABLE
+from models.services import admins, site
+from models.services.admins import create_admin
 from models.services.demo import ADMIN_PASSWORD, ADMIN_USER, AUTH_CODE, USERS
+from models.storage.settings import WEB_SECRET_KEY, load_settings, web_secret
+from models.tables.activation import ActivationCode
 from models.tables.devices import Device
 from models.tables.records import MigrationRecord
-from models.rules.settings import EDITABLE
 from models.tables.settings import DeviceDefaults, SiteSetting
-from models.storage.settings import load_settings
 from models.tables.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
-from phoneservice.admin_settings import SECTIONS
-from phoneservice.app import create_app
-from models.storage.settings import web_secret
-from models.storage.settings import WEB_SECRET_KEY
+from phoneservice.web.admin.settings import SECTIONS
+from phoneservice.web.app import create_app
 
 ALICE_7965, NEW_MAC, NEW_NAME = "SEP001122330001", "00:11:22:33:44:55", "SEP001122334455"
 SECRETS = [pin for *_, pin in USERS] + [AUTH_CODE]
@@ -192,7 +189,7 @@ def test_posts_without_csrf_token_are_refused(app, services, admin):
 def test_bearer_token_api_is_exempt_but_admin_never(services):
     from flask import Flask
 
-    from phoneservice import admin
+    from phoneservice.web import admin
 
     app = Flask("probe")
     app.extensions["phone_migration"] = services

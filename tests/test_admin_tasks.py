@@ -1,4 +1,4 @@
-"""F-6 bulk tasks in the admin web UI (``phoneservice.admin_tasks``), through the
+"""F-6 bulk tasks in the admin web UI (``phoneservice.web.admin.tasks``), through the
 Flask test client with CSRF on: login needed, forms refused without a token,
 create, upload a mixed CSV, the three eligibilities, start and a live progress
 until Complete, pause and resume between batches, the downloads."""
@@ -15,12 +15,12 @@ import zipfile
 import pytest
 
 from models.services.demo import ADMIN_PASSWORD, ADMIN_USER
-from models.tables.devices import Device
 from models.services.tasks import BATCH_HOOKS
-from phoneservice import admin_tasks
-from phoneservice.app import create_app
+from models.tables.devices import Device
 from phoneservice.config import load_config
-from phoneservice.server import build_services
+from phoneservice.processes.server import build_services
+from phoneservice.web import taskrunner
+from phoneservice.web.app import create_app
 
 HEADER = "Type,Username,Phone Number,Extension,Device Type,Model,MAC Address,Location,Calling plan"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -84,7 +84,7 @@ def services(demo_db):
     services = build_services(load_config(database={"url": demo_db.url}))
     services.restart = lambda name, result=None: False
     yield services
-    thread = admin_tasks.runner(admin_tasks.bulk_tasks(services), TASK)
+    thread = taskrunner.runner(taskrunner.bulk_tasks(services), TASK)
     if thread is not None:  # never leave a runner on a database about to go
         thread.join(10)
     services.db.dispose()
@@ -110,7 +110,7 @@ def upload(admin: Browser, content: bytes, file_name: str = "devices.csv", statu
 
 
 def test_task_pages_need_login_and_posts_need_a_csrf_token(services, browser, admin):
-    bulk = admin_tasks.bulk_tasks(services)
+    bulk = taskrunner.bulk_tasks(services)
     bulk.create(TASK)
     anonymous = Browser(create_app(services).test_client())
     for url in ("/admin/tasks", f"/admin/tasks/{TASK}", f"/admin/tasks/{TASK}/progress.json",
@@ -234,7 +234,7 @@ def test_pause_between_batches_then_resume_until_complete(services, admin):
     finally:
         release.set()
         BATCH_HOOKS.remove(hold_after_batch_1)
-    thread = admin_tasks.runner(admin_tasks.bulk_tasks(services), TASK)
+    thread = taskrunner.runner(taskrunner.bulk_tasks(services), TASK)
     if thread is not None:
         thread.join(10)
     progress = admin.progress()

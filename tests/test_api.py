@@ -5,31 +5,31 @@ restart (C-14), and no PIN or hash in any answer (A-6)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import re
 import socket
 import threading
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from lxml import etree
 from sqlmodel import func, select
 
-from models.services import reports
-from models.services import devices, site, users
-from models.tables.admins import ApiToken
-from models.services.admins import create_token, revoke_token, token_use_due
 from models.rules.auth import verify_secret
 from models.rules.clock import utcnow
-from models.services.demo import ADMIN_PASSWORD, ADMIN_USER, AUTH_CODE, USERS
-from models.tables.devices import Device
 from models.rules.refusals import Refused
-from models.tables.records import MigrationRecord
+from models.services import reports, site
+from models.services.admins import create_token, revoke_token, token_use_due
+from models.services.demo import ADMIN_PASSWORD, ADMIN_USER, AUTH_CODE, USERS
+from models.services.devices import device_search
+from models.services.users import user_search
 from models.storage.settings import load_settings
-from phoneservice.api_common import PROBLEM, refusal_status
-from phoneservice.app import create_app
+from models.tables.admins import ApiToken
+from models.tables.devices import Device
+from models.tables.records import MigrationRecord
 from phoneservice.config import load_config
-from phoneservice.server import build_services
+from phoneservice.processes.server import build_services
+from phoneservice.web.api.common import PROBLEM, refusal_status
+from phoneservice.web.app import create_app
 
 ALICE_OLD = "SEP001122330001"  # 7965 SCCP, 8 lines, a KEM, an intercom line
 LOBBY = "SEP001122330040"  # 7945 SCCP, no owner
@@ -298,16 +298,16 @@ def test_devices_search_and_migrated_filter(api):
 
 
 def test_search_totals_agree_with_the_report_searches(api):
-    """devices.device_search / user_search count what reports.search_devices / find_users list."""
+    """device_search / user_search count what reports.search_devices / find_users list."""
     with api.services.db.read_session() as session:
         for q in ("", "1001", "ALICE", "8841", "00:11:22:33:00:3", "desk", "nothing-at-all"):
             for migrated in (None, True, False):
-                rows, total = devices.device_search(session, q, migrated=migrated, limit=500)
+                rows, total = device_search(session, q, migrated=migrated, limit=500)
                 listed = reports.search_devices(session, q, migrated=migrated, limit=500)
                 assert [d.name for d in rows] == [r.name for r in listed] and total == len(rows)
-            found, total = users.user_search(session, q, limit=500)
+            users, total = user_search(session, q, limit=500)
             listed = reports.find_users(session, q, now=utcnow(), limit=500)
-            assert [u.user_id for u in found] == [u.user_id for u in listed] and total == len(found)
+            assert [u.user_id for u in users] == [u.user_id for u in listed] and total == len(users)
 
 
 def test_device_get_create_update_delete(api):

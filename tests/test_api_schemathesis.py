@@ -17,15 +17,15 @@ from flask import Flask
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from models.tables.admins import ApiToken
 from models.services.admins import _digest
-from models.storage.database import Database
 from models.services.demo import load_demo
-from phoneservice import api
-from phoneservice.api_openapi import build
-from phoneservice.app import create_app
+from models.storage.database import Database
+from models.tables.admins import ApiToken
 from phoneservice.config import load_config
-from phoneservice.server import build_services
+from phoneservice.processes.server import build_services
+from phoneservice.web import api
+from phoneservice.web.api.openapi import build
+from phoneservice.web.app import create_app
 
 pytestmark = pytest.mark.slow
 # Fixed, because schemathesis builds some cases (headers included) while collecting.

@@ -1,4 +1,4 @@
-"""F-6 bulk tasks through the REST API (``phoneservice.api_tasks``): tokens and
+"""F-6 bulk tasks through the REST API (``phoneservice.web.api.tasks``): tokens and
 scopes, problem+json refusals, create, upload (text/csv and multipart), devices
 with filters and pages, start and wait until Complete, pause and resume between
 batches, the status report, and the OpenAPI document."""
@@ -13,13 +13,13 @@ import time
 import pytest
 
 from models.services.admins import create_token
-from models.tables.devices import Device
 from models.services.tasks import BATCH_HOOKS
-from phoneservice import admin_tasks
-from phoneservice.api_common import PROBLEM
-from phoneservice.app import create_app
+from models.tables.devices import Device
 from phoneservice.config import load_config
-from phoneservice.server import build_services
+from phoneservice.processes.server import build_services
+from phoneservice.web import taskrunner
+from phoneservice.web.api.common import PROBLEM
+from phoneservice.web.app import create_app
 
 HEADER = "Type,Username,Phone Number,Extension,Device Type,Model,MAC Address,Location,Calling plan"
 TASK = "8800-01-01-21"
@@ -99,7 +99,7 @@ def api(demo_db):
                   for scopes in ("read+write", "read", "write")}
     services = build_services(load_config(database={"url": demo_db.url}))
     yield Api(services, {"rw": tokens["read+write"], "read": tokens["read"], "write": tokens["write"]})
-    thread = admin_tasks.runner(admin_tasks.bulk_tasks(services), TASK)
+    thread = taskrunner.runner(taskrunner.bulk_tasks(services), TASK)
     if thread is not None:
         thread.join(10)
     services.db.dispose()
@@ -223,7 +223,7 @@ def test_one_task_in_progress_pause_resume_cancel_retry(api):
     finally:
         release.set()
         BATCH_HOOKS.remove(hold_after_batch_1)
-    thread = admin_tasks.runner(admin_tasks.bulk_tasks(api.services), TASK)
+    thread = taskrunner.runner(taskrunner.bulk_tasks(api.services), TASK)
     if thread is not None:
         thread.join(10)
     progress = ok(api.get(f"/tasks/{TASK}"))["progress"]

@@ -11,14 +11,14 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from models.services import bat
 from models.rules import bat_format
 from models.rules.catalog import default_catalog
+from models.rules.refusals import Refused
+from models.services import bat
+from models.services.reports import device_public, find_devices
 from models.storage.database import Database
 from models.tables.devices import Device, KemModule
-from models.rules.refusals import Refused
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
-from models.services.reports import device_public, find_devices
 from models.tables.templates import PhoneButtonTemplate, SecurityProfile
 from models.tables.users import EndUser
 from phoneservice.cli import main

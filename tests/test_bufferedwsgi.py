@@ -15,7 +15,7 @@ from twisted.internet.defer import succeed
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
-from phoneservice.bufferedwsgi import BufferedWSGI
+from phoneservice.processes.bufferedwsgi import BufferedWSGI
 
 
 class Inline:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from phoneservice import ciscoxml
-from phoneservice.ciscoxml import (
+from phoneservice.web.screens import ciscoxml
+from phoneservice.web.screens.ciscoxml import (
     CONTENT_TYPE,
     InputItem,
     MenuItem,
@@ -28,7 +28,7 @@ from phoneservice.ciscoxml import (
     text,
 )
 
-SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "schemas" / "CiscoIPPhone.xsd")))
+SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "web" / "screens" / "schemas" / "CiscoIPPhone.xsd")))
 DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
 URL = "http://192.0.2.10:8080/screens/provision?name=SEP001122334455"
 KEYS = softkeys("88xx", submit=True, back="http://192.0.2.10:8080/screens/", exit=True)

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from models.tables.admins import ApiToken
 from models.services.admins import record_token_use
 from models.storage.database import Database
+from models.tables.admins import ApiToken
 from phoneservice.cli import main
 
 

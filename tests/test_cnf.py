@@ -11,16 +11,16 @@ from lxml import etree
 from sqlmodel import select
 
 from models.rules.catalog import default_catalog
-from models.storage.database import Database
 from models.services.demo import load_demo
-from models.tables.devices import Device
 from models.services.provisioning import default_loads, device_config
-from models.tables.settings import DeviceDefaults
+from models.storage.database import Database
 from models.storage.stamp import current_version
-from phoneservice.cnf import ServerInfo, render_default, render_device
+from models.tables.devices import Device
+from models.tables.settings import DeviceDefaults
+from phoneservice.configfiles.cnf import ServerInfo, render_default, render_device
 
 GOLDEN = Path(__file__).parent / "golden"
-SCHEMA = etree.RelaxNG(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "schemas" / "cnf.rng")))
+SCHEMA = etree.RelaxNG(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "configfiles" / "schemas" / "cnf.rng")))
 SERVER = ServerInfo(services_base="http://192.0.2.10:8080", callmanager_host="cucm.example.org")
 CAT = default_catalog()
 

@@ -21,15 +21,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, func, select
 
 import models.tables  # noqa: F401  (registers every table)
-from models.storage.database import Database
-from models.services.demo import PT, mac as demo_mac
-from models.tables.devices import Device
-from models.rules.refusals import Refused
-from models.tables.lines import LineAppearance
-from models.services.migration import APPLY_HOOKS, Migrator
 from models.rules.plan import Target
-from models.tables.records import MigrationRecord
+from models.rules.refusals import Refused
+from models.services.demo import PT
+from models.services.demo import mac as demo_mac
+from models.services.migration import APPLY_HOOKS, Migrator
 from models.services.site import LineSpec, create_device
+from models.storage.database import Database
+from models.tables.devices import Device
+from models.tables.lines import LineAppearance
+from models.tables.records import MigrationRecord
 
 pytestmark = pytest.mark.slow
 

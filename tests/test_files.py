@@ -10,11 +10,11 @@ from lxml import etree
 from sqlmodel import select
 
 from models.rules.catalog import default_catalog
+from models.storage.settings import save_settings
 from models.tables.devices import Device
 from models.tables.lines import DirectoryNumber
-from models.storage.settings import save_settings
-from phoneservice.cnf import ServerInfo
-from phoneservice.files import ConfigFiles
+from phoneservice.configfiles.cnf import ServerInfo
+from phoneservice.configfiles.files import ConfigFiles
 from phoneservice.observe import Metrics
 
 

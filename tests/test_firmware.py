@@ -14,7 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from models.rules.firmware import Direction, Verdict, compare_loads, dhcp_option_150, eligibility, license_file_name, load_facts, next_79xx_step, parse_pid, parse_vid, target_load
+from models.rules.firmware import (
+    Direction,
+    Verdict,
+    compare_loads,
+    dhcp_option_150,
+    eligibility,
+    license_file_name,
+    load_facts,
+    next_79xx_step,
+    parse_pid,
+    parse_vid,
+    target_load,
+)
 
 E2M, M2E = Direction.E2M, Direction.M2E
 TOML = tomllib.loads((Path(__file__).resolve().parent.parent / "models" / "rules" / "firmware.toml").read_text("utf-8"))

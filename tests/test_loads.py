@@ -13,12 +13,12 @@ from lxml import etree
 from sqlmodel import select
 
 from models.rules.catalog import default_catalog
-from models.tables.devices import Device
-from models.tables.settings import DeviceDefaults
 from models.services.site import create_device
 from models.services.tasks import BulkTasks
-from phoneservice.cnf import ServerInfo
-from phoneservice.files import ConfigFiles
+from models.tables.devices import Device
+from models.tables.settings import DeviceDefaults
+from phoneservice.configfiles.cnf import ServerInfo
+from phoneservice.configfiles.files import ConfigFiles
 from phoneservice.observe import Metrics
 
 PHONE = "SEP00AA00796000"  # a 7960 SCCP

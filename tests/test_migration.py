@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlmodel import func, select
 
-from models.tables.devices import Device, KemModule
-from models.rules.refusals import Refused
-from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
-from models.services.migration import Migrator
 from models.rules.plan import Target
-from models.tables.records import MigrationRecord
+from models.rules.refusals import Refused
+from models.services.migration import Migrator
 from models.storage.settings import save_settings
+from models.tables.devices import Device, KemModule
+from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
+from models.tables.records import MigrationRecord
 from models.tables.templates import PhoneButtonTemplate, SecurityProfile
 
 ALICE = "SEP001122330001"  # 7965 SCCP, custom template, 7914, 7 lines + intercom, 3 feature buttons

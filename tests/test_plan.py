@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from models.rules.catalog import default_catalog
-from models.rules.refusals import Refused
 from models.rules.plan import DeviceSnapshot, FeatureSnapshot, LineSnapshot, Target, plan
+from models.rules.refusals import Refused
 from models.rules.security import NON_SECURE, ProfileSpec
 
 CAT = default_catalog()

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import JSON, Column, ForeignKey, Integer, MetaData, String, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from models.storage.prepared import Prepared
 from models.tables.devices import Device
 from models.tables.lines import LineAppearance
-from models.storage.prepared import Prepared
 from models.tables.sessions import ScreenSessionRow
 
 _T = ScreenSessionRow.__table__

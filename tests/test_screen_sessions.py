@@ -13,15 +13,15 @@ import pytest
 from sqlalchemy import select
 
 import models.storage.sessions as sessions_module
-from models.storage.database import Database
-from models.services.demo import AUTH_CODE
+from models.rules.attempt import Attempt
 from models.rules.plan import Target
 from models.rules.selection import Candidate
-from models.rules.attempt import Attempt
-from models.tables.sessions import ScreenSessionRow
+from models.services.demo import AUTH_CODE
+from models.storage.database import Database
 from models.storage.sessions import SessionStore
 from models.storage.stamp import current_version
-from phoneservice.app import create_app
+from models.tables.sessions import ScreenSessionRow
+from phoneservice.web.app import create_app
 
 PHONE, OTHER = "SEP00AA11BB22CC", "SEP00AA11BB22CD"
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)

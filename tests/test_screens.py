@@ -10,21 +10,21 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from lxml import etree
+from phone_emulator import Phone
 from sqlalchemy import event
 from sqlmodel import select
 
+from models.rules.attempt import Attempt
 from models.services.activation import issue
 from models.services.demo import AUTH_CODE
+from models.storage.settings import save_settings
 from models.tables.devices import Device
 from models.tables.lines import DirectoryNumber, LineAppearance
 from models.tables.settings import DeviceDefaults
-from models.storage.settings import save_settings
-from models.rules.attempt import Attempt
-from phone_emulator import Phone
-from phoneservice.app import create_app
 from phoneservice.observe import scrub_query
+from phoneservice.web.app import create_app
 
-XSD = etree.XMLSchema(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "schemas" / "CiscoIPPhone.xsd")))
+XSD = etree.XMLSchema(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "web" / "screens" / "schemas" / "CiscoIPPhone.xsd")))
 NEW = "SEP00AA11BB22CC"  # the demo's auto-registered 8851 (8851: onboarding by activation code)
 FRESH = "SEPAABBCCDD0001"  # a phone the site has never seen
 
@@ -217,6 +217,7 @@ def test_a4_three_wrong_pins_on_screens_lock_for_the_ivr_and_cli(services, phone
         services.selfservice.authenticate(attempt, "7314")
     assert exc.value.code == "locked"
     from click.testing import CliRunner
+
     from phoneservice.cli import main
     out = CliRunner().invoke(main, ["--database", services.db.url, "users", "show", "alice"])
     assert "locked: yes" in out.output

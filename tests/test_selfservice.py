@@ -7,17 +7,17 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from models.rules.clock import utcnow
-from models.services.demo import AUTH_CODE
-from models.tables.devices import Device
-from models.rules.refusals import Refused
-from models.tables.lines import DirectoryNumber, LineAppearance
-from models.services.migration import Migrator
-from models.tables.records import MigrationRecord
-from models.services.selfservice import INVALID, SelfService
 from models.rules.attempt import Attempt
+from models.rules.clock import utcnow
+from models.rules.refusals import Refused
+from models.services.demo import AUTH_CODE
+from models.services.migration import Migrator
+from models.services.selfservice import INVALID, SelfService
+from models.services.site import LineSpec, create_device
 from models.storage.settings import save_settings
-from models.services.site import create_device, LineSpec
+from models.tables.devices import Device
+from models.tables.lines import DirectoryNumber, LineAppearance
+from models.tables.records import MigrationRecord
 from models.tables.users import AuthCodeThrottle, CredentialState
 
 NEW = "SEP00AA11BB22CC"  # the demo's auto-registered 8851

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from models.storage.database import Database
-from models.tables.devices import DevicePublic
 from models.rules.refusals import Refused
-from models.tables.records import MigrationRecordPublic
-from models.services.selfservice import FORGOTTEN_PIN
 from models.rules.settings import SiteSettings, parse_value
+from models.services.selfservice import FORGOTTEN_PIN
+from models.storage.database import Database
 from models.storage.settings import current_settings, load_settings, save_settings
+from models.tables.devices import DevicePublic
+from models.tables.records import MigrationRecordPublic
 from models.tables.users import EndUserCreate, EndUserPublic, EndUserUpdate
 
 

@@ -1,4 +1,4 @@
-"""The pjsua2 adapter (ivr.sip) with fakes: no pjsua2 Endpoint in this process, ever.
+"""The pjsua2 adapter (ivr.adapter) with fakes: no pjsua2 Endpoint in this process, ever.
 
 A second Endpoint aborts the process (docs/pjsua2.md), so the adapter is
 driven through its two small interfaces, ``CallLeg`` and ``Player``, faked
@@ -18,8 +18,10 @@ import pytest
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from ivr import flow, sip
-from ivr.sip import CallerId, IvrAdapter, PlayError, engine_value, parse_invite, run_engine
+from ivr import adapter, engine, flow
+from ivr.adapter import IvrAdapter, PlayError
+from ivr.engine import engine_value, run_engine
+from ivr.invite import CallerId, parse_invite
 from models.rules.refusals import Refused
 from models.rules.selection import Candidate, Selection
 from models.rules.settings import SiteSettings
@@ -193,7 +195,7 @@ class Rig:
             player.finish()
         raise AssertionError("prompts never ended")
 
-    def session(self, leg: FakeLeg) -> sip.CallSession:
+    def session(self, leg: FakeLeg) -> adapter.CallSession:
         return self.adapter.sessions[leg.serial]
 
     def phase(self, leg: FakeLeg) -> str:
@@ -314,7 +316,7 @@ def test_a_sequence_plays_one_player_per_file_then_prompt_done():
     welcome.finish()
     assert leg.names() == ["welcome", "main_menu"]
     assert welcome.closed and leg.stopped == [welcome]
-    assert rig.clock.getDelayedCalls() and all(c.getTime() == sip.RELEASE_AFTER for c in rig.clock.getDelayedCalls())
+    assert rig.clock.getDelayedCalls() and all(c.getTime() == adapter.RELEASE_AFTER for c in rig.clock.getDelayedCalls())
     leg.playing.finish()  # the sequence ended by itself: PromptDone -> the first-digit timer
     timers = [c for c in rig.clock.getDelayedCalls() if c.getTime() == 5.0]
     assert len(timers) == 1
@@ -354,7 +356,7 @@ def test_stopped_players_are_released_later_on_the_reactor_thread():
     leg.stopped.clear()
     gc.collect()
     assert alive() is not None  # kept: never the last reference on a pjmedia thread
-    rig.clock.advance(sip.RELEASE_AFTER)
+    rig.clock.advance(adapter.RELEASE_AFTER)
     gc.collect()
     assert alive() is None
 
@@ -428,7 +430,7 @@ def test_three_silences_end_the_call_with_a_hangup():
         rig.clock.advance(5.0)
     assert rig.finish_prompts(leg) == ["no_input", "too_many_attempts", "goodbye"]
     assert leg.ended == 1
-    rig.clock.advance(sip.RELEASE_AFTER)
+    rig.clock.advance(adapter.RELEASE_AFTER)
     assert rig.adapter.sessions == {} and leg.detached and rig.adapter.idle()
 
 
@@ -594,7 +596,7 @@ def test_provision_restarts_the_phone():
 
 def test_run_engine_calls_the_service_with_the_calls_attempt():
     service = FakeService()
-    attempt = sip.Attempt(door="ivr", new_device=NEW)
+    attempt = adapter.Attempt(door="ivr", new_device=NEW)
     assert run_engine(service, attempt, "identify", "1012") is None
     assert run_engine(service, attempt, "replace", "SEP001122330033") == {"new_device": NEW}
     with pytest.raises(ValueError):
@@ -654,10 +656,10 @@ def test_a6_no_digit_of_the_pin_reaches_the_log(caplog):
 # --- the real engine's answers, translated ------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_service(tmp_path_factory):
-    from models.storage.database import Database
     from models.services.demo import load_demo
     from models.services.migration import Migrator
     from models.services.selfservice import SelfService
+    from models.storage.database import Database
 
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('ivr') / 'demo.db'}")
     db.create_all()
@@ -668,7 +670,7 @@ def demo_service(tmp_path_factory):
 
 
 def test_run_engine_on_the_demo_site(demo_service):
-    attempt = sip.Attempt(door="ivr", new_device=demo_service.caller_device("9000"))
+    attempt = adapter.Attempt(door="ivr", new_device=demo_service.caller_device("9000"))
     assert attempt.new_device == NEW
     assert run_engine(demo_service, attempt, "identify", "1001") is None
     assert run_engine(demo_service, attempt, "authenticate", "7314") is None
@@ -680,13 +682,13 @@ def test_run_engine_on_the_demo_site(demo_service):
 
 
 def test_run_engine_list_and_refusal_on_the_demo_site(demo_service):
-    attempt = sip.Attempt(door="ivr", new_device=NEW)
+    attempt = adapter.Attempt(door="ivr", new_device=NEW)
     run_engine(demo_service, attempt, "identify", "1005")
     run_engine(demo_service, attempt, "authenticate", "3851")
     choices = run_engine(demo_service, attempt, "select", None)["choices"]
     assert [c["name"] for c in choices] == ["SEP001122330015", "SEP001122330016", "SEP001122330017"]
     assert all(set(c) == {"name", "model", "mac", "description"} for c in choices)
     with pytest.raises(Refused) as refused:
-        run_engine(demo_service, sip.Attempt(door="ivr", new_device=NEW), "authenticate", "0000")
-    assert sip.engine_failure("authenticate", sip.Failure(refused.value)) == flow.EngineFailed(
+        run_engine(demo_service, adapter.Attempt(door="ivr", new_device=NEW), "authenticate", "0000")
+    assert engine.engine_failure("authenticate", engine.Failure(refused.value)) == flow.EngineFailed(
         "authenticate", refused.value.code, refused.value.final)

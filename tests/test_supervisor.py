@@ -1,5 +1,6 @@
-"""ivr.supervisor: the back-off and give-up rules alone, the service with a fake
-process launcher and ``task.Clock``, then real processes (tests/fake_worker.py)."""
+"""phoneservice.processes.supervisor (the IVR workers): the back-off and give-up
+rules alone, the service with a fake process launcher and ``task.Clock``, then
+real processes (tests/fake_worker.py)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,21 @@ from prometheus_client import CollectorRegistry
 from twisted.internet import error, task
 from twisted.python.failure import Failure
 
-from ivr.supervisor import (
-    FAILED, QUEUED, RESTARTING, STARTING, STOPPED, STOPPING, UP, CrashHistory, IvrSupervisor, RestartPolicy, after_exit,
-    restart_delay, summarize, worker_command,
+from phoneservice.processes.ivr_worker import worker_command
+from phoneservice.processes.supervisor import (
+    FAILED,
+    QUEUED,
+    RESTARTING,
+    STARTING,
+    STOPPED,
+    STOPPING,
+    UP,
+    CrashHistory,
+    RestartPolicy,
+    WorkerSupervisor,
+    after_exit,
+    restart_delay,
+    summarize,
 )
 
 FAKE_WORKER = Path(__file__).parent / "fake_worker.py"
@@ -72,7 +85,7 @@ def test_max_restarts_zero_gives_up_at_the_first_death():
 
 
 def test_summary_says_ok_degraded_down():
-    from ivr.supervisor import WorkerStatus
+    from phoneservice.processes.supervisor import WorkerStatus
 
     up, down = WorkerStatus(5071, 10, UP, 0), WorkerStatus(5072, None, RESTARTING, 1)
     assert summarize((up, up))["status"] == "ok"
@@ -83,8 +96,8 @@ def test_summary_says_ok_degraded_down():
 
 def test_worker_command_runs_the_worker_module_with_its_port_and_drain_time():
     argv = worker_command("0.0.0.0", 5075, "sqlite:///pm.db", drain_timeout=10, python="/venv/bin/python")
-    assert argv[0] == "/venv/bin/python" and "ivr.worker" in argv
-    assert argv[argv.index("ivr.worker") + 1:] == ["--database", "sqlite:///pm.db", "--host", "0.0.0.0",
+    assert argv[0] == "/venv/bin/python" and "phoneservice.processes.ivr_worker" in argv
+    assert argv[argv.index("phoneservice.processes.ivr_worker") + 1:] == ["--database", "sqlite:///pm.db", "--host", "0.0.0.0",
                                                    "--port", "5075", "--drain-timeout", "10"]
 
 
@@ -145,7 +158,8 @@ def rig():
     policy = RestartPolicy(backoff_initial=0.5, backoff_max=8, healthy_after=30, max_restarts=3, window=100)
 
     def make(count=3, **kwargs):
-        supervisor = IvrSupervisor(
+        supervisor = WorkerSupervisor(
+            name="ivr",
             count=count, first_port=5071, clock=clock, spawn=launcher,
             command=lambda port: worker_command("127.0.0.1", port, "sqlite:///x.db", python="/usr/bin/python3"),
             env={}, policy=kwargs.pop("policy", policy), ready_timeout=10, drain_timeout=15, kill_grace=5,
@@ -166,7 +180,7 @@ def test_starts_n_workers_on_consecutive_ports(rig):
     supervisor.startService()
     assert [p.port for p in rig.launcher.spawned] == [5071, 5072, 5073]
     argv = rig.launcher.spawned[0].argv
-    assert argv[argv.index("-m") + 1:] == ["ivr.worker", "--database", "sqlite:///x.db", "--host", "127.0.0.1",
+    assert argv[argv.index("-m") + 1:] == ["phoneservice.processes.ivr_worker", "--database", "sqlite:///x.db", "--host", "127.0.0.1",
                                            "--port", "5071"]
     assert all(p.stdin_closed for p in rig.launcher.spawned)
     assert states(supervisor) == [STARTING] * 3
@@ -392,7 +406,7 @@ def memory_reactor():
 
 def test_build_adds_the_supervisor_with_the_configured_ports(tmp_path):
     from phoneservice.config import load_config
-    from phoneservice.server import build
+    from phoneservice.processes.server import build
 
     url = empty_site(tmp_path)
     root, services = build(load_config(database={"url": url}, ivr={"workers": 2, "port": 5081}), memory_reactor())
@@ -405,9 +419,9 @@ def test_build_adds_the_supervisor_with_the_configured_ports(tmp_path):
 
 
 def test_health_page_tells_the_ivr_state(tmp_path):
-    from phoneservice.app import create_app
     from phoneservice.config import load_config
-    from phoneservice.server import build
+    from phoneservice.processes.server import build
+    from phoneservice.web.app import create_app
 
     url = empty_site(tmp_path)
     _, services = build(load_config(database={"url": url}, ivr={"workers": 1, "port": 5091}), memory_reactor())
@@ -425,7 +439,8 @@ def test_health_page_tells_the_ivr_state(tmp_path):
 HARNESS = textwrap.dedent("""
     import json, sys
     from twisted.internet import reactor
-    from ivr.supervisor import IvrSupervisor, RestartPolicy, worker_command
+    from phoneservice.processes.ivr_worker import worker_command
+    from phoneservice.processes.supervisor import RestartPolicy, WorkerSupervisor
 
     fake, first_port, extra, hold = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4])
     events = []
@@ -438,7 +453,7 @@ HARNESS = textwrap.dedent("""
         events.append(dict(fields, event=event, t=round(reactor.seconds() - began, 3)))
         print(json.dumps(events[-1]), flush=True)
 
-    supervisor = IvrSupervisor(count=2, first_port=first_port, clock=reactor, spawn=reactor.spawnProcess,
+    supervisor = WorkerSupervisor(name="ivr", count=2, first_port=first_port, clock=reactor, spawn=reactor.spawnProcess,
                                command=command, policy=RestartPolicy(backoff_initial=0.2, max_restarts=2, window=60),
                                ready_timeout=5, drain_timeout=1.5, kill_grace=2, log=log)
     began = reactor.seconds()

@@ -22,14 +22,14 @@ from click.testing import CliRunner
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from models.storage.database import Database
-from models.services.demo import load_demo
-from models.tables.devices import Device
-from models.rules.refusals import Refused
 from models.rules.firmware import Direction
-from models.services.tasks import BATCH_HOOKS, BulkTasks
-from models.tables.tasks import MigrationTask
+from models.rules.refusals import Refused
 from models.rules.tasks_csv import check_task_name, check_upload_file_name
+from models.services.demo import load_demo
+from models.services.tasks import BATCH_HOOKS, BulkTasks
+from models.storage.database import Database
+from models.tables.devices import Device
+from models.tables.tasks import MigrationTask
 from phoneservice.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,9 +16,10 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
 
-from phoneservice import tftp, tftp_wire as wire
-from phoneservice.tftp import SourceRateLimit, TFTPService
-from phoneservice.tftp_wire import negotiate, parse_request, to_netascii
+from phoneservice.configfiles import tftp
+from phoneservice.configfiles import tftp_wire as wire
+from phoneservice.configfiles.tftp import SourceRateLimit, TFTPService
+from phoneservice.configfiles.tftp_wire import negotiate, parse_request, to_netascii
 
 PHONE = ("10.1.2.3", 50000)
 OTHER_PHONE = ("10.1.2.4", 50001)

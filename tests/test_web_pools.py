@@ -7,7 +7,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.test.requesthelper import DummyRequest
 
 from phoneservice.config import load_config
-from phoneservice.server import PooledWSGI
+from phoneservice.processes.server import PooledWSGI
 
 
 class Recording:

@@ -1,4 +1,4 @@
-"""``phoneservice.webprocs`` without a network: what a web worker says on /healthz,
+"""``phoneservice.processes.webprocs`` without a network: what a web worker says on /healthz,
 the socket every web process opens, the worker's command (the e2e module
 ``tests/e2e/test_web_processes.py`` runs the real thing)."""
 
@@ -9,18 +9,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from phoneservice import webprocs
+from phoneservice import observe
+from phoneservice.processes import webprocs
 
 
 @pytest.fixture
 def shared(tmp_path, monkeypatch):
-    monkeypatch.setenv(webprocs.METRICS_ENV, str(tmp_path))
+    monkeypatch.setenv(observe.METRICS_ENV, str(tmp_path))
     return tmp_path
 
 
 def test_a_worker_reports_what_the_main_process_last_wrote(services, shared):
     services.cache_warm = True
-    webprocs.write_status(shared, services.status())
+    observe.write_status(shared, services.status())
     services.process = "web worker 1"
     services.cache_warm = False  # a worker's own flag means nothing
     status = services.status()
@@ -33,7 +34,7 @@ def test_a_worker_reports_what_the_main_process_last_wrote(services, shared):
 def test_a_worker_before_the_first_status_says_unknown(services, shared):
     services.process = "web worker 1"
     assert services.status()["ivr"]["status"] == "unknown"
-    (shared / webprocs.STATUS_FILE).write_text("{half")
+    (shared / observe.STATUS_FILE).write_text("{half")
     assert services.status()["config_cache"] == "warming"
 
 
@@ -60,4 +61,4 @@ def test_the_workers_get_the_main_process_config_and_the_bound_port(services, mo
     passed = ServerConfig.model_validate_json(env[webprocs.CONFIG_ENV])
     assert passed.web.port == 41234 and passed.database.url == "sqlite:///x.db" and passed.web.processes == 3
     assert len(supervisor._workers) == 2
-    assert supervisor._command(1)[-4:] == ["-m", "phoneservice.webprocs", "--index", "1"]
+    assert supervisor._command(1)[-4:] == ["-m", "phoneservice.processes.web_worker", "--index", "1"]

@@ -17,7 +17,6 @@ import wave
 from pathlib import Path
 
 import pytest
-
 from test_ivr_sipp import NEW, Site, demo_database, free_port, running_worker
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,6 @@ import wave
 from pathlib import Path
 
 import pytest
-
 from test_ivr_sipp import NEW, Site, demo_database, running_worker  # the shared e2e helpers
 
 pytestmark = pytest.mark.slow

@@ -1,8 +1,8 @@
 """The IVR worker over real SIP and RTP, with SIPp as the new phone: A, D, P, C-14.
 
-Each test creates a fresh demo database, starts ``python -m ivr.worker`` on
-it, runs one SIPp scenario from tests/e2e/sipp/ivr_*.xml and then checks the
-database. Keys are RFC 4733 telephone-events that SIPp replays from pcap files
+Each test creates a fresh demo database, starts
+``python -m phoneservice.processes.ivr_worker`` on it, runs one SIPp scenario
+from tests/e2e/sipp/ivr_*.xml and then checks the database. Keys are RFC 4733 telephone-events that SIPp replays from pcap files
 written here (``DtmfPcaps``): one RTP stream (SSRC, sequence numbers,
 timestamps) continues across all files of a call, so "1001" or "2000" keeps
 its repeated digits, which Debian's fixed-timestamp dtmf_2833_*.pcap would lose.
@@ -29,6 +29,7 @@ from types import SimpleNamespace
 
 import pytest
 from sqlmodel import select
+from test_server import logged_secrets
 
 import models.tables  # noqa: F401  (registers every table)
 from models.storage.database import Database
@@ -36,7 +37,6 @@ from models.tables.devices import Device
 from models.tables.lines import DirectoryNumber, LineAppearance
 from models.tables.records import MigrationRecord
 from models.tables.users import CredentialState, EndUser
-from test_server import logged_secrets
 
 pytestmark = pytest.mark.slow
 SIPP_DIR = Path(__file__).parent / "sipp"
@@ -70,14 +70,14 @@ def demo_database(directory: Path) -> str:
 
 
 class IvrWorker:
-    """``python -m ivr.worker`` as the supervisor runs it; stderr (JSON logs) kept in a file."""
+    """``python -m phoneservice.processes.ivr_worker`` as the supervisor runs it; stderr (JSON logs) kept in a file."""
 
     def __init__(self, url: str, directory: Path, *extra: str) -> None:
         self.url, self.port = url, free_port()
         self.log_path = directory / f"worker-{self.port}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ivr.worker", "--database", url, "--host", "127.0.0.1", "--port", str(self.port),
+            [sys.executable, "-m", "phoneservice.processes.ivr_worker", "--database", url, "--host", "127.0.0.1", "--port", str(self.port),
              *extra],
             cwd=REPO, stdout=subprocess.PIPE, stderr=self._log)
         line = self._first_line(timeout=30)
@@ -448,7 +448,7 @@ def test_a6_no_pin_in_the_worker_log(tmp_path, site_url):
 
 
 def test_bad_database_exits_non_zero(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "ivr.worker", "--database", "postgresql+psycopg://nobody@127.0.0.1:1/x",
+    done = subprocess.run([sys.executable, "-m", "phoneservice.processes.ivr_worker", "--database", "postgresql+psycopg://nobody@127.0.0.1:1/x",
                            "--port", str(free_port())], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "READY" not in done.stdout
     assert "ivr_worker_fatal" in done.stderr
@@ -458,7 +458,7 @@ def test_port_taken_exits_non_zero(tmp_path, site_url):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "ivr.worker", "--database", site_url, "--port", str(port),
+        done = subprocess.run([sys.executable, "-m", "phoneservice.processes.ivr_worker", "--database", site_url, "--port", str(port),
                                "--transport", "udp"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "READY" not in done.stdout
     assert "ivr_worker_fatal" in done.stderr

@@ -17,11 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from ivr.kamailio import WorkerHost, dispatcher_list, main as kamailio_main, write_dispatcher_list
+from ivr.kamailio import WorkerHost, dispatcher_list, write_dispatcher_list
+from ivr.kamailio import main as kamailio_main
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_ivr_supervised import (  # noqa: E402
-    IvrServer, finish, free_port, free_sip_ports, need, sipp, wait_for_file,
+    IvrServer,
+    finish,
+    free_port,
+    free_sip_ports,
+    need,
+    sipp,
+    wait_for_file,
 )
 
 CFG = Path(__file__).parents[2] / "docs" / "deploy" / "kamailio.cfg"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from phoneservice.restart import send_restart
+from ivr.restart import send_restart
 
 pytestmark = pytest.mark.slow
 SCENARIO = Path(__file__).parent / "sipp" / "notify_uas.xml"

@@ -20,10 +20,10 @@ import pytest
 from lxml import etree
 
 from models.rules.catalog import default_catalog
-from models.storage.database import Database
 from models.services.provisioning import device_config
+from models.storage.database import Database
 from models.storage.stamp import current_version
-from phoneservice.cnf import ServerInfo, render_device
+from phoneservice.configfiles.cnf import ServerInfo, render_device
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

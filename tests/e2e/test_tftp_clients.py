@@ -1,4 +1,4 @@
-"""T-2 end to end: real TFTP clients against phoneservice.tftp in a subprocess.
+"""T-2 end to end: real TFTP clients against phoneservice.configfiles.tftp in a subprocess.
 
 The server is ``tftp_folder_server.py`` (beside this file) serving a temporary
 folder on a free port; the clients are Debian's tftp-hpa ``tftp``, ``atftp``

@@ -1,4 +1,4 @@
-"""``phone-migration serve --web-processes 2`` (``phoneservice.webprocs``): both
+"""``phone-migration serve --web-processes 2`` (``phoneservice.processes.webprocs``): both
 processes take connections, a screen flow hops between them and still ends in
 the migration, /metrics and /healthz answer for the whole server from either
 process, a killed web worker comes back, and SIGTERM stops them all."""

@@ -1,4 +1,4 @@
-"""Test and bench harness: phoneservice.tftp serving the files of one folder.
+"""Test and bench harness: phoneservice.configfiles.tftp serving the files of one folder.
 
     python tftp_folder_server.py FOLDER [--port 0] [--interface 127.0.0.1] [--rate 50] ...
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from twisted.internet import reactor
 
-from phoneservice.tftp import TFTPService
+from phoneservice.configfiles.tftp import TFTPService
 
 
 def folder_resolver(folder: Path):

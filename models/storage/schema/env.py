@@ -25,7 +25,7 @@ from alembic import context
 from sqlalchemy import pool
 from sqlmodel import SQLModel
 
-import models.tables  # noqa: F401  (registers every table on SQLModel.metadata)
+import models.tables  # noqa: F401  (registers every table)
 from models.storage.database import database_url, make_engine
 
 config = context.config

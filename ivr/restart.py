@@ -1,0 +1,155 @@
+"""C-14: tell a phone to restart with an out-of-dialog SIP NOTIFY.
+
+Why by hand: the one SIP stack in the project, pjsua2, allows a single
+Endpoint per process and lives in the IVR workers; the web process (screens,
+admin, API) must still restart a phone. Every door sends it from here, the
+IVR worker too (in a thread, so no pool thread ever touches pjsua2); it lives
+in ``ivr`` because it is SIP, and ``phoneservice`` may import ``ivr``, never
+the other way round. A NOTIFY is one UDP request and one final answer, so a
+small sender over a plain socket does the job: ``check-sync`` with no body
+(what Asterisk sends), or Cisco ``service-control`` with ``action=restart``
+when the phone's REGISTER Call-ID is known (docs/protocol.md).
+Retransmits as RFC 3261 Timer E (0.5 s doubling) within a bounded time.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ivr.log import log_event
+
+CONTACT = re.compile(r"^<?sips?:(?:(?P<user>[^@;>]+)@)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:;>]+)(?::(?P<port>\d+))?")
+
+
+@dataclass(frozen=True)
+class RestartResult:
+    sent: bool
+    status: int | None  # the final SIP status, None when nothing answered
+    reason: str = ""
+
+
+def parse_contact(contact: str) -> tuple[str, str, int]:
+    match = CONTACT.match((contact or "").strip())
+    if not match:
+        raise ValueError(f"not a SIP contact: {contact!r}")
+    host = match.group("host").strip("[]")
+    return match.group("user") or "", host, int(match.group("port") or 5060)
+
+
+def build_notify(contact: str, local: tuple[str, int], register_call_id: str | None = None) -> tuple[bytes, str]:
+    user, host, port = parse_contact(contact)
+    uri = f"sip:{user + '@' if user else ''}{'[' + host + ']' if ':' in host else host}:{port}"
+    local_host = f"[{local[0]}]" if ":" in local[0] else local[0]
+    call_id = f"{secrets.token_hex(8)}@{local_host}"
+    if register_call_id:
+        body = f"action=restart\r\nRegisterCallId={{{register_call_id}}}\r\n"
+        event = "Event: service-control\r\nContent-Type: text/plain\r\n"
+    else:
+        body, event = "", "Event: check-sync\r\n"
+    message = (
+        f"NOTIFY {uri} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {local_host}:{local[1]};branch=z9hG4bK{secrets.token_hex(8)};rport\r\n"
+        f"Max-Forwards: 70\r\n"
+        f"From: <sip:phone-migration@{local_host}>;tag={secrets.token_hex(4)}\r\n"
+        f"To: <{uri}>\r\n"
+        f"Call-ID: {call_id}\r\n"
+        f"CSeq: 1 NOTIFY\r\n"
+        f"{event}"
+        f"Subscription-State: terminated\r\n"
+        f"User-Agent: phone-migration\r\n"
+        f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
+    )
+    return message.encode(), call_id
+
+
+def send_restart(contact: str, register_call_id: str | None = None, *, timeout: float = 4.0) -> RestartResult:
+    """Send the NOTIFY and wait (bounded) for a final answer."""
+    try:
+        _, host, port = parse_contact(contact)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((host, port))
+            local = sock.getsockname()[:2]
+            message, call_id = build_notify(contact, local, register_call_id)
+            deadline, interval, next_send = time.monotonic() + timeout, 0.5, 0.0
+            while (now := time.monotonic()) < deadline:
+                if now >= next_send:
+                    sock.send(message)
+                    next_send, interval = now + interval, min(interval * 2, 4.0)
+                sock.settimeout(max(0.01, min(next_send, deadline) - time.monotonic()))
+                try:
+                    answer = sock.recv(65535).decode("utf-8", "replace")
+                except (socket.timeout, ConnectionRefusedError):
+                    continue
+                status = _final_status(answer, call_id)
+                if status is not None:
+                    return RestartResult(200 <= status < 300, status)
+    except (OSError, ValueError) as exc:
+        return RestartResult(False, None, str(exc))
+    return RestartResult(False, None, "no answer")
+
+
+def _final_status(answer: str, call_id: str) -> int | None:
+    first, _, rest = answer.partition("\r\n")
+    match = re.match(r"^SIP/2\.0 (\d{3})", first)
+    if not match or call_id not in rest:
+        return None
+    status = int(match.group(1))
+    return status if status >= 200 else None
+
+
+def restart_device(db, name: str, result=None) -> bool:
+    """C-14 for any door: NOTIFY the phone when its SIP contact is known; False otherwise.
+    ``result``: the migration's result, which carries the contact (no read).
+    Waits for the phone's answer (up to 4 s): for the doors that report it."""
+    contact, call_id = _contact(db, name, result)
+    return _send_logged(name, contact, call_id) if contact else False
+
+
+class BackgroundRestarts:
+    """C-14 off the request thread, for the screens: the new phone itself is
+    waiting for the answer page, and a phone that never answers would hold one
+    of the few screen threads for the NOTIFY's 4 s. The page says a restart is
+    coming; how it went is logged (``restart_sent``)."""
+
+    def __init__(self, db, workers: int = 2) -> None:
+        self.db = db
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restart")
+
+    def request(self, name: str, result=None) -> bool:
+        """True: a NOTIFY is on its way; False: no contact known, the next config poll will do."""
+        contact, call_id = _contact(self.db, name, result)
+        if not contact:
+            return False
+        self._pool.submit(_send_logged, name, contact, call_id)
+        return True
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)  # bounded: each NOTIFY gives up after 4 s
+
+
+def _contact(db, name: str, result) -> tuple[str | None, str | None]:
+    from sqlmodel import select
+
+    from models.tables.devices import Device
+
+    if result is not None:
+        contact, call_id = result.sip_contact, result.register_call_id
+    else:
+        with db.read_session() as session:
+            contact, call_id = session.exec(
+                select(Device.sip_contact, Device.register_call_id).where(Device.name == name)).first() or (None, None)
+    if not contact:
+        log_event("restart_skipped", device=name, reason="no SIP contact known: the phone restarts at its next config poll")
+    return contact, call_id
+
+
+def _send_logged(name: str, contact: str, call_id: str | None) -> bool:
+    result = send_restart(contact, call_id)
+    log_event("restart_sent", device=name, contact=contact, status=result.status, ok=result.sent, reason=result.reason)
+    return result.sent

@@ -1,0 +1,187 @@
+"""Which bytes a file name asks for: the resolver behind TFTP and HTTP (T-1..T-5).
+
+Kept apart from the transports: ``tftp.py`` and the config-port HTTP route
+only call ``ConfigFiles.resolve``. Config files are rendered per request from
+the database and cached under the site version stamp (``models.storage.stamp``), so a
+cached file is never stale. Files on disk (loads, licenses) are served only
+from inside their folders: ``..``, absolute paths, NUL, backslashes and
+symlinks that lead out are refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+
+from models.rules.catalog import Catalog
+from models.rules.refusals import Refused
+from models.services.provisioning import auto_register, default_loads, device_config, device_configs, device_names
+from models.storage.database import Database
+from models.storage.settings import load_settings
+from models.storage.stamp import current_version
+from phoneservice.configfiles.cnf import ServerInfo, render_default, render_device
+from phoneservice.observe import Metrics, log_event
+
+SEP_CNF = re.compile(r"^SEP([0-9A-F]{12})\.cnf\.xml$", re.IGNORECASE)
+SECURITY_FILE = re.compile(r"^(CTLSEP[0-9A-F]{12}\.tlv|ITLSEP[0-9A-F]{12}\.tlv|ITLFile\.tlv|CTLFile\.tlv)$", re.IGNORECASE)
+LICENSE = re.compile(r"^([0-9A-F]{12})(_M2E)?\.lic$", re.IGNORECASE)
+DEFAULT = {"xmldefault.cnf.xml"}
+MAX_NAME = 255
+READ_AHEAD = 200  # a miss renders this many stale or unrendered files in one batch
+
+
+class ConfigFiles:
+    def __init__(self, db: Database, catalog: Catalog, server: ServerInfo, loads_dir: Path, licenses_dir: Path,
+                 metrics: Metrics | None = None) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.server = server
+        self.loads_dir = Path(loads_dir)
+        self.licenses_dir = Path(licenses_dir)
+        self.metrics = metrics or Metrics()
+        self._cache: dict[str, tuple[int, bytes]] = {}
+        self._lock = threading.Lock()
+        self._render_lock = threading.Lock()  # one batch at a time; the others then find their file
+
+    @staticmethod
+    def check_name(name: str) -> str:
+        """Refuse names that could leave a folder, before anything is looked up."""
+        if not name or len(name) > MAX_NAME or "\x00" in name or "\\" in name:
+            raise PermissionError(f"bad file name {name!r}")
+        if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+            raise PermissionError(f"absolute path {name!r}")
+        if any(part in ("..", ".") for part in name.split("/")):
+            raise PermissionError(f"path traversal in {name!r}")
+        return name
+
+    def is_missing_fast(self, name: str) -> bool:
+        """CTL/ITL files: answered "not found" at once, without a thread or the database (T-1)."""
+        return bool(SECURITY_FILE.match(name))
+
+    def resolve(self, name: str, model_hint: str | None = None, transport: str = "tftp") -> bytes | None:
+        """The file's bytes, None when there is no such file; PermissionError for a bad name."""
+        name = self.check_name(name)
+        kind, data = self._resolve(name, model_hint)
+        self.metrics.config_requests.labels(transport, kind, "found" if data is not None else "missing").inc()
+        return data
+
+    def _resolve(self, name: str, model_hint: str | None) -> tuple[str, bytes | None]:
+        if self.is_missing_fast(name):
+            return "security", None
+        match = SEP_CNF.match(name)
+        if match:
+            return "device", self.device_file("SEP" + match.group(1).upper(), model_hint)
+        if name.lower() in DEFAULT:
+            return "default", self.default_file()
+        lic = LICENSE.match(name)
+        if lic:  # F-5: a license only ever for its own MAC, upper case on disk
+            return "license", self._from_folder(self.licenses_dir, lic.group(1).upper() + (lic.group(2) or "").upper() + ".lic")
+        return "load", self._from_folder(self.loads_dir, name)
+
+    def _cached(self, key: str, version: int, render) -> bytes | None:
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        data = render()
+        if data is not None:
+            with self._lock:
+                self._cache[key] = (version, data)
+        return data
+
+    def device_file(self, name: str, model_hint: str | None = None) -> bytes | None:
+        for _ in range(3):  # a phone registered by a concurrent request is read on the next turn
+            with self.db.read_session() as session:
+                version = current_version(session)
+                data = self._fresh(name, version) or self._render_batch(session, name, version)
+            if data is not None:
+                return data
+            try:
+                with self.db.session() as session:
+                    device = self._auto_register(session, name, model_hint)
+                    if device is None:
+                        return None
+                    session.flush()
+                    return render_device(device_config(session, name, self.catalog), self.server,
+                                         current_version(session))
+            except IntegrityError:
+                continue
+        return None
+
+    def _fresh(self, key: str, version: int) -> bytes | None:
+        with self._lock:
+            hit = self._cache.get(key)
+        return hit[1] if hit is not None and hit[0] == version else None
+
+    def _render_batch(self, session, name: str, version: int) -> bytes | None:
+        """Render ``name`` and, in the same few queries, up to READ_AHEAD others not
+        fresh under ``version``: a boot storm after a change (or a start) costs a
+        handful of batches, not one round of queries per phone."""
+        with self._render_lock:
+            data = self._fresh(name, version)
+            if data is not None:
+                return data
+            with self._lock:
+                stale = [k for k, (v, _) in self._cache.items() if v != version and k.startswith("SEP")]
+            batch = [name] + [k for k in stale if k != name][: READ_AHEAD - 1]
+            if len(batch) < READ_AHEAD:
+                with self._lock:
+                    fresh = {k for k, (v, _) in self._cache.items() if v == version}
+                batch += [n for n in device_names(session) if n not in fresh and n not in batch][: READ_AHEAD - len(batch)]
+            rendered = {n: render_device(c, self.server, version)
+                        for n, c in device_configs(session, batch, self.catalog).items()}
+            with self._lock:
+                for key in batch:
+                    self._cache.pop(key, None)
+                self._cache.update({n: (version, data) for n, data in rendered.items()})
+            return rendered.get(name)
+
+    def warm(self) -> int:
+        """Render every device ahead of the first request (at start); returns how many."""
+        with self.db.read_session() as session:
+            version = current_version(session)
+            names = device_names(session)
+        for name in names:  # each batch renders READ_AHEAD of them; fresh ones are skipped
+            if self._fresh(name, version) is not None:
+                continue
+            with self.db.read_session() as session:
+                if current_version(session) != version:
+                    break  # something changed meanwhile: requests render it
+                self._render_batch(session, name, version)
+        return len(names)
+
+    def _auto_register(self, session, name: str, model_hint: str | None):
+        """T-4: an unknown phone asking for its file while auto-registration is on."""
+        try:
+            device = auto_register(session, name[3:], self.catalog, model_hint)
+        except Refused as refusal:
+            self.metrics.autoreg.labels("exhausted" if refusal.code == "autoreg_exhausted" else "refused").inc()
+            log_event("auto_registration_refused", device=name, reason=refusal.message)
+            return None
+        if device is None:
+            self.metrics.autoreg.labels("disabled").inc()
+            return None
+        self.metrics.autoreg.labels("registered").inc()
+        log_event("auto_registered", device=name, model=device.model)
+        return device
+
+    def default_file(self) -> bytes:
+        with self.db.read_session() as session:
+            version = current_version(session)
+            return self._cached("XMLDefault.cnf.xml", version, lambda: render_default(
+                default_loads(session, self.catalog), self.server, load_settings(session).autoreg_enabled))
+
+    @staticmethod
+    def _from_folder(root: Path, name: str) -> bytes | None:
+        base = os.path.realpath(root)
+        path = os.path.realpath(os.path.join(base, name))
+        if os.path.commonpath([base, path]) != base:
+            raise PermissionError(f"{name!r} leads outside {root}")
+        if not os.path.isfile(path):
+            return None
+        with open(path, "rb") as handle:
+            return handle.read()

@@ -1,0 +1,41 @@
+"""The IVR worker process as the server starts it: ``ivr.worker`` with the server's logging.
+
+``python -m phoneservice.processes.ivr_worker --database URL --host H --port P [--drain-timeout S]``
+
+``ivr`` imports nothing of ``phoneservice``: it logs through the standard
+``logging`` module (``ivr.log``). This entry point gives it the JSON lines and
+the dropping of secret-named fields (A-6) every process of the server has
+(``phoneservice.observe.setup_logging``). ``worker_command`` is the argv the
+supervisor (``phoneservice.processes.supervisor``) starts it with.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from ivr import worker
+from phoneservice.observe import setup_logging
+from phoneservice.processes.supervisor import child_command
+
+MODULE = "phoneservice.processes.ivr_worker"
+
+
+def worker_command(host: str, port: int, database_url: str, drain_timeout: float | None = None,
+                   python: str = sys.executable, module: str = MODULE) -> list[str]:
+    """argv for one worker; ``ps`` shows ``python -m phoneservice.processes.ivr_worker ... --port P`` once it runs.
+
+    ``drain_timeout``: how long the worker lets its calls run after SIGTERM before
+    it hangs them up itself (with a BYE, unlike the supervisor's SIGKILL).
+    """
+    drain = ("--drain-timeout", f"{drain_timeout:g}") if drain_timeout is not None else ()
+    return child_command(module, "--database", database_url, "--host", host, "--port", str(port), *drain,
+                         python=python)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return worker.main(argv, setup_logging=setup_logging, prog=f"python -m {MODULE}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

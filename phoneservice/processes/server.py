@@ -1,0 +1,240 @@
+"""The composition root: ``build(config, reactor)`` creates and wires everything.
+
+One Twisted reactor hosts the Flask app (``twisted.web.wsgi`` on a thread
+pool) on the web port, the same resolver on the config port (T-3), and the
+TFTP service (T-2). Modules never build their own collaborators.
+"""
+
+from __future__ import annotations
+
+import time
+
+from twisted.application import internet, service
+from twisted.internet import defer, threads
+from twisted.python.threadpool import ThreadPool
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from twisted.web.wsgi import WSGIResource
+
+from models.rules.catalog import default_catalog
+from models.services.migration import Migrator
+from models.services.selfservice import SelfService
+from models.storage.database import Database
+from phoneservice.config import ServerConfig
+from phoneservice.configfiles.cnf import ServerInfo
+from phoneservice.configfiles.files import ConfigFiles
+from phoneservice.configfiles.tftp import TFTPService
+from phoneservice.demo import load_demo_once
+from phoneservice.observe import Metrics, log_event, log_request, start_shared_metrics
+from phoneservice.processes import webprocs
+from phoneservice.processes.bufferedwsgi import BufferedWSGI
+from phoneservice.processes.ivr_worker import worker_command
+from phoneservice.processes.supervisor import RestartPolicy, WorkerSupervisor
+from phoneservice.web.app import create_app
+from phoneservice.web.services import Services
+
+
+class LoggedSite(Site):
+    """A Site whose access log never shows a query value (PINs arrive as query parameters)."""
+
+    def log(self, request) -> None:
+        log_request(request)
+
+
+class PooledWSGI(Resource):
+    """One Flask app, two thread pools: the phones' screens on their own (small answers, sent whole)."""
+
+    isLeaf = True
+
+    def __init__(self, reactor, app, pool: ThreadPool, screen_pool: ThreadPool) -> None:
+        super().__init__()
+        self.main = WSGIResource(reactor, pool, app)
+        self.screens = BufferedWSGI(reactor, screen_pool, app)
+
+    def render(self, request):
+        return (self.screens if request.path.startswith(b"/screens/") else self.main).render(request)
+
+
+class ThreadPoolService(service.Service):
+    """The WSGI thread pool: started with the server, drained on shutdown."""
+
+    def __init__(self, pool: ThreadPool) -> None:
+        self.pool = pool
+
+    def startService(self) -> None:
+        super().startService()
+        self.pool.start()
+
+    def stopService(self):
+        super().stopService()
+        # ThreadPool.stop joins its threads: requests in flight finish first.
+        return threads.deferToThreadPool(_reactor(), _reactor().getThreadPool(), self.pool.stop)
+
+
+def _reactor():
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def build_services(config: ServerConfig) -> Services:
+    db = Database(config.database.url)
+    catalog = default_catalog()
+    migrator = Migrator(db, catalog)
+    metrics = Metrics()
+    server_info = ServerInfo(
+        callmanager_name=config.callmanager.name, callmanager_host=config.callmanager.host,
+        sip_port=config.callmanager.sip_port, secured_sip_port=config.callmanager.secured_sip_port,
+        sccp_port=config.callmanager.sccp_port, services_base=config.services_base,
+        call_manager_group=config.callmanager.group,
+    )
+    files = ConfigFiles(db, catalog, server_info, config.files.loads_dir, config.files.licenses_dir, metrics)
+    return Services(config=config, db=db, catalog=catalog, migrator=migrator, selfservice=SelfService(migrator),
+                    files=files, metrics=metrics)
+
+
+def tftp_resolver(services: Services, reactor):
+    """TFTP's resolve callable: CTL/ITL answered at once, the rest off the reactor thread."""
+    files = services.files
+
+    def resolve(name: str, peer):
+        if files.is_missing_fast(files.check_name(name)):
+            services.metrics.config_requests.labels("tftp", "security", "missing").inc()
+            return None
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), files.resolve, name, None, "tftp")
+
+    return resolve
+
+
+def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services]:
+    services = build_services(config)
+    root = service.MultiService()
+
+    services.ivr = ivr_supervisor(config, services, reactor) if config.ivr.workers else None
+    if services.ivr is not None:
+        services.ivr.setServiceParent(root)
+
+    web, (pool, screen_pool) = web_site(config, services, reactor)
+    ThreadPoolService(pool).setServiceParent(root)
+    ThreadPoolService(screen_pool).setServiceParent(root)
+    if config.web.processes > 1:  # the web workers listen on the same port (SO_REUSEPORT)
+        sock = webprocs.listening_socket(config.web.host, config.web.port)
+        AdoptedPort(sock, web, reactor).setServiceParent(root)
+        workers = webprocs.web_workers(config, sock.getsockname()[1], reactor)
+        workers.register_metrics(services.metrics.registry)
+        workers.setServiceParent(root)
+    else:
+        internet.TCPServer(config.web.port, web, interface=config.web.host, reactor=reactor).setServiceParent(root)
+    if config.config_http.enabled:
+        cfg = LoggedSite(WSGIResource(reactor, pool, create_app(services, "config")))
+        internet.TCPServer(config.config_http.port, cfg, interface=config.config_http.host,
+                           reactor=reactor).setServiceParent(root)
+    if config.tftp.enabled:
+        tftp = TFTPService(
+            tftp_resolver(services, reactor), port=config.tftp.port, interface=config.tftp.host, reactor=reactor,
+            max_transfers=config.tftp.max_transfers, rate=config.tftp.rate_per_source,
+            burst=config.tftp.burst_per_source, timeout=config.tftp.timeout, retries=config.tftp.retries,
+            on_event=_tftp_metrics(services),
+        )
+        tftp.setServiceParent(root)
+        services.metrics.live(services.metrics.tftp_active, lambda: tftp.stats.active)
+    return root, services
+
+
+def web_site(config: ServerConfig, services: Services, reactor) -> tuple[Site, tuple[ThreadPool, ThreadPool]]:
+    """The web port's site and its two thread pools (not started): the main process's and each web worker's."""
+    pool = ThreadPool(minthreads=1, maxthreads=config.web.threads, name="wsgi")
+    screen_pool = ThreadPool(minthreads=1, maxthreads=config.web.screen_threads, name="wsgi-screens")
+    return LoggedSite(PooledWSGI(reactor, create_app(services, "web"), pool, screen_pool)), (pool, screen_pool)
+
+
+class AdoptedPort(service.Service):
+    """A listening socket bound beforehand (``web.processes``), accepted on while the service runs."""
+
+    def __init__(self, sock, factory, reactor) -> None:
+        self.sock, self.factory, self.reactor = sock, factory, reactor
+        self.port = None
+
+    def startService(self) -> None:
+        super().startService()
+        self.port = self.reactor.adoptStreamPort(self.sock.fileno(), self.sock.family, self.factory)
+
+    def stopService(self):
+        super().stopService()
+        port, self.port = self.port, None
+        return port.stopListening() if port is not None else None
+
+
+def ivr_supervisor(config: ServerConfig, services: Services, reactor) -> WorkerSupervisor:
+    """``ivr.workers`` IVR worker processes on consecutive ports from ``ivr.port``."""
+    ivr = config.ivr
+    supervisor = WorkerSupervisor(
+        name="ivr", label="IVR", count=ivr.workers, first_port=ivr.port, clock=reactor, spawn=reactor.spawnProcess,
+        # The worker hangs up its own calls (BYE) early enough to exit before the SIGKILL.
+        command=lambda port: worker_command(ivr.host, port, services.db.url, max(ivr.drain_timeout - 5, 1)),
+        policy=RestartPolicy(backoff_initial=ivr.backoff_initial, backoff_max=ivr.backoff_max,
+                             healthy_after=ivr.healthy_after, max_restarts=ivr.max_restarts,
+                             window=ivr.restart_window),
+        ready_timeout=ivr.ready_timeout, start_concurrency=ivr.start_concurrency, drain_timeout=ivr.drain_timeout,
+        log=log_event,
+    )
+    supervisor.register_metrics(services.metrics.registry)
+    return supervisor
+
+
+def _tftp_metrics(services: Services):
+    metrics = services.metrics
+
+    def on_event(event) -> None:
+        if event.kind == "retransmit":
+            metrics.tftp_retransmits.inc()
+        elif event.kind in ("completed", "failed", "not_found", "refused", "busy", "rate_limited"):
+            metrics.tftp_transfers.labels(event.kind).inc()
+        if event.kind in ("failed", "refused", "busy"):
+            log_event("tftp_" + event.kind, peer=event.peer[0], file=event.filename, detail=event.detail)
+
+    return on_event
+
+
+def run(config: ServerConfig, demo: bool = False) -> None:
+    """``phone-migration serve``: upgrade the schema, build, run until SIGTERM/SIGINT."""
+    from twisted.internet import reactor
+
+    db = Database(config.database.url)
+    db.upgrade()
+    if demo:
+        load_demo_once(db)
+    db.dispose()
+    shared = start_shared_metrics() if config.web.processes > 1 else None
+    root, services = build(config, reactor)
+    reactor.suggestThreadPoolSize(max(10, config.web.threads))
+
+    def warm():
+        began = time.monotonic()
+        count = services.files.warm()
+        services.cache_warm = True
+        log_event("config_cache_warm", devices=count, seconds=round(time.monotonic() - began, 3))
+
+    def started():
+        reactor.callInThread(warm)
+        log_event("server_started", web=f"{config.web.host}:{config.web.port}",
+                  config_http=f"{config.config_http.host}:{config.config_http.port}",
+                  tftp=f"{config.tftp.host}:{config.tftp.port}", database=services.db.dialect, demo=demo,
+                  ivr_workers=config.ivr.workers, ivr=f"{config.ivr.host}:{config.ivr.port}")
+
+    def stopping():
+        services.draining = True
+        log_event("server_stopping")
+        return defer.maybeDeferred(root.stopService)
+
+    if shared is not None:  # what the web workers answer on /healthz
+        webprocs.status_writer(shared, services).start(webprocs.STATUS_EVERY)
+        services.metrics.start_live_updates(webprocs.STATUS_EVERY)
+    root.startService()
+    reactor.callWhenRunning(started)
+    reactor.addSystemEventTrigger("before", "shutdown", stopping)
+    reactor.run(installSignalHandlers=True)
+    services.close()
+    if shared is not None:
+        webprocs.cleanup(shared)
+    log_event("server_stopped")

@@ -1,0 +1,362 @@
+"""Starts, watches, restarts and drains worker processes (DESIGN: "The process").
+
+One supervisor class for both kinds of worker the server runs:
+
+- the IVR workers: the pjsua2 wheel answers at most 4 calls per process and
+  allows one Endpoint per process (docs/pjsua2.md), so the IVR runs as N workers,
+  ``python -m phoneservice.processes.ivr_worker --database URL --host H --port P``,
+  worker i on ``first_port + i`` (``phoneservice.processes.ivr_worker.worker_command``);
+- the web workers (``web.processes``, ``phoneservice.processes.webprocs``):
+  their "port" is their number, from 1, and they inherit the web port's socket.
+
+What it asks of a worker: print ``READY <port>`` on stdout once it serves,
+and on SIGTERM stop taking new work, finish what it has and exit 0. What a
+worker is and how it starts is the caller's: ``command(port)`` gives its argv,
+``name`` prefixes the log events and metrics (``ivr_worker_up``,
+``pm_web_workers_up``).
+
+The decisions are pure functions of a ``RestartPolicy`` (``restart_delay``,
+``after_exit``, ``summarize``); ``WorkerSupervisor`` runs them on the reactor and publishes an
+immutable snapshot of its workers for /healthz and /metrics, which read it
+from other threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+
+from prometheus_client import Counter, Gauge
+from twisted.application import service
+from twisted.internet import defer, error, protocol
+
+from phoneservice.observe import log_event
+
+QUEUED, STARTING, UP, RESTARTING, FAILED, STOPPING, STOPPED = (
+    "queued", "starting", "up", "restarting", "failed", "stopping", "stopped")
+
+
+# --- decisions (pure) ---------------------------------------------------------
+@dataclass(frozen=True)
+class RestartPolicy:
+    backoff_initial: float = 0.5  # seconds before the first restart
+    backoff_factor: float = 2.0  # per further crash in a row
+    backoff_max: float = 30.0
+    healthy_after: float = 60.0  # a worker up this long starts the back-off over
+    max_restarts: int = 10  # more deaths than this within ``window`` seconds: give up
+    window: float = 300.0
+
+
+@dataclass(frozen=True)
+class CrashHistory:
+    streak: int = 0  # deaths since the worker was last healthy
+    recent: tuple[float, ...] = ()  # times of the deaths within the policy's window
+
+
+def restart_delay(policy: RestartPolicy, streak: int) -> float:
+    """Exponential back-off: ``backoff_initial`` for the first crash in a row, x factor each after, capped."""
+    exponent = min(max(streak - 1, 0), 64)  # 2.0 ** 1100 would overflow
+    return min(policy.backoff_max, policy.backoff_initial * policy.backoff_factor**exponent)
+
+
+def after_exit(policy: RestartPolicy, history: CrashHistory, now: float,
+               up_for: float | None) -> tuple[CrashHistory, float | None]:
+    """A worker died unasked: its new history and the seconds before its restart, or None to give up.
+
+    ``up_for`` is how long it had been ready (None: it never printed READY).
+    More than ``max_restarts`` deaths within ``window`` seconds is something a
+    restart won't fix (the port is taken, the install is broken): give up.
+    """
+    streak = 1 if up_for is not None and up_for >= policy.healthy_after else history.streak + 1
+    recent = tuple(t for t in history.recent if now - t < policy.window) + (now,)
+    new = CrashHistory(streak, recent)
+    if len(recent) > policy.max_restarts:
+        return new, None
+    return new, restart_delay(policy, streak)
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    port: int  # an IVR worker's SIP port, a web worker's number
+    pid: int | None
+    state: str
+    restarts: int
+
+
+def summarize(workers: tuple[WorkerStatus, ...]) -> dict:
+    """The workers' part of /healthz (``ivr``): ok when every worker is up, down when none is."""
+    up = sum(w.state == UP for w in workers)
+    status = "ok" if up == len(workers) else "down" if up == 0 else "degraded"
+    return {"status": status, "up": up, "workers": [asdict(w) for w in workers]}
+
+
+# --- a worker's command ---------------------------------------------------------
+# Runs in the child before the worker replaces it (execv keeps the pid): its own
+# session, so a Ctrl-C on the server's terminal reaches only the server, which
+# drains the workers; and SIGTERM when the server dies without draining (Linux
+# PR_SET_PDEATHSIG, kept across execve), so no orphan keeps holding the port.
+_LAUNCH = (
+    "import ctypes, os, signal, sys\n"
+    "os.setsid()\n"
+    "try:\n"
+    "    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)\n"
+    "except (OSError, AttributeError):\n"
+    "    pass\n"
+    "os.execv(sys.executable, [sys.executable] + sys.argv[1:])\n"
+)
+
+
+def child_command(module: str, *args: str, python: str = sys.executable) -> list[str]:
+    """argv for a supervised child ``python -m module args``, launched through ``_LAUNCH``."""
+    return [python, "-I", "-S", "-c", _LAUNCH, "-m", module, *args]
+
+
+# --- the service ------------------------------------------------------------------
+class _WorkerProtocol(protocol.ProcessProtocol):
+    """Splits the worker's stdout into lines; its stderr (the logs) goes straight to ours."""
+
+    MAX_LINE = 4096
+
+    def __init__(self, on_line: Callable[[str], None], on_exit: Callable[[int | None, int | None], None]) -> None:
+        self._on_line, self._on_exit = on_line, on_exit
+        self._buffer = b""
+
+    def connectionMade(self) -> None:
+        self.transport.closeStdin()
+
+    def outReceived(self, data: bytes) -> None:
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        if len(self._buffer) > self.MAX_LINE:
+            lines.append(self._buffer[: self.MAX_LINE])
+            self._buffer = b""
+        for line in lines:
+            self._on_line(line.decode("utf-8", "replace").strip())
+
+    def processEnded(self, reason) -> None:
+        self._on_exit(getattr(reason.value, "exitCode", None), getattr(reason.value, "signal", None))
+
+
+class _Worker:
+    """One worker slot (a port); reactor thread only."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.state = STOPPED
+        self.pid: int | None = None
+        self.restarts = 0
+        self.history = CrashHistory()
+        self.ready_at: float | None = None
+        self.protocol: _WorkerProtocol | None = None
+        self.process = None  # IProcessTransport while it runs
+        self.timer = None  # IDelayedCall: the READY deadline or the restart back-off
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = None
+
+
+class WorkerSupervisor(service.Service):
+    """N workers numbered from ``first_port``: started with the server, restarted when they die, drained on stop."""
+
+    def __init__(self, *, name: str, count: int, first_port: int, clock, spawn,
+                 command: Callable[[int], list[str]], env: Mapping[str, str] | None = None,
+                 policy: RestartPolicy = RestartPolicy(), ready_timeout: float = 30.0, start_concurrency: int = 4,
+                 drain_timeout: float = 15.0, kill_grace: float = 5.0, log=log_event, label: str | None = None,
+                 child_fds: Mapping[int, int] | None = None,
+                 on_exit: Callable[[int], None] | None = None) -> None:
+        """``spawn`` is ``reactor.spawnProcess``; ``command(port)`` the worker's argv.
+
+        ``name`` ("ivr", "web") prefixes the log events and the metrics; ``label``
+        names the workers in the metrics' help ("IVR"; default: ``name``).
+        At most ``start_concurrency`` workers start at once (a start costs about a
+        second of CPU): fifty workers on two cores would otherwise all miss
+        their ``ready_timeout`` together and be killed and restarted together.
+        """
+        self.name = name  # also the Twisted service's name
+        self.label = label or name
+        self._child_fds = dict(child_fds or {})  # descriptors passed on (the web port's listening socket)
+        self._on_exit = on_exit  # called with a dead worker's pid
+        self._workers = [_Worker(first_port + i) for i in range(count)]
+        self._clock, self._spawn, self._command = clock, spawn, command
+        self._env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
+        self.policy, self.ready_timeout, self.start_concurrency = policy, ready_timeout, max(1, start_concurrency)
+        self._queue: deque[_Worker] = deque()
+        self.drain_timeout, self.kill_grace = drain_timeout, kill_grace
+        self._log = log
+        self._stopping = False
+        self._drained: defer.Deferred | None = None
+        self._deadline = None
+        self._restart_counter = None
+        self._up_gauge = None
+        self.status: tuple[WorkerStatus, ...] = ()
+        self._publish()
+
+    # --- what others read (any thread) ---
+    def health(self) -> dict:
+        return summarize(self.status)
+
+    def up(self) -> int:
+        return sum(w.state == UP for w in self.status)
+
+    def register_metrics(self, registry) -> None:
+        """``pm_<name>_workers_up`` and ``pm_<name>_worker_restarts_total`` on the server's registry.
+        The gauge is set whenever a worker changes state (shared metrics hold numbers, not functions)."""
+        self._up_gauge = Gauge(f"pm_{self.name}_workers_up", f"{self.label} worker processes ready", registry=registry,
+                               multiprocess_mode="livesum")
+        self._up_gauge.set(self.up())
+        self._restart_counter = Counter(f"pm_{self.name}_worker_restarts", f"{self.label} worker restarts after a death",
+                                        registry=registry)
+
+    # --- service ---
+    def startService(self) -> None:
+        super().startService()
+        self._stopping = False
+        for worker in self._workers:
+            worker.history, worker.restarts = CrashHistory(), 0
+            self._start(worker)
+        self._publish()
+
+    def stopService(self) -> defer.Deferred:
+        super().stopService()
+        self._stopping = True
+        self._queue.clear()
+        alive = []
+        for worker in self._workers:
+            worker.cancel_timer()
+            if worker.process is None:
+                worker.state = STOPPED
+                continue
+            worker.state = STOPPING
+            alive.append(worker)
+            self._signal(worker, "TERM")
+        self._publish()
+        if not alive:
+            return defer.succeed(None)
+        self._log(f"{self.name}_draining", workers=len(alive), timeout=self.drain_timeout)
+        self._drained = defer.Deferred()
+        self._deadline = self._clock.callLater(self.drain_timeout, self._kill_leftovers)
+        return self._drained
+
+    # --- one worker's life ---
+    def _start(self, worker: _Worker) -> None:
+        if sum(w.state == STARTING for w in self._workers) >= self.start_concurrency:
+            worker.state = QUEUED
+            self._queue.append(worker)
+            self._publish()
+            return
+        proto = _WorkerProtocol(lambda line: self._line(worker, proto, line),
+                                lambda code, sig: self._exited(worker, proto, code, sig))
+        argv = self._command(worker.port)
+        worker.protocol, worker.ready_at, worker.state = proto, None, STARTING
+        try:
+            worker.process = self._spawn(proto, argv[0], argv, env=self._env, childFDs={0: "w", 1: "r", 2: 2, **self._child_fds})
+        except OSError as exc:  # out of file descriptors or processes: a death like any other
+            self._log(f"{self.name}_worker_spawn_failed", logging.ERROR, port=worker.port, error=str(exc))
+            self._exited(worker, proto, None, None)
+            return
+        worker.pid = worker.process.pid
+        worker.timer = self._clock.callLater(self.ready_timeout, self._not_ready, worker)
+        self._log(f"{self.name}_worker_spawned", port=worker.port, pid=worker.pid, restarts=worker.restarts)
+        self._publish()
+
+    def _line(self, worker: _Worker, proto: _WorkerProtocol, line: str) -> None:
+        if proto is not worker.protocol or not line:
+            return
+        if not line.startswith("READY"):
+            # pjlib prints a few lines to stdout before its log is set up; the worker logs on stderr.
+            self._log(f"{self.name}_worker_output", logging.DEBUG, port=worker.port, pid=worker.pid, line=line[:200])
+            return
+        if worker.state != STARTING:
+            return
+        if line != f"READY {worker.port}":
+            self._log(f"{self.name}_worker_unexpected_ready", logging.WARNING, port=worker.port, line=line[:200])
+        worker.cancel_timer()
+        worker.state, worker.ready_at = UP, self._clock.seconds()
+        self._log(f"{self.name}_worker_up", port=worker.port, pid=worker.pid, restarts=worker.restarts)
+        self._publish()
+        self._start_queued()
+
+    def _not_ready(self, worker: _Worker) -> None:
+        worker.timer = None
+        self._log(f"{self.name}_worker_not_ready", logging.WARNING, port=worker.port, pid=worker.pid,
+                  seconds=self.ready_timeout)
+        self._signal(worker, "KILL")  # its exit restarts it
+
+    def _exited(self, worker: _Worker, proto: _WorkerProtocol, code: int | None, sig: int | None) -> None:
+        if proto is not worker.protocol:
+            return
+        pid, now = worker.pid, self._clock.seconds()
+        worker.protocol = worker.process = worker.pid = None
+        if self._on_exit is not None and pid is not None:
+            self._on_exit(pid)
+        worker.cancel_timer()
+        if self._stopping:
+            worker.state = STOPPED
+            self._log(f"{self.name}_worker_ended", port=worker.port, pid=pid, exit_code=code, signal=sig)
+            self._publish()
+            if not any(w.process is not None for w in self._workers):
+                self._finish_drain()
+            return
+        up_for = now - worker.ready_at if worker.ready_at is not None else None
+        worker.history, delay = after_exit(self.policy, worker.history, now, up_for)
+        if delay is None:
+            worker.state = FAILED
+            self._log(f"{self.name}_worker_gave_up", logging.ERROR, port=worker.port, pid=pid, exit_code=code, signal=sig,
+                      deaths=len(worker.history.recent), window=self.policy.window)
+        else:
+            worker.state = RESTARTING
+            worker.timer = self._clock.callLater(delay, self._restart, worker)
+            self._log(f"{self.name}_worker_exited", logging.WARNING, port=worker.port, pid=pid, exit_code=code, signal=sig,
+                      up_for=None if up_for is None else round(up_for, 3), restart_in=delay)
+        self._publish()
+        self._start_queued()
+
+    def _start_queued(self) -> None:
+        while self._queue and sum(w.state == STARTING for w in self._workers) < self.start_concurrency:
+            worker = self._queue.popleft()
+            if worker.state == QUEUED and not self._stopping:
+                self._start(worker)
+
+    def _restart(self, worker: _Worker) -> None:
+        worker.timer = None
+        worker.restarts += 1
+        if self._restart_counter is not None:
+            self._restart_counter.inc()
+        self._start(worker)
+
+    # --- draining ---
+    def _kill_leftovers(self) -> None:
+        self._deadline = None
+        for worker in self._workers:
+            if worker.process is not None:
+                self._log(f"{self.name}_worker_killed", logging.WARNING, port=worker.port, pid=worker.pid,
+                          after=self.drain_timeout)
+                self._signal(worker, "KILL")
+        # A process stuck in the kernel ignores even SIGKILL: don't hold the shutdown for it.
+        self._deadline = self._clock.callLater(self.kill_grace, self._finish_drain)
+
+    def _finish_drain(self) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
+        drained, self._drained = self._drained, None
+        if drained is not None:
+            left = [w.port for w in self._workers if w.process is not None]
+            self._log(f"{self.name}_drained", logging.WARNING if left else logging.INFO, left=left)
+            drained.callback(None)
+
+    def _signal(self, worker: _Worker, name: str) -> None:
+        try:
+            worker.process.signalProcess(name)
+        except (error.ProcessExitedAlready, AttributeError):
+            pass
+
+    def _publish(self) -> None:
+        self.status = tuple(WorkerStatus(w.port, w.pid, w.state, w.restarts) for w in self._workers)
+        if self._up_gauge is not None:
+            self._up_gauge.set(self.up())

@@ -1,0 +1,118 @@
+"""Admin pages: Find and List Phones (C-13 filter), a phone's page, Migrate Phone (C-15).
+
+Migrate Phone is three steps: the form (new MAC, phone template or phone type,
+description), a preview that plans without saving (``dry_run``) and lists what
+the new model loses, and a confirmation POST that migrates in one transaction
+(C-12) and redirects to the result. A refusal re-shows the form with its
+message; nothing has changed (C-12) and the refusal is recorded (C-13).
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, request, url_for
+
+from models.rules.plan import Target
+from models.rules.refusals import Refused
+from models.services import reports
+from phoneservice.observe import log_event
+from phoneservice.web.admin.blueprint import actor, blueprint, page, refused_page
+from phoneservice.web.services import services
+
+PAGE_SIZE = 200
+FILTERS = {"": None, "migrated": True}  # "Migrate (old phone)" (C-13)
+
+
+@blueprint.get("/phones")
+def phones():
+    search = request.args.get("q", "")[:100]
+    chosen = request.args.get("filter", "")
+    number = max(1, request.args.get("page", 1, type=int) or 1)
+    with services().db.read_session() as db_session:
+        rows = reports.search_devices(db_session, search, migrated=FILTERS.get(chosen), limit=PAGE_SIZE + 1,
+                                      offset=(number - 1) * PAGE_SIZE)
+    return page("phones.html", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE, q=search, filter=chosen,
+                page_number=number)
+
+
+@blueprint.get("/phones/<name>")
+def phone(name: str):
+    try:
+        with services().db.read_session() as db_session:
+            view = reports.device_page(db_session, name, services().catalog)
+    except Refused as refusal:
+        return refused_page(refusal)
+    return page("phone.html", view=view, d=view.device)
+
+
+# --- Migrate Phone (C-15) ------------------------------------------------------------
+
+
+def _target(form) -> tuple[Target, dict]:
+    """The form's fields -> a Target; the fields are echoed back into the next page."""
+    fields = {k: form.get(k, "").strip()[:128] for k in ("mac", "by", "template", "model", "protocol", "description")}
+    fields["by"] = "template" if fields["by"] == "template" else "type"
+    if fields["by"] == "template":
+        target = Target(mac=fields["mac"], template=fields["template"] or None, protocol=None,
+                        description=fields["description"] or None)
+    else:
+        target = Target(mac=fields["mac"], model=fields["model"] or None, protocol=fields["protocol"] or None,
+                        description=fields["description"] or None)
+    return target, fields
+
+
+def _form(name: str, fields: dict | None = None, error: str | None = None, status: int = 200):
+    svc = services()
+    try:
+        with svc.db.read_session() as db_session:
+            view = reports.device_page(db_session, name, svc.catalog)
+            templates = reports.phone_templates(db_session)
+    except Refused as refusal:
+        return refused_page(refusal)
+    models = [m for m in sorted(svc.catalog.models(), key=lambda m: m.key) if not m.jabber]
+    return page("migrate.html", status, view=view, d=view.device, templates=templates, models=models,
+                f=fields or {"by": "type", "model": "8861"}, error=error)
+
+
+@blueprint.get("/phones/<name>/migrate")
+def migrate_form(name: str):
+    return _form(name)
+
+
+@blueprint.post("/phones/<name>/migrate/preview")
+def migrate_preview(name: str):
+    target, fields = _target(request.form)
+    svc = services()
+    try:
+        result = svc.migrator.migrate(name, target, door="admin", actor=actor(), dry_run=True)
+    except Refused as refusal:
+        return _form(name, fields, refusal.message, 422)
+    lines = {line.position: line for line in result.plan.old.lines}
+    features = {f.position: f for f in result.plan.old.features}
+    return page("preview.html", plan=result.plan, new_name=result.new_device, f=fields, lines=lines,
+                features=features, model=svc.catalog.model(result.plan.new_model))
+
+
+@blueprint.post("/phones/<name>/migrate")
+def migrate_confirm(name: str):
+    target, fields = _target(request.form)
+    svc = services()
+    try:
+        result = svc.migrator.migrate(name, target, door="admin", actor=actor())
+    except Refused as refusal:
+        svc.metrics.migrations.labels("admin", "refused").inc()
+        return _form(name, fields, refusal.message, 409)
+    svc.metrics.migrations.labels("admin", "migrated").inc()
+    log_event("migrated", door="admin", old=result.plan.old.name, new=result.new_device, actor=actor())
+    notified = svc.restart(result.new_device, result)  # C-14
+    flash(f"{result.new_device} restarts now." if notified
+          else f"{result.new_device} picks up its new settings at its next restart.")
+    return redirect(url_for(".migration", record_id=result.record_id))
+
+
+@blueprint.get("/migrations/<int:record_id>")
+def migration(record_id: int):
+    with services().db.read_session() as db_session:
+        record = reports.migration_record(db_session, record_id)
+    if record is None:
+        return page("message.html", 404, title="Not found", message=f"no migration record {record_id}")
+    return page("migrated.html", r=record)

@@ -1,0 +1,127 @@
+"""Admin pages: users (set PIN, unlock, profile) and activation codes (M-5).
+
+A PIN or code is taken once and never shown back or logged (A-6); a new
+activation code is shown only in the answer to the POST that issued it.
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, request, url_for
+
+from models.rules.refusals import Refused
+from models.services import activation, reports, site
+from phoneservice.observe import log_event
+from phoneservice.web.admin.blueprint import actor, blueprint, now, page, refused_page
+from phoneservice.web.services import services
+
+
+@blueprint.get("/users")
+def users():
+    search = request.args.get("q", "")[:100]
+    with services().db.read_session() as db_session:
+        rows = reports.find_users(db_session, search, now=now())
+    return page("users.html", rows=rows, q=search)
+
+
+def _user_page(user_id: str, status: int = 200, **context):
+    try:
+        with services().db.read_session() as db_session:
+            view = reports.user_page(db_session, user_id, now=now())
+            profiles = reports.profiles(db_session)
+            codes = [c for c in activation.listing(db_session, now()) if c.user == user_id]
+    except Refused as refusal:
+        return refused_page(refusal)
+    return page("user.html", status, view=view, u=view.user, profiles=profiles, codes=codes, **context)
+
+
+@blueprint.get("/users/<user_id>")
+def user(user_id: str):
+    return _user_page(user_id)
+
+
+@blueprint.post("/users/<user_id>/pin")
+def set_pin(user_id: str):
+    pin, again = request.form.get("pin", ""), request.form.get("pin_again", "")
+    if pin != again:
+        return _user_page(user_id, 422, pin_error="The two PINs are not the same; type the new PIN twice.")
+    try:
+        with services().db.session() as db_session:
+            site.set_pin(db_session, user_id, pin)
+    except Refused as refusal:
+        if refusal.code.startswith("unknown_"):
+            return refused_page(refusal)
+        return _user_page(user_id, 422, pin_error=refusal.message + ".")
+    log_event("admin_set_pin", user=user_id, actor=actor())
+    flash(f"New PIN set for {user_id}.")
+    return redirect(url_for(".user", user_id=user_id))
+
+
+@blueprint.post("/users/<user_id>/unlock")
+def unlock(user_id: str):
+    try:
+        with services().db.session() as db_session:
+            site.unlock(db_session, user_id)
+    except Refused as refusal:
+        return refused_page(refusal)
+    log_event("admin_unlock", user=user_id, actor=actor())
+    flash(f"{user_id} is unlocked: failed PIN attempts are cleared.")
+    return redirect(url_for(".user", user_id=user_id))
+
+
+@blueprint.post("/users/<user_id>/profile")
+def user_profile(user_id: str):
+    try:
+        with services().db.session() as db_session:
+            site.set_user_profile(db_session, user_id, request.form.get("profile", "") or None)
+    except Refused as refusal:
+        if refusal.code == "unknown_user":
+            return refused_page(refusal)
+        return _user_page(user_id, 422, profile_error=refusal.message)
+    flash(f"User profile of {user_id} saved.")
+    return redirect(url_for(".user", user_id=user_id))
+
+
+# --- activation codes (M-5) ----------------------------------------------------------
+
+
+def _codes_page(status: int = 200, **context):
+    svc = services()
+    with svc.db.read_session() as db_session:
+        codes = activation.listing(db_session, now())
+        user_ids = [u.user_id for u in reports.find_users(db_session, now=now(), limit=1000)]
+    models = [m for m in sorted(svc.catalog.models(), key=lambda m: m.key) if m.screens_supported and not m.jabber]
+    return page("activation.html", status, codes=codes, user_ids=user_ids, models=models, **context)
+
+
+@blueprint.get("/activation-codes")
+def activation_codes():
+    return _codes_page()
+
+
+@blueprint.post("/activation-codes")
+def issue_code():
+    user_id, model = request.form.get("user", "").strip(), request.form.get("model", "").strip()
+    days = request.form.get("days", "7").strip()
+    if not days.isdigit() or not 1 <= int(days) <= 365:
+        return _codes_page(422, error='"days": a whole number of days from 1 to 365', f=request.form)
+    svc = services()
+    try:
+        with svc.db.session() as db_session:
+            code, row = activation.issue(db_session, user_id, model, svc.catalog, now(), days=int(days))
+    except Refused as refusal:
+        return _codes_page(422, error=refusal.message, f=request.form)
+    log_event("activation_code_issued", user=user_id, model=row.model, id=row.id, actor=actor())
+    grouped = "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+    return _codes_page(issued={"code": grouped, "user": user_id, "model": row.model, "expires_at": row.expires_at})
+
+
+@blueprint.post("/activation-codes/<int:code_id>/revoke")
+def revoke_code(code_id: int):
+    try:
+        with services().db.session() as db_session:
+            activation.revoke(db_session, code_id)
+    except Refused as refusal:
+        return refused_page(refusal)
+    log_event("activation_code_revoked", id=code_id, actor=actor())
+    flash(f"Activation code {code_id} revoked.")
+    return redirect(url_for(".activation_codes"))

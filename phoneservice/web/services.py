@@ -1,0 +1,90 @@
+"""What a view may call, and the one typed way a view reaches it.
+
+``Services`` is built once per process by the composition root
+(``phoneservice.processes.server.build_services``) and put on the Flask app
+by ``create_app``; every door (screens, admin UI, REST API, health) asks
+``services()`` for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from flask import Flask, current_app
+
+from ivr.restart import BackgroundRestarts, restart_device
+from models.rules.catalog import Catalog
+from models.services.migration import Migrator
+from models.services.selfservice import SelfService
+from models.storage.database import Database
+from models.storage.sessions import SessionStore
+from phoneservice.config import ServerConfig
+from phoneservice.configfiles.files import ConfigFiles
+from phoneservice.observe import Metrics, read_status
+
+EXTENSION = "phone_migration"  # the app.extensions key
+
+
+class Workers(Protocol):
+    """The IVR workers as /healthz sees them (``phoneservice.processes.supervisor.WorkerSupervisor``)."""
+
+    def health(self) -> dict: ...
+
+
+@dataclass
+class Services:
+    """Everything a view may call; built once by ``phoneservice.processes.server.build_services``."""
+
+    config: ServerConfig
+    db: Database
+    catalog: Catalog
+    migrator: Migrator
+    selfservice: SelfService
+    files: ConfigFiles
+    metrics: Metrics
+    screen_sessions: SessionStore | None = None  # in the database: any web process serves any screen
+    ivr: Workers | None = None  # the IVR workers' supervisor when they run in this process
+    draining: bool = False
+    cache_warm: bool = False  # every known phone's config rendered once since the start
+    process: str = "main"  # or "web worker N" (phoneservice.processes.web_worker)
+    background_restarts: BackgroundRestarts | None = None
+
+    def __post_init__(self) -> None:
+        if self.screen_sessions is None:
+            self.screen_sessions = SessionStore(self.db)
+        if self.background_restarts is None:
+            self.background_restarts = BackgroundRestarts(self.db)
+
+    def status(self) -> dict:
+        """What /healthz says besides the database: the IVR, the config cache, draining.
+        A web worker has no IVR or config cache of its own: it says what the main process last wrote."""
+        if self.process == "main":
+            ivr = self.ivr.health() if self.ivr is not None else {"status": "disabled", "up": 0, "workers": []}
+            return {"ivr": ivr, "config_cache": "warm" if self.cache_warm else "warming", "draining": self.draining}
+        main = read_status() or {"ivr": {"status": "unknown", "up": 0, "workers": []}, "config_cache": "warming",
+                                 "draining": False}
+        return {**main, "draining": self.draining or main.get("draining", False)}
+
+    def restart(self, device: str, result=None) -> bool:
+        """C-14: ask the phone to restart; False when only its next config poll will do.
+        ``result``: a ``MigrationResult``, whose contact saves a read."""
+        return restart_device(self.db, device, result)
+
+    def close(self) -> None:
+        """After the last request: restarts on their way go out (bounded), then the database closes."""
+        self.background_restarts.close()
+        self.db.dispose()
+
+    def restart_soon(self, device: str, result=None) -> bool:
+        """C-14 without waiting for the phone (the screens): True when a NOTIFY is on its way."""
+        return self.background_restarts.request(device, result)
+
+
+def services_of(app: Flask) -> Services:
+    return app.extensions[EXTENSION]
+
+
+def services() -> Services:
+    """The services of the app handling this request: every view's way to the engine."""
+    return services_of(current_app)

@@ -1,0 +1,82 @@
+"""F-6: a bulk task's batches in the background, shared by the admin UI and the REST API.
+
+Start and Resume never block the request. ``run_in_background`` starts one
+daemon thread per task and database in this process (a second call while it
+runs does nothing); it calls ``run_next_batch`` until that pushes nothing
+(paused, cancelled or ended), so a pause or a cancel takes effect between
+batches. Every batch is one transaction on the locked task row, so two
+runners in two processes are safe.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from models.rules.tasks import IN_PROGRESS
+from models.services.tasks import BulkTasks
+from phoneservice.observe import log_event, logger
+from phoneservice.web.services import Services, services
+
+_lock = threading.Lock()
+_runners: dict[tuple[str, str], threading.Thread] = {}
+
+
+def bulk_tasks(svc: Services | None = None) -> BulkTasks:
+    """The tasks of ``svc``'s database; by default the services of the app handling this request."""
+    svc = svc or services()
+    return BulkTasks(svc.db, svc.catalog)
+
+
+def _key(tasks: BulkTasks, name: str) -> tuple[str, str]:
+    return str(tasks.db.url), name
+
+
+def runner(tasks: BulkTasks, name: str) -> threading.Thread | None:
+    """The thread running ``name``'s batches in this process, if any."""
+    with _lock:
+        thread = _runners.get(_key(tasks, name))
+    return thread if thread is not None and thread.is_alive() else None
+
+
+def run_in_background(tasks: BulkTasks, name: str) -> bool:
+    """Run the task's batches in a daemon thread; False when one runs them already."""
+    key = _key(tasks, name)
+    with _lock:
+        current = _runners.get(key)
+        if current is not None and current.is_alive():
+            return False
+        thread = threading.Thread(target=_run, args=(tasks, name, key), name=f"task-{name}", daemon=True)
+        _runners[key] = thread
+        thread.start()
+    return True
+
+
+def _run(tasks: BulkTasks, name: str, key: tuple[str, str]) -> None:
+    batches = 0
+    try:
+        while True:
+            if tasks.run_next_batch(name).batch is not None:
+                batches += 1
+                continue
+            # Nothing pushed: decide under the lock, so a resume that found this runner alive is not lost.
+            with _lock:
+                progress = tasks.progress(name)
+                if progress.status != IN_PROGRESS or progress.paused or not progress.counts.get("in_progress"):
+                    if _runners.get(key) is threading.current_thread():
+                        del _runners[key]
+                    break
+        log_event("task_runner_stopped", task=name, batches=batches, status=progress.status,
+                  paused=progress.paused)
+    except Exception as exc:  # a thread has no caller to tell: log it; the task stays as its last batch left it
+        logger.error("task_runner_failed", exc_info=exc, extra={"fields": {"task": name, "batches": batches}})
+        with _lock:
+            if _runners.get(key) is threading.current_thread():
+                del _runners[key]
+
+
+def progress_view(tasks: BulkTasks, name: str) -> dict:
+    """The progress as JSON values: for the bar, the JSON endpoint and the API."""
+    progress = tasks.progress(name)
+    percent = round(100 * progress.done / progress.total) if progress.total else 0
+    return {"status": progress.status, "paused": progress.paused, "total": progress.total, "done": progress.done,
+            "percent": percent, "counts": dict(progress.counts), "running": runner(tasks, name) is not None}
