@@ -14,7 +14,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from models.rules.refusals import Refused
+from models.rules.refusals import Kind, Refused
 
 IDLE = timedelta(minutes=30)
 HERE = Path(__file__).parent / "templates" / "admin"
@@ -37,7 +37,7 @@ def page(template: str, status: int = 200, **context):
 
 def refused_page(refusal: Refused):
     """A refusal that names no form: 404 for what doesn't exist, else 409."""
-    status = 404 if refusal.code.startswith("unknown_") else 409
+    status = 404 if refusal.kind is Kind.NOT_FOUND else 409
     return page("message.html", status, title="Not possible", message=refusal.message)
 
 

@@ -24,7 +24,7 @@ import zipfile
 from flask import Response, flash, redirect, request, url_for
 
 from models.rules.firmware import Direction
-from models.rules.refusals import Refused
+from models.rules.refusals import Kind, Refused
 from models.rules.tasks import ELIGIBILITY, IN_PROGRESS, STATES
 from phoneservice.observe import log_event
 from phoneservice.web.admin.blueprint import actor, blueprint, now, page, refused_page
@@ -124,7 +124,7 @@ def upload_task(name: str):
     try:
         result = tasks.upload(name, text, file_name=upload.filename)
     except Refused as refusal:
-        if refusal.code == "unknown_task":
+        if refusal.kind is Kind.NOT_FOUND:
             return refused_page(refusal)
         return _task_page(name, 422, error=refusal.message)
     log_event("admin_task_uploaded", task=name, added=result.added, refused=result.refused, actor=actor())
@@ -178,9 +178,9 @@ def task_action(name: str, action: str):
             count = tasks.refresh(name)
             message = f"Eligibility checked again: {count} devices changed state."
     except Refused as refusal:
-        if refusal.code.startswith("unknown_"):
+        if refusal.kind is Kind.NOT_FOUND:
             return refused_page(refusal)
-        status = 422 if refusal.code.startswith("bad_") else 409
+        status = 422 if refusal.kind is Kind.INVALID else 409
         return _task_page(name, status, error=refusal.message, tftp_server=tftp_server)
     if action in ("start", "resume", "retry"):
         task = tasks.get(name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 
-from models.rules.refusals import Refused
+from models.rules.refusals import Kind, Refused
 from models.services import activation, reports, site
 from phoneservice.observe import log_event
 from phoneservice.web.admin.blueprint import actor, blueprint, now, page, refused_page
@@ -48,7 +48,7 @@ def set_pin(user_id: str):
         with services().db.session() as db_session:
             site.set_pin(db_session, user_id, pin)
     except Refused as refusal:
-        if refusal.code.startswith("unknown_"):
+        if refusal.kind is Kind.NOT_FOUND:
             return refused_page(refusal)
         return _user_page(user_id, 422, pin_error=refusal.message + ".")
     log_event("admin_set_pin", user=user_id, actor=actor())
@@ -74,7 +74,7 @@ def user_profile(user_id: str):
         with services().db.session() as db_session:
             site.set_user_profile(db_session, user_id, request.form.get("profile", "") or None)
     except Refused as refusal:
-        if refusal.code == "unknown_user":
+        if refusal.kind is Kind.NOT_FOUND:
             return refused_page(refusal)
         return _user_page(user_id, 422, profile_error=refusal.message)
     flash(f"User profile of {user_id} saved.")

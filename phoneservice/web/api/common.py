@@ -19,7 +19,7 @@ from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.http import HTTP_STATUS_CODES
 
-from models.rules.refusals import Refused
+from models.rules.refusals import Kind, Refused
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -28,16 +28,6 @@ MAX_BODY = 1024 * 1024  # the API's bodies are small; the screens and files have
 PAGE_DEFAULT, PAGE_MAX = 50, 200
 OFFSET_MAX = ID_MAX = 2**31 - 1  # offsets and ids past any row the database can hold
 
-# A refusal about one input field is 422 whatever its code; otherwise by code, and 409
-# (the site's state forbids it) for any code not listed.
-NOT_FOUND = {"unknown_device", "unknown_user", "unknown_code", "unknown_token"}
-UNPROCESSABLE = {
-    "ambiguous_dn", "bad_activation_code", "bad_auth_code", "bad_call_id", "bad_contact", "bad_device_field",
-    "bad_dn", "bad_kem", "bad_load", "bad_mac", "bad_onboarding", "bad_param", "bad_pin", "bad_profile",
-    "bad_protocol", "bad_registration", "bad_scope", "bad_self_service_id", "bad_setting", "bad_target",
-    "bad_user_id", "jabber_target", "same_device", "too_long", "trivial_pin", "unknown_model", "unknown_profile",
-    "unknown_template", "unsupported_model", "video_to_audio", "wrong_model",
-}
 PROBLEM_TYPE = "tag:phone-migration,2026:problem:"  # + code; not dereferenceable (RFC 9457 section 3.1.1)
 
 T = TypeVar("T", bound=BaseModel)
@@ -70,16 +60,16 @@ def problem(status: int, code: str, detail: str, *, errors: list[dict] | None = 
     return response
 
 
+# A refusal's kind decides its status (models.rules.refusals); one about an input field is 422 whatever its kind.
+KIND_STATUS = {Kind.NOT_FOUND: 404, Kind.INVALID: 422, Kind.CONFLICT: 409, Kind.CREDENTIAL: 409, Kind.LOCKED: 409}
+
+
 def refusal_status(refusal: Refused) -> int:
-    if getattr(refusal, "field", None):
-        return 422
-    if refusal.code in NOT_FOUND:
-        return 404
-    return 422 if refusal.code in UNPROCESSABLE else 409
+    return 422 if refusal.field else KIND_STATUS[refusal.kind]
 
 
 def refusal_problem(refusal: Refused) -> Response:
-    field_name = getattr(refusal, "field", None)
+    field_name = refusal.field
     errors = [{"field": field_name, "message": refusal.message}] if field_name else None
     return problem(refusal_status(refusal), refusal.code, refusal.message, errors=errors)
 
@@ -90,7 +80,7 @@ def about(**fields: str) -> Iterator[None]:
     try:
         yield
     except Refused as refusal:
-        if refusal.code in fields and not getattr(refusal, "field", None):
+        if refusal.code in fields and not refusal.field:
             refusal.field = fields[refusal.code]
         raise
 

@@ -16,7 +16,8 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from phoneservice.web.api.common import ID_MAX, NOT_FOUND, PROBLEM, UNPROCESSABLE, blueprint
+from models.rules.refusals import CODES, Kind
+from phoneservice.web.api.common import ID_MAX, KIND_STATUS, PROBLEM, blueprint
 from phoneservice.web.api.schemas import Problem
 
 REF = "#/components/schemas/{model}"
@@ -43,10 +44,9 @@ def _description() -> str:
         "`phone-migration tokens create NAME --scope read --scope write`. Cookies are never accepted.\n\n"
         "**Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`, `detail`, "
         "`instance`, `code` (the refusal's code) and, for invalid input, `errors` (`field`, `message`).\n\n"
-        "**Refusals -> status**: a refusal about a request field -> 422 naming it; "
-        f"{', '.join(sorted(NOT_FOUND))} about the URL's resource -> 404; "
-        f"{', '.join(sorted(UNPROCESSABLE))} -> 422; any other code (e.g. already_migrated, being_migrated, "
-        "mac_in_use, user_exists, self_service_id_in_use) -> 409.\n\n"
+        "**Refusals -> status**: a refusal about a request field -> 422 naming it; otherwise by the code's kind: "
+        + "; ".join(f"{kind.value} ({', '.join(sorted(c for c, spec in CODES.items() if spec.kind is kind))}) -> "
+                    f"{KIND_STATUS[kind]}" for kind in Kind) + ".\n\n"
         "**Pages**: `limit` (1-200, default 50) and `offset`; the answer has `total` and `next` (null on the last "
         "page, also sent as a `Link: rel=\"next\"` header)."
     )

@@ -14,15 +14,13 @@ forbidding it (``task_exists``, ``task_started``, ``task_in_progress``, ...) -> 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Iterator, Literal
+from typing import Literal
 
 from flask import Response, request, url_for
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.rules.firmware import Direction
-from models.rules.refusals import Refused
 from models.rules.tasks import ELIGIBILITY, IN_PROGRESS, STATES
 from models.tables.tasks import MigrationTask, TaskDevice
 from phoneservice.observe import log_event
@@ -152,17 +150,6 @@ SEARCH_QUERY = query_param("q", {"type": "string", "maxLength": 100},
                            "Part of any attribute, any case (a MAC in any usual spelling)")
 
 
-@contextmanager
-def task_named() -> Iterator[None]:
-    """``unknown_task`` is about the URL's task: 404 (``common.NOT_FOUND`` does not list it)."""
-    try:
-        yield
-    except Refused as refusal:
-        if refusal.code == "unknown_task" and not getattr(refusal, "field", None):
-            raise ApiProblem(404, refusal.code, refusal.message) from None
-        raise
-
-
 def task_public(task: MigrationTask) -> TaskPublic:
     return TaskPublic(progress=TaskProgress(**progress_view(bulk_tasks(), task.name)),
                       **task.model_dump(include=set(TaskPublic.model_fields) - {"progress"}))
@@ -195,8 +182,7 @@ def create_task():
 @blueprint.get("/tasks/<name>")
 @operation("One bulk migration task, with its progress", tag="tasks", responses={200: TaskPublic}, errors=(404,))
 def get_task(name: str):
-    with task_named():
-        return ok(task_public(bulk_tasks().get(name)))
+    return ok(task_public(bulk_tasks().get(name)))
 
 
 def _upload_text() -> tuple[str, str | None]:
@@ -234,7 +220,7 @@ def _upload_text() -> tuple[str, str | None]:
 def upload_task(name: str):
     text, file_name = _upload_text()
     tasks = bulk_tasks()
-    with task_named(), about(bad_file_name="file_name", bad_csv="file", too_many_rows="file"):
+    with about(bad_file_name="file_name", bad_csv="file", too_many_rows="file"):
         result = tasks.upload(name, text, file_name=file_name)
     log_event("api_task_uploaded", task=name, added=result.added, refused=result.refused)
     return ok(TaskUploadResult(added=result.added, refused=result.refused, total=result.total,
@@ -255,34 +241,32 @@ def list_task_devices(name: str):
         raise invalid("eligibility", f"one of {', '.join(ELIGIBILITY)}")
     if state is not None and state not in STATES:
         raise invalid("state", f"one of {', '.join(STATES)}")
-    with task_named():
-        devices = bulk_tasks().devices(name, eligibility=eligibility, state=state, search=str_arg("q", 100))
+    devices = bulk_tasks().devices(name, eligibility=eligibility, state=state, search=str_arg("q", 100))
     return paged([device_public(d) for d in devices[offset:offset + limit]], len(devices), limit, offset)
 
 
 def _action(name: str, action: str) -> Response:
     tasks = bulk_tasks()
     count = None
-    with task_named():
-        if action == "start":
-            data = body(TaskStart) if request.content_length or request.mimetype else TaskStart()
-            with about(bad_tftp_server="tftp_server"):
-                tasks.start(name, data.tftp_server)
-        elif action == "pause":
-            tasks.pause(name)
-        elif action == "resume":
-            tasks.resume(name)
-        elif action == "cancel":
-            count = tasks.cancel(name)
-        elif action == "retry":
-            count = tasks.retry(name)
-        else:
-            count = tasks.refresh(name)
-        if action in ("start", "resume", "retry"):
-            task = tasks.get(name)
-            if task.status == IN_PROGRESS and not task.paused:
-                run_in_background(tasks, name)
-        progress = TaskProgress(**progress_view(tasks, name))
+    if action == "start":
+        data = body(TaskStart) if request.content_length or request.mimetype else TaskStart()
+        with about(bad_tftp_server="tftp_server"):
+            tasks.start(name, data.tftp_server)
+    elif action == "pause":
+        tasks.pause(name)
+    elif action == "resume":
+        tasks.resume(name)
+    elif action == "cancel":
+        count = tasks.cancel(name)
+    elif action == "retry":
+        count = tasks.retry(name)
+    else:
+        count = tasks.refresh(name)
+    if action in ("start", "resume", "retry"):
+        task = tasks.get(name)
+        if task.status == IN_PROGRESS and not task.paused:
+            run_in_background(tasks, name)
+    progress = TaskProgress(**progress_view(tasks, name))
     log_event("api_task_action", task=name, action=action, count=count)
     return ok(TaskActionResult(name=name, action=action, count=count, progress=progress))
 
@@ -320,8 +304,7 @@ for _name in ACTIONS:  # one endpoint each (api.task_start, ...), so each is its
 @operation("A task's status report (CSV)", tag="tasks", responses={200: ("text/csv", {"type": "string"})},
            errors=(404,), description="Every device with its eligibility, state, batch and error.")
 def task_report_csv(name: str):
-    with task_named():
-        text = bulk_tasks().report_csv(name)
+    text = bulk_tasks().report_csv(name)
     return Response(text, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}-status.csv"'})
 

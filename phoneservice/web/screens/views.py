@@ -18,7 +18,7 @@ from flask import Blueprint, Response, g, request
 
 from models.rules.attempt import Attempt
 from models.rules.onboarding import BOTH, NONE, first_screen, screens_refusal
-from models.rules.refusals import Refused
+from models.rules.refusals import Kind, Refused
 from models.rules.selection import Candidate
 from models.services.activation import redeem
 from models.storage.queries import start_facts
@@ -74,7 +74,7 @@ def _message(body: str, name: str, title: str = TITLE) -> Response:
 
 def _refused(refusal: Refused, name: str, sess=None) -> Response:
     svc = services()
-    if refusal.code in ("invalid_credentials", "locked"):
+    if refusal.kind in (Kind.CREDENTIAL, Kind.LOCKED):
         svc.metrics.auth_failures.labels("screen").inc()
     if refusal.final and sess is not None:
         _end(sess)
