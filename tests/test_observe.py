@@ -18,12 +18,16 @@ def captured(log, *args, **fields) -> dict:
     handler.addFilter(SecretFilter())  # as setup_logging installs it
     logger = logging.getLogger("phone_migration")
     logger.addHandler(handler)
-    level, logger.level = logger.level, logging.INFO
+    # setLevel, not .level =: it clears the logger's cached answers from earlier tests' records.
+    level, disabled = logger.level, logger.disabled
+    logger.setLevel(logging.INFO)
+    logger.disabled = False
     try:
         log(*args, **fields)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+        logger.disabled = disabled
     return json.loads(stream.getvalue())
 
 
