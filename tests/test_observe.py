@@ -25,7 +25,6 @@ def captured(log, *args, **fields) -> dict:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-        logger.disabled = disabled
     return json.loads(stream.getvalue())
 
 
