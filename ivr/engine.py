@@ -14,6 +14,7 @@ from twisted.python.failure import Failure
 
 from ivr import flow
 from ivr.log import log_event
+from models.rules import outcomes
 from models.rules.attempt import Attempt
 from models.rules.refusals import Refused
 
@@ -26,7 +27,7 @@ def engine_value(op: str, result: Any) -> object:
             return {"chosen": describe(result.chosen)}
         return {"choices": [describe(c) for c in result.choices]}
     if op == "preview":
-        return {"losses": len(result.losses), "kem_moves": any("move to the KEM" in w for w in result.warnings)}
+        return {"losses": len(result.losses), "kem_moves": outcomes.has(result.warnings, outcomes.LINES_TO_KEM)}
     if op == "replace":
         return {"new_device": result.new_device}
     if op == "provision":

@@ -17,11 +17,11 @@ A-6: the PIN lives only in ``State.buffer`` while keyed and in the one
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from models.rules.selection import next_page, page, page_count, pick
+from ivr.wording import REFUSAL_PROMPTS, page_prompts, preview_prompts
+from models.rules.selection import next_page, pick
 
 
 @dataclass(frozen=True)
@@ -160,17 +160,6 @@ class State:
 
 Step = tuple[State, tuple[Action, ...]]
 
-# Refused codes -> what the caller hears (A-5, A-7, D-3, P-1, C-12).
-REFUSAL_PROMPTS: Mapping[str, tuple[str, ...]] = {
-    "invalid_credentials": ("invalid_credentials",),
-    "bad_entry": ("invalid_entry",),
-    "locked": ("locked", "forgot_pin"),
-    "unknown_caller": ("not_a_new_phone",),
-    **{code: (code,) for code in (
-        "no_old_phone", "old_phone_registered", "dn_in_several_partitions", "not_a_new_phone",
-        "not_allowed", "phone_limit", "owned_by_other", "being_migrated", "already_migrated", "no_user",
-    )},
-}
 ATTEMPT_CODES = frozenset({"invalid_credentials", "bad_entry"})  # final only as A-4's third strike
 CREDENTIAL_OPS = frozenset({"identify", "authenticate"})
 MIGRATING_OPS = frozenset({"replace", "provision"})
@@ -230,23 +219,6 @@ def _retry(state: State, reasons: tuple[str, ...], phase: str, question: tuple[s
 def _identify_question(state: State) -> tuple[str, ...]:
     """S-3."""
     return ("enter_user_id",) if state.config.identification == "self_service_user_id" else ("enter_extension",)
-
-
-def _digits(text: str) -> tuple[str, ...]:
-    return tuple(f"digit_{d}" for d in text if d.isdigit())
-
-
-def _page_prompts(choices: tuple[Choice, ...], number: int) -> tuple[str, ...]:
-    """D-4: "for model 7 9 6 5, MAC ending A 1 B 2, press 1", up to 9 a page."""
-    prompts: tuple[str, ...] = ("choose_phone",)
-    for key, choice in enumerate(page(choices, number), 1):
-        model = re.search(r"\d+", choice.model)
-        if model:
-            prompts += ("for_model",) + _digits(model.group())
-        hexes = [c for c in choice.mac.lower() if c in "0123456789abcdef"][-4:]
-        prompts += ("mac_ending",) + tuple(f"digit_{c}" if c.isdigit() else f"letter_{c}" for c in hexes)
-        prompts += ("press", f"digit_{key}")
-    return prompts + (("more_phones",) if page_count(choices) > 1 else ("repeat_hint",))
 
 
 # --- events ------------------------------------------------------------------
@@ -354,7 +326,7 @@ def _list_key(state: State, key: str) -> Step:
     """D-4: 1-9 picks from this page, "*" turns the page (wrapping)."""
     if key == "*":
         number = next_page(state.choices, state.page)
-        return _ask(replace(state, page=number), LIST, _page_prompts(state.choices, number))
+        return _ask(replace(state, page=number), LIST, page_prompts(state.choices, number))
     chosen = pick(state.choices, state.page, int(key)) if key.isdigit() else None
     if chosen is None:
         return _retry(state, ("invalid_entry",), LIST, state.question)
@@ -401,17 +373,13 @@ def _selected(state: State, value: object) -> Step:
         choices = ()
     if not choices:
         return _end(state, ("error",))
-    return _ask(replace(state, choices=choices, page=0), LIST, _page_prompts(choices, 0))
+    return _ask(replace(state, choices=choices, page=0), LIST, page_prompts(choices, 0))
 
 
 def _previewed(state: State, value: object) -> Step:
     """C-15: what the new phone loses, before the caller confirms."""
     value = value if isinstance(value, Mapping) else {}
-    losses = int(value.get("losses") or 0)
-    warning: tuple[str, ...] = ("losses_intro",) + _digits(str(losses)) if losses > 0 else ()
-    if value.get("kem_moves"):
-        warning += ("lines_to_kem",)
-    return _ask(state, CONFIRM, warning + ("confirm",))
+    return _ask(state, CONFIRM, preview_prompts(int(value.get("losses") or 0), bool(value.get("kem_moves"))))
 
 
 def _migrated(state: State, value: object) -> Step:

@@ -659,7 +659,7 @@ def test_flow_is_pure():
             imported |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module or "")
-    assert imported <= {"__future__", "re", "collections.abc", "dataclasses", "typing", "models.rules.selection"}
+    assert imported <= {"__future__", "re", "collections.abc", "dataclasses", "typing", "models.rules.selection", "ivr.wording"}
 
 
 def test_states_events_and_actions_are_frozen():

@@ -22,6 +22,7 @@ from ivr import adapter, engine, flow
 from ivr.adapter import IvrAdapter, PlayError
 from ivr.engine import engine_value, run_engine
 from ivr.invite import CallerId, parse_invite
+from models.rules.outcomes import LINES_TO_KEM, Note
 from models.rules.refusals import Refused
 from models.rules.selection import Candidate, Selection
 from models.rules.settings import SiteSettings
@@ -474,7 +475,7 @@ def test_engine_values_are_plain_data():
         "chosen": {"name": "SEP001122330033", "model": "Cisco 7841", "mac": "001122330033", "description": "desk"}}
     listed = engine_value("select", Selection(choices=(chosen, chosen)))
     assert listed == {"choices": [engine_value("select", Selection(chosen=chosen))["chosen"]] * 2}
-    plan = SimpleNamespace(losses=["a", "b"], warnings=["Your new phone has 5 line keys; 2 lines will move to the KEM"])
+    plan = SimpleNamespace(losses=["a", "b"], warnings=[Note(LINES_TO_KEM, "Your new phone has 5 line keys; 2 lines will move to the KEM")])
     assert engine_value("preview", plan) == {"losses": 2, "kem_moves": True}
     assert engine_value("preview", SimpleNamespace(losses=[], warnings=["x"])) == {"losses": 0, "kem_moves": False}
     assert engine_value("identify", None) is None
@@ -482,7 +483,7 @@ def test_engine_values_are_plain_data():
 
 def test_preview_losses_are_announced():
     rig = Rig()
-    rig.service.plan = SimpleNamespace(losses=["x"] * 3, warnings=["2 lines will move to the KEM"])
+    rig.service.plan = SimpleNamespace(losses=["x"] * 3, warnings=[Note(LINES_TO_KEM, "2 lines will move to the KEM")])
     leg = rig.call()
     rig.logged_in(leg)
     rig.threads.run()
