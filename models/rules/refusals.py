@@ -43,7 +43,7 @@ CODES: dict[str, Code] = {
     "bad_entry": Code(INV), "bad_file_name": Code(INV, field="file_name"), "bad_format": Code(INV), "bad_header": Code(INV),
     "bad_kem": Code(INV), "bad_load": Code(INV), "bad_mac": Code(INV), "bad_onboarding": Code(INV),
     "bad_option": Code(INV), "bad_param": Code(INV, field="product_params"), "bad_pin": Code(INV, field="pin"),
-    "bad_profile": Code(INV), "bad_protocol": Code(INV), "bad_rows": Code(INV), "bad_registration": Code(INV), "bad_scope": Code(INV),
+    "bad_profile": Code(INV), "bad_protocol": Code(INV), "bad_register": Code(INV), "bad_rows": Code(INV), "bad_registration": Code(INV), "bad_scope": Code(INV),
     "bad_self_service_id": Code(INV), "bad_setting": Code(INV), "bad_target": Code(INV),
     "bad_task_kind": Code(INV, field="kind"), "bad_task_name": Code(INV, field="name"), "bad_tftp_server": Code(INV, field="tftp_server"),
     "bad_user_id": Code(INV), "bad_username": Code(INV), "jabber_target": Code(INV), "needs_model": Code(INV),
@@ -55,6 +55,7 @@ CODES: dict[str, Code] = {
     "admin_exists": Code(CON), "already_migrated": Code(CON), "autoreg_exhausted": Code(CON),
     "bat_conflict": Code(CON), "being_migrated": Code(CON), "mac_in_use": Code(CON),
     "nothing_to_migrate": Code(CON), "profile_exists": Code(CON), "self_service_id_in_use": Code(CON),
+    "register_foreign_dn": Code(CON), "register_unknown_device": Code(CON),  # the registrar answers 403
     "task_exists": Code(CON), "task_in_progress": Code(CON), "task_not_in_progress": Code(CON),
     "task_not_ready": Code(CON), "task_started": Code(CON), "user_exists": Code(CON),
     # ... and a self-service session cannot go on after it

@@ -27,7 +27,7 @@ SITE, SETTINGS = 1, 2  # the rows of site_version
 SETTINGS_TABLES = {"site_setting"}
 # Tables no config file reads: writing them must not invalidate every cache.
 UNSTAMPED = {"site_version", "migration_record", "screen_session", "credential_state", "auth_code_throttle", "admin_account",
-             "api_token", "migration_task", "task_device", "task_upload"}
+             "api_token", "migration_task", "task_device", "task_upload", "registration"}
 
 
 def current_version(session: Session) -> int:

@@ -8,6 +8,7 @@ from models.tables.admins import AdminAccount, ApiToken
 from models.tables.devices import Device, KemModule
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
 from models.tables.records import MigrationRecord
+from models.tables.registrations import Registration
 from models.tables.sessions import ScreenSessionRow
 from models.tables.settings import DeviceDefaults, SiteSetting
 from models.tables.tasks import MigrationTask, TaskDevice, TaskUpload
@@ -16,6 +17,6 @@ from models.tables.users import AuthCodeThrottle, CredentialState, EndUser, User
 from models.tables.versions import SiteVersion
 
 __all__ = ["ActivationCode", "AdminAccount", "ApiToken", "Device", "KemModule", "DirectoryNumber", "FeatureButton",
-           "LineAppearance", "MigrationRecord", "ScreenSessionRow", "DeviceDefaults", "SiteSetting", "MigrationTask",
+           "LineAppearance", "MigrationRecord", "Registration", "ScreenSessionRow", "DeviceDefaults", "SiteSetting", "MigrationTask",
            "TaskDevice", "TaskUpload", "PhoneButtonTemplate", "SecurityProfile", "AuthCodeThrottle", "CredentialState",
            "EndUser", "UserProfile", "SiteVersion"]

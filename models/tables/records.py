@@ -17,7 +17,6 @@ from models.rules.clock import utcnow
 DOORS = ("ivr", "screen", "admin", "api", "bulk", "cli")
 
 
-
 class MigrationRecord(SQLModel, table=True):
     __tablename__ = "migration_record"
     __table_args__ = (
@@ -44,6 +43,9 @@ class MigrationRecord(SQLModel, table=True):
     message: str = ""
     warnings: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # the new phone registered with its new line 1 after the migration; the old phone came back.
+    confirmed_at: datetime | None = None
+    old_returned_at: datetime | None = None
 
 
 class MigrationRecordPublic(SQLModel):
@@ -59,3 +61,5 @@ class MigrationRecordPublic(SQLModel):
     code: str
     message: str
     warnings: list[str]
+    confirmed_at: datetime | None = None
+    old_returned_at: datetime | None = None

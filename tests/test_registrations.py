@@ -1,0 +1,170 @@
+"""R-1..R-3, R-5, R-6: what the registrar reports, on the demo site, on SQLite and PostgreSQL.
+
+The registrar itself (Kamailio) is driven in tests/e2e; here the service gets
+the REGISTERs it would forward."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import pytest
+from sqlmodel import select
+
+from models.rules import registration as rules
+from models.rules.plan import Target
+from models.rules.refusals import Refused
+from models.rules.registration import Register
+from models.services.migration import Migrator
+from models.services.registrations import Registrations
+from models.storage.database import Database
+from models.storage.stamp import current_version
+from models.tables.devices import Device
+from models.tables.records import MigrationRecord
+from models.tables.registrations import Registration
+
+BOB = "SEP001122330002"  # bob's 8851: lines 1002 (line 1) and 1001
+
+
+def cisco(mac: str, aor: str, *, expires: int = 3600, call_id: str = "c1", port: int = 50057) -> Register:
+    """A REGISTER as an 8851 sends it over TCP (R-2's Contact parameters)."""
+    return Register(aor=aor, contact=f"sip:{aor}@192.0.2.10:{port};transport=tcp", transport="tcp",
+                    source=f"127.0.0.1:{port}", call_id=call_id, expires=expires,
+                    instance=f"<urn:uuid:00000000-0000-0000-0000-{mac}>", device_name=f"SEP{mac}",
+                    user_agent="Cisco-CP8851/14.2.1", received=f"sip:127.0.0.1:{port};transport=tcp")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def regs(demo_db: Database, clock):
+    return Registrations(demo_db, clock=clock, grace_seconds=30, confirm_minutes=30)
+
+
+def device(db: Database, name: str) -> SimpleNamespace:
+    with db.read_session() as session:
+        return SimpleNamespace(**session.exec(select(Device).where(Device.name == name)).one().model_dump())
+
+
+def record(db: Database, record_id: int) -> SimpleNamespace:
+    with db.read_session() as session:
+        return SimpleNamespace(**session.get(MigrationRecord, record_id).model_dump())
+
+
+def test_r2_the_device_comes_from_cisco_parameters_then_the_aor():
+    assert rules.device_of(cisco("001122330002", "1002")) == BOB
+    bare = Register(aor="1002", contact="sip:1002@h", transport="udp", source="h:5060", call_id="x", expires=60,
+                    instance="<urn:uuid:00000000-0000-0000-0000-00aabbccddee>")
+    assert rules.device_of(bare) == "SEP00AABBCCDDEE"
+    assert rules.device_of(Register(aor="sep001122330002", contact="sip:x@h", transport="udp", source="h:1",
+                                    call_id="x", expires=60)) == BOB
+    assert rules.device_of(Register(aor="1002", contact="sip:x@h", transport="udp", source="h:1", call_id="x",
+                                    expires=60)) is None
+
+
+def test_r1_a_register_for_a_known_phone_and_one_of_its_lines_is_accepted(regs):
+    assert regs.check(cisco("001122330002", "1002")) == BOB
+    assert regs.check(cisco("001122330002", "1001")) == BOB  # its shared line 2
+
+
+@pytest.mark.parametrize("reg, code", [
+    (cisco("00AABBCCDDEE", "1002"), "register_unknown_device"),  # an unknown MAC
+    (cisco("001122330002", "1003"), "register_foreign_dn"),  # carol's DN on bob's phone
+    (cisco("001122330002", "1002", expires=-1), "bad_register"),
+])
+def test_r1_anything_else_is_refused_and_changes_nothing(regs, demo_db, reg, code):
+    before = device(demo_db, BOB)
+    with pytest.raises(Refused) as refused:
+        regs.registered(reg)
+    assert refused.value.code == code
+    after = device(demo_db, BOB)
+    assert (after.registration, after.sip_contact) == (before.registration, before.sip_contact)
+    with demo_db.read_session() as session:
+        assert session.exec(select(Registration)).all() == []
+
+
+def test_r3_a_registration_is_stored_and_feeds_d3_and_c14(regs, demo_db, clock):
+    stamp = _stamp(demo_db)
+    regs.registered(cisco("001122330002", "1002"))
+    bob = device(demo_db, BOB)
+    assert bob.registration == "registered" and bob.register_call_id == "c1"
+    assert bob.sip_contact == "sip:1002@192.0.2.10:50057;transport=tcp"
+    with demo_db.read_session() as session:
+        row = SimpleNamespace(**session.get(Registration, BOB).model_dump())
+    assert (row.transport, row.source, row.user_agent) == ("tcp", "127.0.0.1:50057", "Cisco-CP8851/14.2.1")
+    assert row.expires_at == clock.now + timedelta(seconds=3600)
+    assert _stamp(demo_db) == stamp  # no config file reads it: the cached files stay valid
+    target = regs.restart_target(BOB)
+    assert (target.received, target.call_id, target.model) == ("sip:127.0.0.1:50057;transport=tcp", "c1", "8851")
+
+
+def test_r3_a_registration_never_refreshed_expires_after_the_grace(regs, demo_db, clock):
+    regs.registered(cisco("001122330002", "1002", expires=60))
+    clock.now += timedelta(seconds=60 + 29)
+    assert regs.expire() == 0 and device(demo_db, BOB).registration == "registered"
+    clock.now += timedelta(seconds=2)
+    assert regs.expire() == 1
+    assert device(demo_db, BOB).registration == "unregistered" and regs.restart_target(BOB) is None
+
+
+def test_r3_de_register_and_a_stale_one(regs, demo_db):
+    regs.registered(cisco("001122330002", "1002", call_id="old"))
+    regs.registered(cisco("001122330002", "1002", call_id="new"))
+    assert not regs.unregistered(BOB, "old")  # the phone registered again meanwhile
+    assert device(demo_db, BOB).registration == "registered"
+    regs.registered(cisco("001122330002", "1002", call_id="new", expires=0))
+    assert device(demo_db, BOB).registration == "unregistered"
+
+
+def test_r3_reconciliation_heals_lost_events(regs, demo_db):
+    regs.registered(cisco("001122330002", "1002"))  # its de-registration was lost on the way
+    carol = cisco("001122330010", "1003", port=50058)  # a registration whose event was lost
+    counts = regs.reconcile([carol, cisco("00AABBCCDDEE", "1002", port=50059)])
+    assert counts == {"registered": 1, "unregistered": 1, "refused": 1}
+    assert device(demo_db, BOB).registration == "unregistered"
+    assert device(demo_db, "SEP001122330010").registration == "registered"
+
+
+def test_r6_the_new_phone_registering_its_new_line_1_confirms_the_migration(regs, demo_db, clock):
+    migrator = Migrator(demo_db)
+    result = migrator.migrate(BOB, Target(mac="00AABBCC0001", model="8861"), door="api", actor="test")
+    assert result.applied
+    applied = record(demo_db, result.record_id)
+    clock.now = applied.at + timedelta(minutes=5)
+    assert regs.confirmation(applied.at, applied.confirmed_at) == "applied"
+    regs.registered(cisco("00AABBCC0001", "1001", port=50060))  # line 2: not yet the confirmation
+    outcome = regs.registered(cisco("00AABBCC0001", "1002", port=50060))
+    assert outcome.confirmed == (result.record_id,)
+    confirmed = record(demo_db, result.record_id)
+    assert confirmed.confirmed_at == clock.now and regs.confirmation(confirmed.at, confirmed.confirmed_at) == "confirmed"
+
+
+def test_r6_an_unconfirmed_migration_is_flagged_after_the_time_allowed(regs, clock):
+    applied = clock.now - timedelta(minutes=31)
+    assert regs.confirmation(applied, None) == "unconfirmed"
+    assert regs.confirmation(clock.now - timedelta(minutes=29), None) == "applied"
+
+
+def test_r6_an_old_phone_that_registers_again_is_flagged(regs, demo_db, clock):
+    migrator = Migrator(demo_db)
+    result = migrator.migrate(BOB, Target(mac="00AABBCC0002", model="8861"), door="api", actor="test")
+    clock.now += timedelta(hours=1)
+    outcome = regs.registered(cisco("001122330002", "1002", port=50061))  # retain: it keeps its shared lines
+    assert outcome.old_returned == (result.record_id,)
+    assert regs.registered(cisco("001122330002", "1002", port=50061)).old_returned == ()  # flagged once
+
+
+def _stamp(db: Database) -> int:
+    with db.read_session() as session:
+        return current_version(session)
