@@ -168,3 +168,26 @@ def test_r6_an_old_phone_that_registers_again_is_flagged(regs, demo_db, clock):
 def _stamp(db: Database) -> int:
     with db.read_session() as session:
         return current_version(session)
+
+
+def test_r6_the_report_says_applied_then_confirmed_and_the_old_phone_coming_back(regs, demo_db, clock):
+    from models.services import reports
+
+    result = Migrator(demo_db).migrate(BOB, Target(mac="00AABBCC0003", model="8861"), door="api", actor="test")
+    applied = record(demo_db, result.record_id)
+    with demo_db.read_session() as session:
+        row = session.get(MigrationRecord, result.record_id)
+        assert reports.public_records(session, [row], now=applied.at + timedelta(minutes=29))[0].confirmation == "applied"
+        assert reports.public_records(session, [row], now=applied.at + timedelta(minutes=31))[0].confirmation == \
+            "unconfirmed"
+    clock.now = applied.at + timedelta(minutes=3)
+    regs.registered(cisco("00AABBCC0003", "1002", port=50062))
+    regs.registered(cisco("001122330002", "1002", port=50063))  # someone plugged the old phone back in
+    with demo_db.read_session() as session:
+        public = reports.records(session)
+        text = reports.report_csv(public)
+    mine = next(r for r in public if r.new_device == "SEP00AABBCC0003")
+    assert mine.confirmation == "confirmed" and mine.confirmed_at == clock.now and mine.old_returned_at == clock.now
+    header, first = text.splitlines()[:2]
+    assert header.endswith("warnings,confirmation,confirmed_at,old_returned_at")
+    assert first.endswith(f"confirmed,{clock.now.isoformat(timespec='seconds')},{clock.now.isoformat(timespec='seconds')}")

@@ -47,6 +47,8 @@ class SiteSettings(BaseModel):
     session_attempts: int = PField(default=3, ge=1, le=10)
     auth_code_max_failures: int = PField(default=5, ge=1)
     auth_code_block_minutes: int = PField(default=15, ge=1, le=YEAR_MINUTES)
+    # a migration its new phone has not confirmed by registering within this time is flagged
+    migration_confirm_minutes: int = PField(default=30, ge=1, le=YEAR_MINUTES)
 
     @model_validator(mode="after")
     def _range(self) -> "SiteSettings":

@@ -11,6 +11,7 @@ from models.rules.catalog import (
     Catalog,
 )
 from models.rules.refusals import Refused
+from models.services.reports import public_records
 from models.services.site import (
     LOAD_NAME,
     check_length,
@@ -158,4 +159,4 @@ def record_search(session: Session, *, outcome: str | None = None, limit: int | 
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     rows = session.exec(stmt.order_by(col(MigrationRecord.at).desc(), col(MigrationRecord.id).desc())
                         .offset(offset).limit(limit))
-    return [MigrationRecordPublic.model_validate(r, from_attributes=True) for r in rows], total
+    return public_records(session, rows), total

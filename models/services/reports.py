@@ -9,15 +9,17 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from sqlmodel import Session, col, or_, select
 
 from models.rules.auth import is_locked
 from models.rules.catalog import Catalog, UnknownModel
+from models.rules.clock import utcnow
 from models.rules.names import normalize_device_name
 from models.rules.refusals import Refused
+from models.rules.registration import confirmation
 from models.rules.settings import SiteSettings
 from models.services.provisioning import device_load
 from models.storage.queries import device_query, user_query
@@ -30,7 +32,7 @@ from models.tables.templates import PhoneButtonTemplate, SecurityProfile
 from models.tables.users import CredentialState, EndUser, EndUserPublic, UserProfile
 
 REPORT_COLUMNS = ["at", "door", "action", "actor", "old_device", "old_model", "new_device", "new_model",
-                  "outcome", "code", "message", "warnings"]
+                  "outcome", "code", "message", "warnings", "confirmation", "confirmed_at", "old_returned_at"]
 
 
 def find_devices(session: Session, search: str = "", *, migrated: bool | None = None, limit: int = 500,
@@ -63,7 +65,22 @@ def records(session: Session, *, outcome: str | None = None, limit: int = 1000) 
     stmt = select(MigrationRecord).order_by(col(MigrationRecord.at).desc(), col(MigrationRecord.id).desc())
     if outcome:
         stmt = stmt.where(MigrationRecord.outcome == outcome)
-    return [MigrationRecordPublic.model_validate(r, from_attributes=True) for r in session.exec(stmt.limit(limit))]
+    return public_records(session, session.exec(stmt.limit(limit)))
+
+
+def public_records(session: Session, rows: Iterable[MigrationRecord], now: datetime | None = None
+                   ) -> list[MigrationRecordPublic]:
+    """C-13 records as every door shows them, with R-6's confirmation for migrations and provisionings:
+    ``confirmed``, ``applied`` (within ``migration_confirm_minutes``) or ``unconfirmed`` (overdue)."""
+    within = timedelta(minutes=load_settings(session).migration_confirm_minutes)
+    now = now or utcnow()
+    out = []
+    for row in rows:
+        public = MigrationRecordPublic.model_validate(row, from_attributes=True)
+        if row.outcome in ("migrated", "provisioned"):
+            public.confirmation = confirmation(row.at, row.confirmed_at, now, within)
+        out.append(public)
+    return out
 
 
 def migrated_old_phones(session: Session) -> list[Device]:
@@ -79,6 +96,9 @@ def report_csv(rows: Iterable[MigrationRecordPublic]) -> str:
         data = r.model_dump()
         data["at"] = r.at.isoformat(timespec="seconds")
         data["warnings"] = "; ".join(r.warnings)
+        for key in ("confirmed_at", "old_returned_at"):
+            data[key] = data[key].isoformat(timespec="seconds") if data[key] else ""
+        data["confirmation"] = data["confirmation"] or ""
         writer.writerow([_safe_cell(data[c]) for c in REPORT_COLUMNS])
     return out.getvalue()
 
@@ -182,16 +202,16 @@ def device_page(session: Session, name: str, catalog: Catalog) -> DevicePage:
     buttons += [ButtonRow(len(public.lines) + i, f.feature, f.target, "", f.label, "", False, False,
                           where(len(public.lines) + i)) for i, f in enumerate(features, 1)]
     params = [(catalog.param_label(k), k, v) for k, v in sorted(public.product_params.items())]
-    history = [MigrationRecordPublic.model_validate(r, from_attributes=True) for r in session.exec(
+    history = public_records(session, session.exec(
         select(MigrationRecord).where(or_(MigrationRecord.old_device == name, MigrationRecord.new_device == name))
-        .order_by(col(MigrationRecord.at).desc(), col(MigrationRecord.id).desc()).limit(100))]
+        .order_by(col(MigrationRecord.at).desc(), col(MigrationRecord.id).desc()).limit(100)))
     load = device_load(device, session.get(DeviceDefaults, device.model), catalog)
     return DevicePage(public, display, keys, load, buttons, params, history)
 
 
 def migration_record(session: Session, record_id: int) -> MigrationRecordPublic | None:
     row = session.get(MigrationRecord, record_id)
-    return MigrationRecordPublic.model_validate(row, from_attributes=True) if row else None
+    return public_records(session, [row])[0] if row else None
 
 
 def phone_templates(session: Session) -> list[dict[str, Any]]:

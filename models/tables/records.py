@@ -63,3 +63,5 @@ class MigrationRecordPublic(SQLModel):
     warnings: list[str]
     confirmed_at: datetime | None = None
     old_returned_at: datetime | None = None
+    # R-6, for migrations and provisionings: applied | confirmed | unconfirmed (not confirmed in the time allowed)
+    confirmation: str | None = None

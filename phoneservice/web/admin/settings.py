@@ -32,6 +32,7 @@ SECTIONS = {
                           ("lockout_threshold", "failure_reset_minutes", "lockout_minutes", "trivial_pin_check",
                            "pin_min_length", "session_attempts", "auth_code_max_failures",
                            "auth_code_block_minutes")),
+    "registration": ("Registration (R-6)", ("migration_confirm_minutes",)),
 }
 LABELS = {
     "replacement_policy": "When provisioning a replacement phone for an end user",
@@ -47,6 +48,7 @@ LABELS = {
     "autoreg_device_template": "Universal device template",
     "autoreg_line_template": "Universal line template",
     "autoreg_default_model": "Model recorded until the phone registers",
+    "migration_confirm_minutes": "Flag a migration the new phone has not confirmed by registering within (minutes)",
     "lockout_threshold": "Failed PINs before lockout",
     "failure_reset_minutes": "Reset the failure count after (minutes)",
     "lockout_minutes": "Lockout duration (minutes; 0: until an administrator unlocks)",
