@@ -31,7 +31,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
@@ -288,6 +288,40 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
+
+
+UPGRADE_LOCK_KEY = 0x706D5F736368656D  # pg_advisory_lock key for schema upgrades ("pm_schem")
+
+
+@contextmanager
+def upgrade_lock(connection: Connection) -> Iterator[None]:
+    """One schema upgrade at a time, whatever number of processes and hosts start at once.
+
+    PostgreSQL: a session-level advisory lock on the upgrade's own connection
+    (released by the unlock, or by the connection closing if the process dies).
+    SQLite: an ``flock`` of ``<db>-upgrade.lock`` beside the database file
+    (released when the process dies too). The one that waited then finds the
+    schema at head and has nothing to do. An in-memory database needs none.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": UPGRADE_LOCK_KEY})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": UPGRADE_LOCK_KEY})
+            connection.commit()
+        return
+    path = connection.engine.url.database
+    if connection.dialect.name != "sqlite" or not path or path == ":memory:" or path.startswith("file::memory:"):
+        yield
+        return
+    with open(f"{path}-upgrade.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def alembic_config(url: str):

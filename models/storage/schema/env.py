@@ -26,7 +26,7 @@ from sqlalchemy import pool
 from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401  (registers every table)
-from models.storage.database import database_url, make_engine
+from models.storage.database import database_url, make_engine, upgrade_lock
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -58,7 +58,7 @@ def run_migrations_online() -> None:
     # keys, BEGIN IMMEDIATE) must hold for the upgrade as for the server.
     engine = make_engine(_url(), poolclass=pool.NullPool)
     try:
-        with engine.connect() as connection:
+        with engine.connect() as connection, upgrade_lock(connection):
             context.configure(
                 connection=connection,
                 target_metadata=target_metadata,
