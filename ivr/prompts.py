@@ -225,7 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown prompt names: {', '.join(unknown)}")
     out_dir = prompts_dir(args.out)
-    written = generate(out_dir, tuple(args.language or LANGUAGES), args.name)
+    try:
+        written = generate(out_dir, tuple(args.language or LANGUAGES), args.name)
+    except RuntimeError as exc:  # a tool missing or failing: one line, exit 4 as the server's CLI does
+        print(f"error: {exc}", file=sys.stderr)
+        return 4
     print(f"{len(written)} prompts recorded in {out_dir}")
     return 0
 

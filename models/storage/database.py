@@ -324,6 +324,32 @@ def upgrade_lock(connection: Connection) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def schema_problem(url: str) -> str | None:
+    """What keeps a command from using the database at ``url``, in one line with what to run;
+    None when its schema is at this version's head. Never creates a SQLite file."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:" \
+            and not Path(parsed.database).exists():
+        return f"no database at {parsed.database}: run `phone-migration init-db` first (--demo for the demo site)"
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            if not engine.dialect.has_table(connection, "alembic_version"):
+                return f"the database {shown} has no schema: run `phone-migration init-db` first"
+            current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        engine.dispose()
+    if current != head:
+        return (f"the database {shown} is at schema revision {current}, this version needs {head}: "
+                "run `phone-migration init-db` to upgrade it")
+    return None
+
+
 def alembic_config(url: str):
     from alembic.config import Config
 

@@ -21,12 +21,12 @@ from models.storage.devices import find_device
 from models.storage.settings import load_settings, save_settings
 from phoneservice.cli.accounts import activation_codes, admins, tokens, users
 from phoneservice.cli.bat_files import export_bat_file, import_bat_file
-from phoneservice.cli.common import _db, _fail, refusals
+from phoneservice.cli.common import OperatorGroup, _db, _fail, refusals
 from phoneservice.cli.tasks import dhcp_option150, tasks
 from phoneservice.demo import load_demo_once
 
 
-@click.group()
+@click.group(cls=OperatorGroup)
 @click.option("--database", "database_url", envvar=URL_ENV, default=None,
               help="Database URL (default: sqlite:///phone-migration.db; env PHONE_MIGRATION_DATABASE_URL)")
 @click.pass_context
@@ -41,7 +41,7 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 @refusals
 def init_db(ctx: click.Context, demo: bool) -> None:
     """Create or upgrade the schema; with --demo, load the demo site."""
-    db = _db(ctx)
+    db = _db(ctx, ready=False)
     db.upgrade()
     if demo:
         load_demo_once(db)

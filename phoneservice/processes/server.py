@@ -71,6 +71,14 @@ class ThreadPoolService(service.Service):
         return threads.deferToThreadPool(_reactor(), _reactor().getThreadPool(), self.pool.stop)
 
 
+def _stop_pools(parent) -> None:
+    for child in parent:
+        if isinstance(child, ThreadPoolService) and child.pool.started:
+            child.pool.stop()
+        elif isinstance(child, service.MultiService):
+            _stop_pools(child)
+
+
 def _reactor():
     from twisted.internet import reactor
 
@@ -230,7 +238,12 @@ def run(config: ServerConfig, demo: bool = False) -> None:
     if shared is not None:  # what the web workers answer on /healthz
         webprocs.status_writer(shared, services).start(webprocs.STATUS_EVERY)
         services.metrics.start_live_updates(webprocs.STATUS_EVERY)
-    root.startService()
+    try:
+        root.startService()  # a port in use fails here, before the reactor runs
+    except Exception:
+        _stop_pools(root)  # the pools that already started, so the process can end; no reactor runs yet
+        services.close()
+        raise
     reactor.callWhenRunning(started)
     reactor.addSystemEventTrigger("before", "shutdown", stopping)
     reactor.run(installSignalHandlers=True)
