@@ -1,7 +1,7 @@
 """What a phone's config file says, read from the database (T-1, T-4, T-5).
 
 ``device_config`` gathers one device into a plain ``DeviceConfig`` that
-``phoneservice.cnf`` renders without touching storage; ``auto_register`` is T-4.
+``phoneservice.configfiles.cnf`` renders without touching storage; ``auto_register`` is T-4.
 """
 
 from __future__ import annotations

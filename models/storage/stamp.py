@@ -1,6 +1,6 @@
 """A site-wide version stamp, bumped in the same transaction as any change.
 
-Rendered config files are cached under this stamp (``phoneservice.files``):
+Rendered config files are cached under this stamp (``phoneservice.configfiles.files``):
 one cheap read per request tells whether anything at all changed since the
 file was rendered, from this process or any other sharing the database. So a
 cached file is never stale, and nothing is cached that a stamp cannot
