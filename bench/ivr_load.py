@@ -185,7 +185,7 @@ class Rig:
         self.dir, self.workers = workdir, workers
         self.web = free_port()
         self.ivr_port = free_sip_ports(workers)
-        self.sip_port = free_port(socket.SOCK_DGRAM)
+        self.sip_port = free_sip_ports(1)  # Kamailio's SIP port, UDP and TCP
         for sub in ("loads", "licenses"):
             (workdir / sub).mkdir()
         env = dict(os.environ, PHONE_MIGRATION_FILES__LOADS_DIR=str(workdir / "loads"),
@@ -230,6 +230,7 @@ class Rig:
             self.kamailio = subprocess.Popen(
                 ["kamailio", "-f", str(CFG), "-DD", "-E", "-m", "128", "-M", "16", "-w", str(self.dir), "-Y", str(run),
                  "-P", str(run / "kamailio.pid"), "-A", f"LISTEN=udp:127.0.0.1:{self.sip_port}",
+                 "-A", f"LISTEN_TCP=tcp:127.0.0.1:{self.sip_port}", "-A", f"RPC_PORT={free_port()}",
                  "-A", f'DS_LIST="{ds}"', "-A", f'CTL_SOCKET="{self.ctl}"'],
                 stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30

@@ -10,6 +10,12 @@ small sender over a plain socket does the job: ``check-sync`` with no body
 (what Asterisk sends), or Cisco ``service-control`` with ``action=restart``
 when the phone's REGISTER Call-ID is known (docs/protocol.md).
 Retransmits as RFC 3261 Timer E (0.5 s doubling) within a bounded time.
+
+R-5: with a registrar (Kamailio) the NOTIFY goes through it instead, over the
+connection the phone registered from: ``Restarts`` is what every door calls,
+``UdpRestarts`` is this plain UDP sender (only for a UDP contact), and the
+registrar's sender (``phoneservice.callcontrol.restart``) is injected by the
+composition root, since ``ivr`` imports nothing of ``phoneservice``.
 """
 
 from __future__ import annotations
@@ -41,16 +47,31 @@ def parse_contact(contact: str) -> tuple[str, str, int]:
     return match.group("user") or "", host, int(match.group("port") or 5060)
 
 
+def contact_transport(contact: str) -> str:
+    """``udp``, ``tcp`` or ``tls``: the URI's transport parameter (``sips:`` is TLS)."""
+    text = (contact or "").strip().lstrip("<").lower()
+    found = re.search(r";transport=([a-z]+)", text)
+    if found:
+        return found.group(1)
+    return "tls" if text.startswith("sips:") else "udp"
+
+
+def notify_content(register_call_id: str | None, check_sync: bool = False) -> tuple[str, str]:
+    """The restart NOTIFY's event headers (CRLF-ended) and body: Cisco's ``service-control``
+    with ``action=restart`` when the phone's REGISTER Call-ID is known and the phone takes it
+    (78xx/88xx), else ``check-sync`` with no body (7940/7960, docs/protocol.md)."""
+    if register_call_id and not check_sync:
+        body = f"action=restart\r\nRegisterCallId={{{register_call_id}}}\r\n"
+        return "Event: service-control\r\nContent-Type: text/plain\r\n", body
+    return "Event: check-sync\r\n", ""
+
+
 def build_notify(contact: str, local: tuple[str, int], register_call_id: str | None = None) -> tuple[bytes, str]:
     user, host, port = parse_contact(contact)
     uri = f"sip:{user + '@' if user else ''}{'[' + host + ']' if ':' in host else host}:{port}"
     local_host = f"[{local[0]}]" if ":" in local[0] else local[0]
     call_id = f"{secrets.token_hex(8)}@{local_host}"
-    if register_call_id:
-        body = f"action=restart\r\nRegisterCallId={{{register_call_id}}}\r\n"
-        event = "Event: service-control\r\nContent-Type: text/plain\r\n"
-    else:
-        body, event = "", "Event: check-sync\r\n"
+    event, body = notify_content(register_call_id)
     message = (
         f"NOTIFY {uri} SIP/2.0\r\n"
         f"Via: SIP/2.0/UDP {local_host}:{local[1]};branch=z9hG4bK{secrets.token_hex(8)};rport\r\n"
@@ -103,34 +124,72 @@ def _final_status(answer: str, call_id: str) -> int | None:
     return status if status >= 200 else None
 
 
+class Restarts:
+    """C-14's sender as every door calls it: ``target`` finds where the phone is
+    (None: nothing to send, logged ``restart_skipped``), ``send`` sends and logs
+    ``restart_sent`` with the phone's answer; ``restart`` does both and waits."""
+
+    def target(self, name: str, result=None):
+        raise NotImplementedError
+
+    def send(self, name: str, target) -> bool:
+        raise NotImplementedError
+
+    def restart(self, name: str, result=None) -> bool:
+        """True when the phone answered 2xx; False when it did not or nothing was sent."""
+        target = self.target(name, result)
+        return self.send(name, target) if target is not None else False
+
+
+class UdpRestarts(Restarts):
+    """The NOTIFY over plain UDP to the device's SIP contact: used only when no
+    registrar is configured, and only for a UDP contact (R-5)."""
+
+    def __init__(self, db) -> None:
+        self.db = db
+
+    def target(self, name: str, result=None) -> tuple[str, str | None] | None:
+        contact, call_id = _contact(self.db, name, result)
+        if contact and contact_transport(contact) != "udp":
+            log_event("restart_skipped", device=name, contact=contact,
+                      reason="the contact is not UDP and no registrar is configured: the phone restarts at its "
+                             "next config poll")
+            return None
+        return (contact, call_id) if contact else None
+
+    def send(self, name: str, target: tuple[str, str | None]) -> bool:
+        return _send_logged(name, *target)
+
+
 def restart_device(db, name: str, result=None) -> bool:
     """C-14 for any door: NOTIFY the phone when its SIP contact is known; False otherwise.
     ``result``: the migration's result, which carries the contact (no read).
     Waits for the phone's answer (up to 4 s): for the doors that report it."""
-    contact, call_id = _contact(db, name, result)
-    return _send_logged(name, contact, call_id) if contact else False
+    return UdpRestarts(db).restart(name, result)
 
 
 class BackgroundRestarts:
     """C-14 off the request thread, for the screens: the new phone itself is
     waiting for the answer page, and a phone that never answers would hold one
     of the few screen threads for the NOTIFY's 4 s. The page says a restart is
-    coming; how it went is logged (``restart_sent``)."""
+    coming; how it went is logged (``restart_sent``). ``sender``: the
+    ``Restarts`` to use (default: plain UDP)."""
 
-    def __init__(self, db, workers: int = 2) -> None:
+    def __init__(self, db, workers: int = 2, sender: Restarts | None = None) -> None:
         self.db = db
+        self.sender = sender or UdpRestarts(db)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restart")
 
     def request(self, name: str, result=None) -> bool:
         """True: a NOTIFY is on its way; False: no contact known, the next config poll will do."""
-        contact, call_id = _contact(self.db, name, result)
-        if not contact:
+        target = self.sender.target(name, result)
+        if target is None:
             return False
-        self._pool.submit(_send_logged, name, contact, call_id)
+        self._pool.submit(self.sender.send, name, target)
         return True
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)  # bounded: each NOTIFY gives up after 4 s
+        self._pool.shutdown(wait=True)  # bounded: each NOTIFY gives up after a few seconds
 
 
 def _contact(db, name: str, result) -> tuple[str | None, str | None]:
@@ -151,5 +210,6 @@ def _contact(db, name: str, result) -> tuple[str | None, str | None]:
 
 def _send_logged(name: str, contact: str, call_id: str | None) -> bool:
     result = send_restart(contact, call_id)
-    log_event("restart_sent", device=name, contact=contact, status=result.status, ok=result.sent, reason=result.reason)
+    log_event("restart_sent", device=name, contact=contact, via="udp", status=result.status, ok=result.sent,
+              reason=result.reason)
     return result.sent

@@ -25,7 +25,6 @@ so a pjsua2 object caught in a cycle is never destroyed on a pjmedia thread.
 from __future__ import annotations
 
 import argparse
-import functools
 import gc
 import logging
 import os
@@ -40,7 +39,7 @@ from typing import Any
 from ivr.adapter import IvrAdapter
 from ivr.log import log_event
 from ivr.pjsua import pjsua2_classes
-from ivr.restart import restart_device
+from ivr.restart import Restarts, UdpRestarts
 from models.services.migration import Migrator
 from models.services.selfservice import SelfService
 from models.storage.database import Database
@@ -82,8 +81,9 @@ def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.
 
 class Worker:
     def __init__(self, args: argparse.Namespace, service: SelfService, route_point: str, reactor: Any,
-                 ready_out: Any = None) -> None:
+                 ready_out: Any = None, restarts: Restarts | None = None) -> None:
         self.args = args
+        self.restarts = restarts or UdpRestarts(service.db)  # C-14 (R-5: the registrar's when configured)
         self.ready_out = ready_out or sys.stdout
         self.service = service
         self.route_point = route_point
@@ -133,10 +133,9 @@ class Worker:
         def in_thread(fn, *args):
             return deferToThread(self._registered, fn, *args)
 
-        # C-14 by ivr.restart (a plain UDP NOTIFY, as the other doors send it),
-        # so the pool threads never touch pjsua2.
-        self.adapter = IvrAdapter(self.service, self.reactor, in_thread=in_thread,
-                                  restart=functools.partial(restart_device, self.service.db),
+        # C-14 by ivr.restart's sender (a plain UDP NOTIFY, or through the
+        # registrar: the one the other doors use), so the pool threads never touch pjsua2.
+        self.adapter = IvrAdapter(self.service, self.reactor, in_thread=in_thread, restart=self.restarts.restart,
                                   first_digit_timeout=self.args.first_digit_timeout,
                                   inter_digit_timeout=self.args.inter_digit_timeout)
         self.account = RoutePoint(self.adapter, self.reactor)
@@ -266,9 +265,10 @@ def _log_writer(pj):
 
 
 def main(argv: Sequence[str] | None = None, *, setup_logging: Callable[[str], None],
-         prog: str | None = None) -> int:
+         prog: str | None = None, restarts: Callable[[Database], Restarts] | None = None) -> int:
     """The worker process; ``setup_logging(level)`` installs the process's log
-    handler (``phoneservice.observe.setup_logging``: JSON lines, secrets dropped)."""
+    handler (``phoneservice.observe.setup_logging``: JSON lines, secrets dropped);
+    ``restarts(db)`` builds the C-14 sender (default: plain UDP, ``ivr.restart``)."""
     args = parse_args(argv, prog)
     # stdout carries the one READY line the supervisor waits for; pjlib prints
     # to file descriptor 1 before its log is configured, so that goes to stderr.
@@ -287,7 +287,7 @@ def main(argv: Sequence[str] | None = None, *, setup_logging: Callable[[str], No
 
     from twisted.internet import reactor
 
-    worker = Worker(args, service, route_point, reactor, ready_out)
+    worker = Worker(args, service, route_point, reactor, ready_out, restarts(db) if restarts else None)
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(worker.drain))
     signal.signal(signal.SIGINT, lambda *_: reactor.callFromThread(worker.drain))
 

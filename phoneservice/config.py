@@ -111,6 +111,28 @@ class IvrSection(Section):
         return value
 
 
+class CallControlSection(Section):
+    """The registrar and proxy the phones use (Kamailio, R-1..R-5; docs/deploy/README.md).
+
+    ``token`` is shared with Kamailio both ways: its callbacks to
+    ``/callcontrol/...`` and the product's JSON-RPC calls carry it in
+    ``X-Phone-Migration-Token``. Without a token the callbacks answer 404; without
+    ``kamailio_rpc_url`` there is no registrar: no reconciliation, and restarts
+    go by plain UDP to UDP contacts only (R-5)."""
+
+    token: str | None = Field(default=None, min_length=16, max_length=128, pattern=r"^[A-Za-z0-9._~-]+$")
+    kamailio_rpc_url: str | None = Field(default=None, pattern=r"^https?://[^\s\"]+$")  # http://127.0.0.1:5081/RPC
+    rpc_timeout: float = Field(default=5.0, gt=0, le=60)  # seconds per JSON-RPC call (a restart waits for the phone)
+    reconcile_seconds: float = Field(default=60.0, ge=0)  # ul.dump + expiry every N seconds; 0: only at start
+    grace_seconds: int = Field(default=30, ge=0)  # R-3: a registration counts this long past its expiry
+    confirm_minutes: int = Field(default=30, ge=1)  # R-6: a migration unconfirmed after this is flagged
+
+    @property
+    def registrar(self) -> bool:
+        """Kamailio is the registrar: restarts go through it (R-5)."""
+        return bool(self.kamailio_rpc_url and self.token)
+
+
 class LogSection(Section):
     level: str = "INFO"
     format: str = Field(default="json", pattern="^(json|text)$")
@@ -126,6 +148,7 @@ class ServerConfig(BaseSettings):
     files: FilesSection = FilesSection()
     callmanager: CallManagerSection = CallManagerSection()
     ivr: IvrSection = IvrSection()
+    callcontrol: CallControlSection = CallControlSection()
     log: LogSection = LogSection()
     demo: bool = False
 

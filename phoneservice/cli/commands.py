@@ -21,6 +21,7 @@ from models.storage.devices import find_device
 from models.storage.settings import load_settings, save_settings
 from phoneservice.cli.accounts import activation_codes, admins, tokens, users
 from phoneservice.cli.bat_files import export_bat_file, import_bat_file
+from phoneservice.cli.callcontrol import kamailio_config
 from phoneservice.cli.common import OperatorGroup, _db, _fail, refusals
 from phoneservice.cli.tasks import dhcp_option150, tasks
 from phoneservice.demo import load_demo_once
@@ -211,3 +212,4 @@ main.add_command(import_bat_file)  # CUCM BAT files
 main.add_command(export_bat_file)
 main.add_command(tasks)  # F-6 bulk firmware-migration tasks; F-7 DHCP option 150
 main.add_command(dhcp_option150)
+main.add_command(kamailio_config)  # the registrar's configuration (R-1..R-5)

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 
 from ivr import worker
+from phoneservice.callcontrol import wiring as callcontrol
+from phoneservice.config import load_config
 from phoneservice.observe import setup_logging
 from phoneservice.processes.supervisor import child_command
 
@@ -34,7 +36,9 @@ def worker_command(host: str, port: int, database_url: str, drain_timeout: float
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return worker.main(argv, setup_logging=setup_logging, prog=f"python -m {MODULE}")
+    # [callcontrol] as the server passed it in the environment: restarts through the registrar
+    restarts = callcontrol.restarts_factory(load_config().callcontrol)
+    return worker.main(argv, setup_logging=setup_logging, prog=f"python -m {MODULE}", restarts=restarts)
 
 
 if __name__ == "__main__":

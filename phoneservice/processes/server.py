@@ -7,6 +7,7 @@ TFTP service (T-2). Modules never build their own collaborators.
 
 from __future__ import annotations
 
+import os
 import time
 
 from twisted.application import internet, service
@@ -20,6 +21,7 @@ from models.rules.catalog import default_catalog
 from models.services.migration import Migrator
 from models.services.selfservice import SelfService
 from models.storage.database import Database
+from phoneservice.callcontrol import wiring as callcontrol
 from phoneservice.config import ServerConfig
 from phoneservice.configfiles.cnf import ServerInfo
 from phoneservice.configfiles.files import ConfigFiles
@@ -97,8 +99,10 @@ def build_services(config: ServerConfig) -> Services:
         call_manager_group=config.callmanager.group,
     )
     files = ConfigFiles(db, catalog, server_info, config.files.loads_dir, config.files.licenses_dir, metrics)
+    registrations = callcontrol.registrations(config.callcontrol, db, catalog)
     return Services(config=config, db=db, catalog=catalog, migrator=migrator, selfservice=SelfService(migrator),
-                    files=files, metrics=metrics)
+                    files=files, metrics=metrics, registrations=registrations,
+                    restarts=callcontrol.restarts(config.callcontrol, db, registrations))
 
 
 def tftp_resolver(services: Services, reactor):
@@ -121,6 +125,10 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
     services.ivr = ivr_supervisor(config, services, reactor) if config.ivr.workers else None
     if services.ivr is not None:
         services.ivr.setServiceParent(root)
+
+    reconcile = callcontrol.reconcile_service(config.callcontrol, services.registrations, reactor)
+    if reconcile is not None:  # the registrar's location table at start and at intervals; expiries
+        reconcile.setServiceParent(root)
 
     web, (pool, screen_pool) = web_site(config, services, reactor)
     ThreadPoolService(pool).setServiceParent(root)
@@ -180,6 +188,7 @@ def ivr_supervisor(config: ServerConfig, services: Services, reactor) -> WorkerS
         name="ivr", label="IVR", count=ivr.workers, first_port=ivr.port, clock=reactor, spawn=reactor.spawnProcess,
         # The worker hangs up its own calls (BYE) early enough to exit before the SIGKILL.
         command=lambda port: worker_command(ivr.host, port, services.db.url, max(ivr.drain_timeout - 5, 1)),
+        env=callcontrol.worker_environment(config, dict(os.environ)),  # the workers restart phones alike
         policy=RestartPolicy(backoff_initial=ivr.backoff_initial, backoff_max=ivr.backoff_max,
                              healthy_after=ivr.healthy_after, max_restarts=ivr.max_restarts,
                              window=ivr.restart_window),

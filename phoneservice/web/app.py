@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from phoneservice.callcontrol import events as callcontrol_events
 from phoneservice.configfiles import http as configfiles_http
 from phoneservice.web import admin, api, health, screens
 from phoneservice.web.services import EXTENSION, Services
@@ -25,4 +26,9 @@ def create_app(services: Services, role: str = "web") -> Flask:
         admin.init_app(app)  # secret key, session cookie, CSRF on every form but the bearer-token API, Flask-Login
         app.register_blueprint(admin.blueprint)
         app.register_blueprint(api.blueprint)  # /api/v1: bearer tokens only, problem+json errors
+        # /callcontrol: the registrar's questions and events (R-1..R-3), authenticated by the shared token
+        callcontrol = callcontrol_events.blueprint(lambda: services.registrations,
+                                                   lambda: services.config.callcontrol.token)
+        app.register_blueprint(callcontrol)
+        app.extensions["csrf"].exempt(callcontrol)
     return app

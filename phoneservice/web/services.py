@@ -13,9 +13,10 @@ from typing import Protocol
 
 from flask import Flask, current_app
 
-from ivr.restart import BackgroundRestarts, restart_device
+from ivr.restart import BackgroundRestarts, Restarts, UdpRestarts
 from models.rules.catalog import Catalog
 from models.services.migration import Migrator
+from models.services.registrations import Registrations
 from models.services.selfservice import SelfService
 from models.storage.database import Database
 from models.storage.sessions import SessionStore
@@ -48,13 +49,19 @@ class Services:
     draining: bool = False
     cache_warm: bool = False  # every known phone's config rendered once since the start
     process: str = "main"  # or "web worker N" (phoneservice.processes.web_worker)
+    registrations: Registrations | None = None  # what the registrar reports (R-1..R-3, R-6)
+    restarts: Restarts | None = None  # C-14's sender: through the registrar when configured (R-5), else plain UDP
     background_restarts: BackgroundRestarts | None = None
 
     def __post_init__(self) -> None:
         if self.screen_sessions is None:
             self.screen_sessions = SessionStore(self.db)
+        if self.registrations is None:
+            self.registrations = Registrations(self.db, self.catalog)
+        if self.restarts is None:
+            self.restarts = UdpRestarts(self.db)
         if self.background_restarts is None:
-            self.background_restarts = BackgroundRestarts(self.db)
+            self.background_restarts = BackgroundRestarts(self.db, sender=self.restarts)
 
     def status(self) -> dict:
         """What /healthz says besides the database: the IVR, the config cache, draining.
@@ -69,7 +76,7 @@ class Services:
     def restart(self, device: str, result=None) -> bool:
         """C-14: ask the phone to restart; False when only its next config poll will do.
         ``result``: a ``MigrationResult``, whose contact saves a read."""
-        return restart_device(self.db, device, result)
+        return self.restarts.restart(device, result)
 
     def close(self) -> None:
         """After the last request: restarts on their way go out (bounded), then the database closes."""

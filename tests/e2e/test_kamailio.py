@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -61,11 +60,12 @@ def test_dispatcher_list_command_writes_the_file(tmp_path, capsys):
 
 # --- Kamailio in front of real workers -------------------------------------------------
 class Kamailio:
-    def __init__(self, workdir: Path, ds_list: Path, tcp: bool = False) -> None:
+    def __init__(self, workdir: Path, ds_list: Path) -> None:
         need("kamailio", "kamailio")
         need("kamcmd", "kamailio")
-        self.port = free_sip_ports(1) if tcp else free_port(socket.SOCK_DGRAM)
-        tcp_defines = ["-A", "WITH_TCP", "-A", f"LISTEN_TCP=tcp:127.0.0.1:{self.port}"] if tcp else []
+        self.port = free_sip_ports(1)  # SIP over UDP and TCP
+        self.rpc_port = free_port()  # the product's JSON-RPC (unused here)
+        tcp_defines = ["-A", f"LISTEN_TCP=tcp:127.0.0.1:{self.port}", "-A", f"RPC_PORT={self.rpc_port}"]
         run = workdir / "run"
         run.mkdir()
         self.ctl = f"unix:{run}/kamailio_ctl"
@@ -117,7 +117,7 @@ def front(tmp_path_factory):
     kamailio = None
     try:
         ds_list = write_dispatcher_list(workdir / "ivr-workers.list", [WorkerHost("127.0.0.1", server.ivr_port, 3)])
-        kamailio = Kamailio(workdir, ds_list, tcp=True)
+        kamailio = Kamailio(workdir, ds_list)
         ports = [server.ivr_port + i for i in range(3)]
         kamailio.wait_for(lambda loads: sorted(loads) == ports and all(f == "AP" for f, _ in loads.values()),
                           20, "3 active workers")
@@ -186,7 +186,7 @@ def test_a_killed_worker_is_skipped_restarted_and_back_in_rotation(front, tmp_pa
 
 @pytest.mark.slow
 def test_calls_over_tcp_reach_the_workers_over_udp(front, tmp_path):
-    """Cisco trunks often use TCP: Kamailio (-A WITH_TCP) records two routes and relays to the UDP workers."""
+    """Cisco trunks often use TCP: Kamailio records two routes and relays to the UDP workers."""
     server, kamailio = front
     before = len(server.events("ivr_call_ended"))
     calls = sipp("ivr_call.xml", kamailio.port, tmp_path, "-t", "t1", "-l", "2", "-r", "10", "-d", "1000",

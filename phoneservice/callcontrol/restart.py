@@ -1,0 +1,60 @@
+"""R-5: the restart NOTIFY through the registrar, over the connection the phone registered from.
+
+The product asks Kamailio (JSON-RPC ``tm.t_uac_wait_block``) to send the NOTIFY
+to the phone's registered contact with the stored received address as the next
+hop: over TCP, Kamailio writes it on the phone's own open connection (to its
+ephemeral port), which no new connection could reach. Kamailio waits for the
+phone's final answer (its ``fr_timer``, 2 s: a silent phone gives 408) and
+returns it; ``restart_sent`` logs it with ``via="registrar"``.
+
+78xx/88xx get Cisco's ``service-control`` (``action=restart`` and the Call-ID of
+their REGISTER); 7940/7960 on SIP get ``check-sync`` (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ivr.restart import Restarts, notify_content
+from models.rules.registration import RestartTarget
+from models.services.registrations import Registrations
+from phoneservice.callcontrol.rpc import KamailioRpc, RpcError
+from phoneservice.observe import log_event
+
+CHECK_SYNC_MODELS = frozenset({"7940", "7960"})  # SIP 79x0 firmware: no service-control
+
+
+def notify_request(target: RestartTarget, from_uri: str) -> tuple[str, str, str, str, str, str]:
+    """The ``tm.t_uac_wait_block`` parameters: method, R-URI, next hop, send socket, headers, body."""
+    event, body = notify_content(target.call_id, check_sync=target.model in CHECK_SYNC_MODELS)
+    headers = (f"From: <{from_uri}>\r\nTo: <{target.contact}>\r\n{event}"
+               "Subscription-State: terminated\r\nUser-Agent: phone-migration\r\n")
+    return "NOTIFY", target.contact, target.received or "", "", headers, body
+
+
+class RegistrarRestarts(Restarts):
+    """C-14 through Kamailio; ``target`` is the device's current registration (R-3)."""
+
+    def __init__(self, registrations: Registrations, rpc: KamailioRpc, from_uri: str = "sip:phone-migration@localhost",
+                 timeout: float = 10.0) -> None:
+        self.registrations, self.rpc, self.from_uri, self.timeout = registrations, rpc, from_uri, timeout
+
+    def target(self, name: str, result=None) -> RestartTarget | None:
+        target = self.registrations.restart_target(name)
+        if target is None:
+            log_event("restart_skipped", device=name,
+                      reason="not registered with the registrar: the phone restarts at its next config poll")
+        return target
+
+    def send(self, name: str, target: RestartTarget) -> bool:
+        try:
+            answer = self.rpc.call("tm.t_uac_wait_block", *notify_request(target, self.from_uri),
+                                   timeout=self.timeout) or {}
+            status, reason = int(answer.get("code", 0)) or None, str(answer.get("text", ""))
+        except (RpcError, ValueError, TypeError, AttributeError) as exc:
+            status, reason = None, str(exc)
+        ok = status is not None and 200 <= status < 300
+        log_event("restart_sent", logging.INFO if ok else logging.WARNING, device=name, contact=target.contact,
+                  received=target.received, transport=target.transport, via="registrar", status=status, ok=ok,
+                  reason=reason)
+        return ok
