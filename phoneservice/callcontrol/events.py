@@ -89,7 +89,7 @@ def registration(regs: Registrations):
             return {"device": done.device, "confirmed": list(done.confirmed), "old_returned": list(done.old_returned)}
         name = _device(regs, reg)
     except Refused as refusal:
-        log_event("registration_refused", event=event, aor=reg.aor, code=refusal.code, reason=refusal.message)
+        log_event("registration_refused", kind=event, aor=reg.aor, code=refusal.code, reason=refusal.message)
         return {"refused": refusal.code, "message": refusal.message}, 403
     reason = "expired" if event == "expired" else "deregistered"
     ended = regs.unregistered(name, reg.call_id, reason)

@@ -90,6 +90,10 @@ def kamailio_config(ctx, config_file, listen, sip_port, tls_port, tls_certificat
     port, count = workers_port or config.ivr.port, workers or max(config.ivr.workers, 1)
     if port + count - 1 > 65535:
         _fail("--workers-port and --workers run past port 65535")
+    for host in hosts:
+        if host in site.listen and port <= site.sip_port < port + count:
+            _fail(f"the IVR workers on {host} (ports {port}..{port + count - 1}) would take Kamailio's SIP port "
+                  f"{site.sip_port}: start serve with --ivr-port 5071 and give --workers-port 5071")
     write_dispatcher_list(site.ds_list, [WorkerHost(h, port, count) for h in hosts])
     write(output, text)
     click.echo(f"wrote {output} and {site.ds_list} ({len(hosts) * count} IVR workers)")
