@@ -4,6 +4,9 @@ phone's screen takes it and the phone's MAC is bound to that pre-built device.
 A code is 16 random digits (about 53 bits), shown once when issued and stored
 only as its SHA-256 (a high-entropy one-time code needs a lookup, not a slow
 hash; PINs, which are guessable, use argon2). Codes expire and are used once.
+
+The functions take the caller's session (the demo loader and the CLI compose
+them); ``Activation`` is the doors' way in, one transaction a method.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from models.rules.clock import utcnow
 from models.rules.names import device_name_for_mac
 from models.rules.refusals import Refused
 from models.services.site import LineSpec, create_device, find_user
+from models.storage.database import Database
 from models.storage.devices import delete_device
 from models.tables.activation import ActivationCode, ActivationCodePublic
 from models.tables.devices import Device
@@ -124,3 +128,40 @@ def redeem(session: Session, code: str, mac: str, model: str | None, catalog: Ca
     session.add(row)
     session.flush()
     return name
+
+
+class Activation:
+    """M-5 for the doors: one transaction a method, public values out (never a stored code)."""
+
+    def __init__(self, db: Database, catalog: Catalog) -> None:
+        self.db = db
+        self.catalog = catalog
+
+    def codes(self, now: datetime | None = None) -> list[ActivationCodePublic]:
+        """Every code, newest first, with its last 4 digits (``hint``) and status."""
+        with self.db.read_session() as session:
+            return listing(session, now)
+
+    def issue(self, user_id: str, model: str, now: datetime | None = None,
+              days: int = VALID_DAYS) -> tuple[str, ActivationCodePublic]:
+        """A new code, in clear this once, and its public view; the user's new phone is built with it."""
+        now = now or utcnow()
+        with self.db.session() as session:
+            code, row = issue(session, user_id, model, self.catalog, now, days=days)
+            return code, _public(row, user_id, now)
+
+    def revoke(self, code_id: int) -> None:
+        """The code revoked; an unused code's pre-built phone is deleted with it."""
+        with self.db.session() as session:
+            revoke(session, code_id)
+
+    def redeem(self, code: str, mac: str, model: str | None, now: datetime | None = None) -> str:
+        """The phone ``mac`` becomes the code's pre-built device; its name."""
+        with self.db.session() as session:
+            return redeem(session, code, mac, model, self.catalog, now)
+
+
+def _public(row: ActivationCode, user_id: str, now: datetime) -> ActivationCodePublic:
+    return ActivationCodePublic(id=row.id, hint=row.hint, user=user_id, model=row.model, created_at=row.created_at,
+                                expires_at=row.expires_at, used_at=row.used_at, used_by=row.used_by,
+                                revoked=row.revoked, status=status(row, now))

@@ -7,12 +7,17 @@ SHA-256 (a high-entropy token needs a lookup, not a slow hash), with scopes
 an administrator can see which tokens are idle before revoking them, without
 a write on every request. Logins are throttled per user name (A-4), in the
 same counters as the devices' code guesses.
+
+The functions take the caller's session (the demo loader and the CLI compose
+them); ``AdminAccounts`` and ``Tokens`` are the web doors' way in, one
+transaction a method.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -21,7 +26,9 @@ from sqlmodel import Session, select
 
 from models.rules import auth
 from models.rules.refusals import Refused
+from models.storage.database import Database
 from models.storage.queries import prune_throttles
+from models.storage.settings import web_secret
 from models.tables.admins import AdminAccount, ApiToken
 from models.tables.users import ADMIN_THROTTLE_PREFIX, AuthCodeThrottle
 
@@ -157,3 +164,60 @@ def admin_account(session: Session, admin_id: int) -> AdminAccount | None:
     """The enabled administrator with this id (the admin UI's session check)."""
     account = session.get(AdminAccount, admin_id)
     return account if account is not None and not account.disabled else None
+
+
+# --- the doors' way in: one transaction a method -------------------------------------
+
+
+@dataclass(frozen=True)
+class Administrator:
+    """A logged-in administrator as the admin UI keeps it: no password hash."""
+
+    id: int
+    username: str
+
+
+class AdminAccounts:
+    """Administrator logins (A-4) and the admin UI's cookie-signing key."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def login(self, username: str, password: str, now: datetime) -> Administrator | Refused:
+        """``admin_login``: the administrator, or the refusal (returned, not raised)."""
+        outcome = admin_login(self.db, username, password, now)
+        return outcome if isinstance(outcome, Refused) else Administrator(outcome.id, outcome.username)
+
+    def enabled(self, admin_id: int) -> Administrator | None:
+        """The administrator with this id when the account is enabled (every admin request checks)."""
+        with self.db.read_session() as session:
+            account = admin_account(session, admin_id)
+            return Administrator(account.id, account.username) if account is not None else None
+
+    def session_key(self) -> str:
+        """The key that signs the admin UI's cookies: made once, shared by every process on this database."""
+        with self.db.session() as session:
+            return web_secret(session)
+
+
+class Tokens:
+    """The REST API's bearer tokens as each request checks them."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def scopes(self, token: str, now: datetime) -> list[str] | None:
+        """The scopes of a valid token, None when unknown or revoked. The use is written
+        only when ``token_use_due`` (to the minute): most requests only read."""
+        with self.db.read_session() as session:
+            row = find_token(session, token)
+            scopes, token_id, due = (list(row.scopes), row.id, token_use_due(row, now)) if row else (None, None, False)
+        if due:
+            with self.db.session() as session:
+                record_token_use(session, token_id, now)
+        return scopes
+
+    def name(self, token: str) -> str | None:
+        """The name of a valid token: the actor of the records its requests make (C-13)."""
+        with self.db.read_session() as session:
+            return api_token_name(session, token)

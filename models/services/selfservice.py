@@ -10,6 +10,7 @@ into words.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Callable
@@ -28,8 +29,8 @@ from models.rules.settings import SiteSettings
 from models.services.migration import MigrationResult, Migrator
 from models.storage import selfservice_rows as reads
 from models.storage.devices import find_device, release_unused_autoreg_dns
-from models.storage.queries import prune_throttles
-from models.storage.settings import current_settings, load_settings
+from models.storage.queries import prune_throttles, start_facts
+from models.storage.settings import current_settings, load_settings, onboarding_method
 from models.tables.devices import Device
 from models.tables.lines import DirectoryNumber, LineAppearance
 from models.tables.records import MigrationRecord
@@ -55,6 +56,18 @@ def recorded(action: str):
         return inner
 
     return wrap
+
+
+@dataclass(frozen=True)
+class ScreenStart:
+    """A phone at the first screen: what M-1 and M-2 decide from."""
+
+    model: str | None  # the stored phone's model, else the one the phone's header names
+    load: str | None  # the stored phone's load override
+    known: bool  # a phone of this site
+    preconfigured: bool  # known and not auto-registered: nothing to set up
+    settings: SiteSettings
+    onboarding_method: str | None  # S-6 for the model; None: none set
 
 
 class SelfService:
@@ -91,6 +104,19 @@ class SelfService:
 
     def settings(self) -> SiteSettings:
         return current_settings(self.db)
+
+    def start(self, name: str, header_model: str | None) -> ScreenStart:
+        """What the first screen (M-1, M-2) needs of phone ``name``, in one read: the
+        busiest page (bench/screens.py), so one Core read transaction (the screens'
+        shared read scope when there is one) on prebuilt statements."""
+        with self.db.read_connection() as connection:
+            device = start_facts(connection, name)
+            model = device.model if device is not None else header_model
+            return ScreenStart(model=model, load=device.load_override if device is not None else None,
+                               known=device is not None,
+                               preconfigured=device is not None and not device.auto_registered,
+                               settings=load_settings(connection),
+                               onboarding_method=onboarding_method(connection, model, self.catalog))
 
     def needs_secret(self) -> bool:
         return self.settings().authentication != "none"

@@ -173,7 +173,26 @@ class _SharedRead(threading.local):
 
 
 class Database:
-    """The engine and its session factory; the one way models reach storage."""
+    """The engine and its session factory; the one way models reach storage.
+
+    Two ways in are public to services (``models.services``), and a service
+    method uses exactly one of them per transaction:
+
+    - ``session()``, the unit of work: every write, committed at the end or
+      rolled back on any error (SQLite: the writer queue and ``BEGIN IMMEDIATE``);
+    - ``read_session()``, the read scope: reads only, never SQLite's write
+      lock, always rolled back.
+
+    The rest is storage-internal performance plumbing, each use justified by a
+    benchmark (``docs/benchmarks.md``): ``read_connection()`` and
+    ``write_connection()`` (Core transactions without the ORM's cost) and
+    ``shared_reads()`` (a thread's reads share one transaction). They are used
+    only by named storage functions (``models.storage.settings``,
+    ``models.storage.sessions``), the self-service hot path
+    (``models.services.selfservice``, ``models.services.migration``) and the
+    screens blueprint's per-request shared read scope
+    (``phoneservice.web.screens.views``). ``ping()`` is ``/healthz``'s check.
+    """
 
     def __init__(self, url: str | None = None, **engine_kwargs) -> None:
         self._shared = _SharedRead()
@@ -273,6 +292,11 @@ class Database:
                 yield session
             finally:
                 session.rollback()
+
+    def ping(self) -> None:
+        """One trivial read (``SELECT 1``) in a read scope: raises when the database can't answer (``/healthz``)."""
+        with self.read_session() as session:
+            session.connection().exec_driver_sql("SELECT 1")
 
     def upgrade(self) -> None:
         """Bring the schema to the newest version (Alembic ``upgrade head``)."""

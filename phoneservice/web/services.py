@@ -4,20 +4,33 @@
 (``phoneservice.processes.server.build_services``) and put on the Flask app
 by ``create_app``; every door (screens, admin UI, REST API, health) asks
 ``services()`` for it.
+
+A view calls the service objects here (``directory``, ``phones``, ``records``,
+``site_settings``, ``activation``, ``admins``, ``tokens``, ``migrator``,
+``selfservice``, the bulk tasks through ``phoneservice.web.taskrunner``): each
+of their methods opens and closes its own transaction, so no view opens one.
+Those built from ``db`` and ``catalog`` alone are built here, so the
+composition root passes only those.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from flask import Flask, current_app
 
 from ivr.restart import BackgroundRestarts, Restarts, UdpRestarts
 from models.rules.catalog import Catalog
+from models.services.activation import Activation
+from models.services.admins import AdminAccounts, Tokens
+from models.services.directory import Directory
 from models.services.migration import Migrator
+from models.services.phones import Phones
+from models.services.records import Records
 from models.services.registrations import Registrations
 from models.services.selfservice import SelfService
+from models.services.site_settings import SiteSettingsService
 from models.storage.database import Database
 from models.storage.sessions import SessionStore
 from phoneservice.config import ServerConfig
@@ -52,8 +65,23 @@ class Services:
     registrations: Registrations | None = None  # what the registrar reports (R-1..R-3, R-6)
     restarts: Restarts | None = None  # C-14's sender: through the registrar when configured (R-5), else plain UDP
     background_restarts: BackgroundRestarts | None = None
+    # The doors' services, one transaction a method (built from db and catalog):
+    directory: Directory = field(init=False)  # end users
+    phones: Phones = field(init=False)
+    records: Records = field(init=False)  # the migration records and report
+    site_settings: SiteSettingsService = field(init=False)
+    activation: Activation = field(init=False)  # M-5 codes
+    admins: AdminAccounts = field(init=False)  # admin UI logins
+    tokens: Tokens = field(init=False)  # the API's bearer tokens
 
     def __post_init__(self) -> None:
+        self.directory = Directory(self.db)
+        self.phones = Phones(self.db, self.catalog)
+        self.records = Records(self.db)
+        self.site_settings = SiteSettingsService(self.db, self.catalog)
+        self.activation = Activation(self.db, self.catalog)
+        self.admins = AdminAccounts(self.db)
+        self.tokens = Tokens(self.db)
         if self.screen_sessions is None:
             self.screen_sessions = SessionStore(self.db)
         if self.registrations is None:

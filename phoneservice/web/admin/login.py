@@ -13,7 +13,6 @@ from flask import Response, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from models.rules.refusals import Refused
-from models.services import admins, reports
 from phoneservice.observe import log_event
 from phoneservice.web.admin.blueprint import HERE, IDLE, blueprint, now, page, to_login
 from phoneservice.web.admin.setup import AdminUser
@@ -78,7 +77,7 @@ def login():
         return page("login.html")
     username = request.form.get("username", "").strip()[:64]
     svc = services()
-    outcome = admins.admin_login(svc.db, username, request.form.get("password", ""), now())
+    outcome = svc.admins.login(username, request.form.get("password", ""), now())
     if isinstance(outcome, Refused):
         svc.metrics.auth_failures.labels("admin").inc()
         log_event("admin_login_failed", username=username, reason=outcome.code)
@@ -101,6 +100,4 @@ def logout():
 
 @blueprint.get("/")
 def home():
-    with services().db.read_session() as db_session:
-        recent = reports.records(db_session, limit=10)
-    return page("home.html", recent=recent)
+    return page("home.html", recent=services().records.recent(10))

@@ -13,7 +13,6 @@ from flask import flash, redirect, request, url_for
 
 from models.rules.plan import Target
 from models.rules.refusals import Refused
-from models.services import reports
 from phoneservice.observe import log_event
 from phoneservice.web.admin.blueprint import actor, blueprint, page, refused_page
 from phoneservice.web.services import services
@@ -27,9 +26,8 @@ def phones():
     search = request.args.get("q", "")[:100]
     chosen = request.args.get("filter", "")
     number = max(1, request.args.get("page", 1, type=int) or 1)
-    with services().db.read_session() as db_session:
-        rows = reports.search_devices(db_session, search, migrated=FILTERS.get(chosen), limit=PAGE_SIZE + 1,
-                                      offset=(number - 1) * PAGE_SIZE)
+    rows = services().phones.rows(search, migrated=FILTERS.get(chosen), limit=PAGE_SIZE + 1,
+                                  offset=(number - 1) * PAGE_SIZE)
     return page("phones.html", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE, q=search, filter=chosen,
                 page_number=number)
 
@@ -37,8 +35,7 @@ def phones():
 @blueprint.get("/phones/<name>")
 def phone(name: str):
     try:
-        with services().db.read_session() as db_session:
-            view = reports.device_page(db_session, name, services().catalog)
+        view = services().phones.page(name)
     except Refused as refusal:
         return refused_page(refusal)
     return page("phone.html", view=view, d=view.device)
@@ -63,13 +60,11 @@ def _target(form) -> tuple[Target, dict]:
 def _form(name: str, fields: dict | None = None, error: str | None = None, status: int = 200):
     svc = services()
     try:
-        with svc.db.read_session() as db_session:
-            view = reports.device_page(db_session, name, svc.catalog)
-            templates = reports.phone_templates(db_session)
+        form = svc.phones.migration_form(name)
     except Refused as refusal:
         return refused_page(refusal)
     models = [m for m in sorted(svc.catalog.models(), key=lambda m: m.key) if not m.jabber]
-    return page("migrate.html", status, view=view, d=view.device, templates=templates, models=models,
+    return page("migrate.html", status, view=form.page, d=form.page.device, templates=form.templates, models=models,
                 f=fields or {"by": "type", "model": "8861"}, error=error)
 
 
@@ -111,8 +106,7 @@ def migrate_confirm(name: str):
 
 @blueprint.get("/migrations/<int:record_id>")
 def migration(record_id: int):
-    with services().db.read_session() as db_session:
-        record = reports.migration_record(db_session, record_id)
+    record = services().records.get(record_id)
     if record is None:
         return page("message.html", 404, title="Not found", message=f"no migration record {record_id}")
     return page("migrated.html", r=record)

@@ -15,8 +15,7 @@ from flask import flash, redirect, request, url_for
 
 from models.rules.refusals import Refused
 from models.rules.settings import SiteSettings, parse_value
-from models.services import reports, site
-from models.storage.settings import load_settings, save_settings
+from models.services.site import ONBOARDING_METHODS
 from phoneservice.observe import log_event
 from phoneservice.web.admin.blueprint import actor, blueprint, page
 from phoneservice.web.services import services
@@ -85,8 +84,7 @@ def _field_named(message: str, keys: tuple[str, ...]) -> str:
 
 
 def _settings_page(status: int = 200, typed: dict | None = None, errors: dict | None = None, **context):
-    with services().db.read_session() as db_session:
-        current = load_settings(db_session).public()
+    current = services().site_settings.current()
     values = {k: shown(v) for k, v in current.items()}
     return page("settings.html", status, sections=SECTIONS, labels=LABELS, widget=widget, values=values,
                 typed=typed or {}, errors=errors or {}, auth_code_set=current["auth_code_set"], **context)
@@ -106,8 +104,7 @@ def save_section(section: str):
              else request.form.get(k, "").strip() for k in keys}
     try:
         changes = {k: parse_value(k, v) for k, v in typed.items()}
-        with services().db.session() as db_session:
-            save_settings(db_session, **changes)
+        services().site_settings.change(**changes)
     except Refused as refusal:
         field = _field_named(refusal.message, keys)
         return _settings_page(422, typed={section: typed}, errors={section: (field, refusal.message)})
@@ -122,8 +119,7 @@ def set_auth_code():
     if code != again:
         return _settings_page(422, auth_code_error="The two codes are not the same; type the new code twice.")
     try:
-        with services().db.session() as db_session:
-            site.set_auth_code(db_session, code)
+        services().site_settings.set_auth_code(code)
     except Refused as refusal:
         return _settings_page(422, auth_code_error=refusal.message + ".")
     log_event("admin_auth_code_set", actor=actor())
@@ -135,11 +131,8 @@ def set_auth_code():
 
 
 def _defaults_page(status: int = 200, typed: dict | None = None, error: str | None = None):
-    svc = services()
-    with svc.db.read_session() as db_session:
-        rows = reports.device_defaults_rows(db_session, svc.catalog)
-    return page("device_defaults.html", status, rows=rows, typed=typed, error=error,
-                methods=site.ONBOARDING_METHODS)
+    return page("device_defaults.html", status, rows=services().site_settings.device_defaults(), typed=typed,
+                error=error, methods=ONBOARDING_METHODS)
 
 
 @blueprint.get("/settings/device-defaults")
@@ -149,14 +142,11 @@ def device_defaults():
 
 @blueprint.post("/settings/device-defaults")
 def save_device_defaults():
-    svc = services()
     typed = {k: v.strip() for k, v in request.form.items() if k.startswith(("load:", "onboarding:"))}
     models = sorted({k.split(":", 1)[1] for k in typed})
     try:
-        with svc.db.session() as db_session:
-            for model in models:
-                site.set_device_defaults(db_session, model, load=typed.get(f"load:{model}"),
-                                         onboarding_method=typed.get(f"onboarding:{model}"), catalog=svc.catalog)
+        services().site_settings.set_device_defaults(
+            {model: (typed.get(f"load:{model}"), typed.get(f"onboarding:{model}")) for model in models})
     except Refused as refusal:
         return _defaults_page(422, typed=typed, error=refusal.message)
     log_event("admin_device_defaults_saved", actor=actor())
@@ -168,9 +158,7 @@ def save_device_defaults():
 
 
 def _profiles_page(status: int = 200, typed: dict | None = None, error: str | None = None):
-    with services().db.read_session() as db_session:
-        rows = reports.profiles(db_session)
-    return page("profiles.html", status, rows=rows, typed=typed or {}, error=error)
+    return page("profiles.html", status, rows=services().site_settings.profiles(), typed=typed or {}, error=error)
 
 
 @blueprint.get("/settings/profiles")
@@ -186,8 +174,7 @@ def save_profile():
     fields["allow_reassign_from_other_user"] = "allow_reassign_from_other_user" in form
     name, new = form.get("name", "").strip(), form.get("new") == "1"
     try:
-        with services().db.session() as db_session:
-            site.save_profile(db_session, name, new=new, **fields)
+        services().site_settings.save_profile(name, new=new, **fields)
     except Refused as refusal:
         return _profiles_page(422, typed={"name": name, "new": new, **fields}, error=refusal.message)
     log_event("admin_profile_saved", profile=name, actor=actor())

@@ -17,8 +17,6 @@ from flask_login import LoginManager, UserMixin
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from models.rules.clock import utcnow
-from models.services import admins
-from models.storage.settings import web_secret
 from phoneservice.web.admin.blueprint import IDLE, page, to_login
 from phoneservice.web.services import services, services_of
 
@@ -46,8 +44,7 @@ def init_app(app: Flask) -> None:
         if configured:
             app.secret_key = configured
         else:
-            with svc.db.session() as db_session:
-                app.secret_key = web_secret(db_session)
+            app.secret_key = svc.admins.session_key()
     app.config.update(
         SESSION_COOKIE_NAME="pm_admin", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=(svc.config.web.public_url or "").startswith("https:"),
@@ -88,6 +85,5 @@ def _csrf_failed(error: CSRFError):
 def _load_admin(admin_id: str):
     if not admin_id.isdigit():
         return None
-    with services().db.read_session() as db_session:
-        account = admins.admin_account(db_session, int(admin_id))
-        return AdminUser(account.id, account.username) if account else None
+    admin = services().admins.enabled(int(admin_id))
+    return AdminUser(admin.id, admin.username) if admin else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 
 from models.rules.refusals import Kind, Refused
-from models.services import activation, reports, site
 from phoneservice.observe import log_event
 from phoneservice.web.admin.blueprint import actor, blueprint, now, page, refused_page
 from phoneservice.web.services import services
@@ -18,20 +17,17 @@ from phoneservice.web.services import services
 @blueprint.get("/users")
 def users():
     search = request.args.get("q", "")[:100]
-    with services().db.read_session() as db_session:
-        rows = reports.find_users(db_session, search, now=now())
+    rows = services().directory.search(search, now=now())
     return page("users.html", rows=rows, q=search)
 
 
 def _user_page(user_id: str, status: int = 200, **context):
     try:
-        with services().db.read_session() as db_session:
-            view = reports.user_page(db_session, user_id, now=now())
-            profiles = reports.profiles(db_session)
-            codes = [c for c in activation.listing(db_session, now()) if c.user == user_id]
+        details = services().directory.details(user_id, now())
     except Refused as refusal:
         return refused_page(refusal)
-    return page("user.html", status, view=view, u=view.user, profiles=profiles, codes=codes, **context)
+    return page("user.html", status, view=details.page, u=details.page.user, profiles=details.profiles,
+                codes=details.codes, **context)
 
 
 @blueprint.get("/users/<user_id>")
@@ -45,8 +41,7 @@ def set_pin(user_id: str):
     if pin != again:
         return _user_page(user_id, 422, pin_error="The two PINs are not the same; type the new PIN twice.")
     try:
-        with services().db.session() as db_session:
-            site.set_pin(db_session, user_id, pin)
+        services().directory.set_pin(user_id, pin)
     except Refused as refusal:
         if refusal.kind is Kind.NOT_FOUND:
             return refused_page(refusal)
@@ -59,8 +54,7 @@ def set_pin(user_id: str):
 @blueprint.post("/users/<user_id>/unlock")
 def unlock(user_id: str):
     try:
-        with services().db.session() as db_session:
-            site.unlock(db_session, user_id)
+        services().directory.unlock(user_id, now())
     except Refused as refusal:
         return refused_page(refusal)
     log_event("admin_unlock", user=user_id, actor=actor())
@@ -71,8 +65,7 @@ def unlock(user_id: str):
 @blueprint.post("/users/<user_id>/profile")
 def user_profile(user_id: str):
     try:
-        with services().db.session() as db_session:
-            site.set_user_profile(db_session, user_id, request.form.get("profile", "") or None)
+        services().directory.set_profile(user_id, request.form.get("profile", "") or None)
     except Refused as refusal:
         if refusal.kind is Kind.NOT_FOUND:
             return refused_page(refusal)
@@ -86,9 +79,8 @@ def user_profile(user_id: str):
 
 def _codes_page(status: int = 200, **context):
     svc = services()
-    with svc.db.read_session() as db_session:
-        codes = activation.listing(db_session, now())
-        user_ids = [u.user_id for u in reports.find_users(db_session, now=now(), limit=1000)]
+    codes = svc.activation.codes(now())
+    user_ids = [u.user_id for u in svc.directory.search(now=now(), limit=1000)]
     models = [m for m in sorted(svc.catalog.models(), key=lambda m: m.key) if m.screens_supported and not m.jabber]
     return page("activation.html", status, codes=codes, user_ids=user_ids, models=models, **context)
 
@@ -104,10 +96,8 @@ def issue_code():
     days = request.form.get("days", "7").strip()
     if not days.isdigit() or not 1 <= int(days) <= 365:
         return _codes_page(422, error='"days": a whole number of days from 1 to 365', f=request.form)
-    svc = services()
     try:
-        with svc.db.session() as db_session:
-            code, row = activation.issue(db_session, user_id, model, svc.catalog, now(), days=int(days))
+        code, row = services().activation.issue(user_id, model, now(), days=int(days))
     except Refused as refusal:
         return _codes_page(422, error=refusal.message, f=request.form)
     log_event("activation_code_issued", user=user_id, model=row.model, id=row.id, actor=actor())
@@ -118,8 +108,7 @@ def issue_code():
 @blueprint.post("/activation-codes/<int:code_id>/revoke")
 def revoke_code(code_id: int):
     try:
-        with services().db.session() as db_session:
-            activation.revoke(db_session, code_id)
+        services().activation.revoke(code_id)
     except Refused as refusal:
         return refused_page(refusal)
     log_event("activation_code_revoked", id=code_id, actor=actor())

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from flask import url_for
 
-from models.services import devices, reports
-from models.storage.devices import find_device
 from models.tables.devices import DeviceCreate, DevicePublic, DeviceUpdate
 from phoneservice.observe import log_event
 from phoneservice.web.api.common import (
@@ -38,10 +36,7 @@ MIGRATED = query_param("migrated", {"type": "boolean"},
 def list_devices():
     limit, offset = page_args()
     migrated = bool_arg("migrated")
-    with services().db.read_session() as session:
-        rows, total = devices.device_search(session, str_arg("q", 100), migrated=migrated,
-                                         limit=limit, offset=offset)
-        items = [reports.device_public(session, d) for d in rows]
+    items, total = services().phones.search_page(str_arg("q", 100), migrated=migrated, limit=limit, offset=offset)
     return paged(items, total, limit, offset)
 
 
@@ -50,10 +45,8 @@ def list_devices():
            description="Named SEP + MAC (C-11). The model must be in the catalogue and run the protocol.")
 def create_device():
     data = body(DeviceCreate)
-    with about(unknown_model="model", bad_protocol="protocol", bad_profile="security_profile"), \
-            services().db.session() as session:
-        device = devices.add_device(session, data, services().catalog)
-        view = reports.device_public(session, device)
+    with about(unknown_model="model", bad_protocol="protocol", bad_profile="security_profile"):
+        view = services().phones.add(data)
     return ok(view, 201, {"Location": url_for(".get_device", name=view.name)})
 
 
@@ -61,8 +54,7 @@ def create_device():
 @operation("One phone", tag="devices", responses={200: DevicePublic}, errors=(404,),
            description="The name in any case, or the bare MAC in any usual spelling.")
 def get_device(name: str):
-    with services().db.read_session() as session:
-        return ok(reports.device_public(session, find_device(session, name)))
+    return ok(services().phones.get(name))
 
 
 @blueprint.patch("/devices/<name>")
@@ -71,10 +63,7 @@ def get_device(name: str):
                        "parameter. `load_override` null: the model's default load (T-5).")
 def update_device(name: str):
     data = body(DeviceUpdate)
-    with services().db.session() as session:
-        device = devices.update_device(session, name, data.model_dump(exclude_unset=True))
-        view = reports.device_public(session, device)
-    return ok(view)
+    return ok(services().phones.update(name, data.model_dump(exclude_unset=True)))
 
 
 @blueprint.delete("/devices/<name>")
@@ -82,8 +71,7 @@ def update_device(name: str):
            description="Its lines, buttons and KEMs go with it; unused auto-registration DNs return to the pool. "
                        "A pre-built activation-code phone takes its unused code with it (M-5).")
 def delete_device(name: str):
-    with services().db.session() as session:
-        devices.remove_device(session, name)
+    services().phones.delete(name)
     log_event("api_device_deleted", device=name)
     return no_content()
 
@@ -96,8 +84,6 @@ def delete_device(name: str):
                        "the firmware the phone reports (F-7's 79xx stepping stones); when not sent, it is kept.")
 def put_registration(name: str):
     data = body(RegistrationPut)
-    with services().db.session() as session:
-        device = devices.set_registration(session, name, data.state, data.contact, data.register_call_id, data.load)
-        view = RegistrationPublic(name=device.name, state=device.registration, contact=device.sip_contact,
-                                  register_call_id=device.register_call_id, load=device.reported_load)
-    return ok(view)
+    state = services().phones.set_registration(name, data.state, data.contact, data.register_call_id, data.load)
+    return ok(RegistrationPublic(name=state.name, state=state.state, contact=state.contact,
+                                 register_call_id=state.register_call_id, load=state.load))

@@ -21,7 +21,6 @@ from werkzeug.routing import RoutingException
 
 from models.rules.clock import utcnow
 from models.rules.refusals import Refused
-from models.services.admins import find_token, record_token_use, token_use_due
 from phoneservice.observe import log_event, logger
 from phoneservice.web.api.common import (
     ApiProblem,
@@ -55,13 +54,7 @@ def authenticate():
     if token is None:
         raise ApiProblem(401, "unauthenticated", "send an API token: Authorization: Bearer pm_...",
                          headers={"WWW-Authenticate": REALM})
-    now = utcnow()
-    with services().db.read_session() as session:
-        row = find_token(session, token)
-        scopes, token_id, due = (list(row.scopes), row.id, token_use_due(row, now)) if row else (None, None, False)
-    if due:
-        with services().db.session() as session:
-            record_token_use(session, token_id, now)
+    scopes = services().tokens.scopes(token, utcnow())
     if scopes is None:
         raise ApiProblem(401, "invalid_token", "the API token is unknown or revoked",
                          headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'})

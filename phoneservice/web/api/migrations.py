@@ -12,7 +12,6 @@ from flask import Response, g, request, url_for
 
 from models.rules.plan import Plan, Target
 from models.rules.refusals import Refused
-from models.services import admins, devices, reports
 from models.tables.records import MigrationRecordPublic
 from phoneservice.observe import log_event
 from phoneservice.web.api.common import (
@@ -41,8 +40,7 @@ MIGRATE_FIELDS = dict(unknown_device="old", bad_mac="mac", same_device="mac", un
 
 def _actor() -> str:
     """C-13: the records name the token that asked."""
-    with services().db.read_session() as session:
-        return admins.api_token_name(session, g.api_token) or DOOR
+    return services().tokens.name(g.api_token) or DOOR
 
 
 def plan_public(plan: Plan, applied: bool, restarted: bool | None) -> MigrationPlanPublic:
@@ -96,8 +94,7 @@ def migrate():
            description="Every migration and every refusal, newest first, by every door.")
 def list_records():
     limit, offset = page_args()
-    with services().db.read_session() as session:
-        rows, total = devices.record_search(session, outcome=_outcome(), limit=limit, offset=offset)
+    rows, total = services().records.search_page(outcome=_outcome(), limit=limit, offset=offset)
     return paged(rows, total, limit, offset)
 
 
@@ -105,9 +102,7 @@ def list_records():
 @operation("The migration report as CSV (C-13)", tag="migration", query=[OUTCOME],
            responses={200: ("text/csv", {"type": "string"})})
 def records_csv():
-    with services().db.read_session() as session:
-        rows, _ = devices.record_search(session, outcome=_outcome(), limit=None)
-    return Response(reports.report_csv(rows), content_type="text/csv; charset=utf-8",
+    return Response(services().records.csv(_outcome()), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="migration-report.csv"'})
 
 

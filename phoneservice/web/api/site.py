@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 from models.rules.clock import utcnow
-from models.services import activation, site
-from models.storage.settings import load_settings, save_settings
 from models.tables.activation import ActivationCodePublic
 from phoneservice.observe import log_event
 from phoneservice.web.api.common import (
@@ -36,8 +34,7 @@ from phoneservice.web.services import services
 @operation("The site settings", tag="settings", responses={200: SettingsPublic},
            description="Says whether an authentication code is set (`auth_code_set`), never the code (A-6).")
 def get_settings():
-    with services().db.read_session() as session:
-        return ok(load_settings(session).public())
+    return ok(services().site_settings.current())
 
 
 @blueprint.patch("/settings")
@@ -46,10 +43,9 @@ def get_settings():
                        "whole (e.g. the auto-registration range) and refused with 422 naming the setting.")
 def patch_settings():
     changes = body(SettingsUpdate).model_dump(exclude_unset=True)
-    with services().db.session() as session:
-        updated = save_settings(session, **changes)
+    updated = services().site_settings.change(**changes)
     log_event("api_settings_changed", keys=sorted(changes))
-    return ok(updated.public())
+    return ok(updated)
 
 
 @blueprint.put("/settings/auth-code")
@@ -57,8 +53,8 @@ def patch_settings():
            description="0 to 20 digits; stored hashed, never returned or logged (A-6).")
 def put_auth_code():
     data = body(AuthCodePut)
-    with about(bad_auth_code="code"), services().db.session() as session:
-        site.set_auth_code(session, data.code)
+    with about(bad_auth_code="code"):
+        services().site_settings.set_auth_code(data.code)
     log_event("api_auth_code_set")
     return no_content()
 
@@ -69,8 +65,7 @@ def put_auth_code():
            description="Newest first, with the last 4 digits (`hint`) to tell them apart; never the code.")
 def list_activation_codes():
     limit, offset = page_args()
-    with services().db.read_session() as session:
-        rows = activation.listing(session, utcnow())
+    rows = services().activation.codes(utcnow())
     return paged(rows[offset:offset + limit], len(rows), limit, offset)
 
 
@@ -80,17 +75,10 @@ def list_activation_codes():
            description="Builds the user's new phone (named BAT...) and answers with the code, this once.")
 def create_activation_code():
     data = body(ActivationCodeCreate)
-    now = utcnow()
-    svc = services()
-    with about(unknown_user="user", unknown_model="model", unsupported_model="model"), \
-            svc.db.session() as session:
-        code, row = activation.issue(session, data.user, data.model, svc.catalog, now=now, days=data.days)
-        issued = ActivationCodeIssued(
-            code=code, id=row.id, hint=row.hint, user=data.user, model=row.model, created_at=row.created_at,
-            expires_at=row.expires_at, used_at=None, used_by=None, revoked=False, status=activation.status(row, now),
-        )
+    with about(unknown_user="user", unknown_model="model", unsupported_model="model"):
+        code, row = services().activation.issue(data.user, data.model, utcnow(), days=data.days)
     log_event("api_activation_code_issued", user=data.user, model=row.model, id=row.id)
-    return ok(issued, 201)
+    return ok(ActivationCodeIssued(code=code, **row.model_dump()), 201)
 
 
 @blueprint.delete("/activation-codes/<int:code_id>")
@@ -99,7 +87,6 @@ def create_activation_code():
 def delete_activation_code(code_id: int):
     if code_id > ID_MAX:
         raise ApiProblem(404, "unknown_code", f"no activation code {code_id}")
-    with services().db.session() as session:
-        activation.revoke(session, code_id)
+    services().activation.revoke(code_id)
     log_event("api_activation_code_revoked", id=code_id)
     return no_content()

@@ -9,7 +9,6 @@ from __future__ import annotations
 from flask import url_for
 
 from models.rules.clock import utcnow
-from models.services import reports, site, users
 from models.tables.users import EndUserCreate, EndUserPublic, EndUserUpdate
 from phoneservice.observe import log_event
 from phoneservice.web.api.common import (
@@ -36,10 +35,7 @@ SEARCH = query_param("q", {"type": "string", "maxLength": 100},
 @operation("Find users", tag="users", query=[SEARCH, *PAGE_QUERY], responses={200: Page[EndUserPublic]})
 def list_users():
     limit, offset = page_args()
-    now = utcnow()
-    with services().db.read_session() as session:
-        rows, total = users.user_search(session, str_arg("q", 100), limit=limit, offset=offset)
-        items = [reports.user_public(session, u, now) for u in rows]
+    items, total = services().directory.search_page(str_arg("q", 100), limit=limit, offset=offset, now=utcnow())
     return paged(items, total, limit, offset)
 
 
@@ -49,17 +45,15 @@ def list_users():
                        "`profile` must exist (S-7). A trivial `pin` is refused (A-4).")
 def create_user():
     data = body(EndUserCreate)
-    with about(bad_dn="primary_extension", bad_pin="pin", trivial_pin="pin"), services().db.session() as session:
-        user = users.add_user(session, data)
-        view = reports.user_public(session, user, utcnow())
+    with about(bad_dn="primary_extension", bad_pin="pin", trivial_pin="pin"):
+        view = services().directory.add(data, utcnow())
     return ok(view, 201, {"Location": url_for(".get_user", user_id=view.user_id)})
 
 
 @blueprint.get("/users/<user_id>")
 @operation("One user", tag="users", responses={200: EndUserPublic}, errors=(404,))
 def get_user(user_id: str):
-    with services().db.read_session() as session:
-        return ok(reports.user_public(session, site.find_user(session, user_id), utcnow()))
+    return ok(services().directory.find(user_id, utcnow()))
 
 
 @blueprint.patch("/users/<user_id>")
@@ -67,9 +61,8 @@ def get_user(user_id: str):
            description="Only the fields sent change; null clears one.")
 def update_user(user_id: str):
     data = body(EndUserUpdate)
-    with about(bad_dn="primary_extension"), services().db.session() as session:
-        user = users.update_user(session, user_id, data.model_dump(exclude_unset=True))
-        view = reports.user_public(session, user, utcnow())
+    with about(bad_dn="primary_extension"):
+        view = services().directory.update(user_id, data.model_dump(exclude_unset=True), utcnow())
     return ok(view)
 
 
@@ -78,8 +71,8 @@ def update_user(user_id: str):
            description="Stored hashed, never returned or logged (A-6); trivial PINs are refused with 422 (A-4).")
 def put_pin(user_id: str):
     data = body(PinPut)
-    with about(bad_pin="pin", trivial_pin="pin"), services().db.session() as session:
-        site.set_pin(session, user_id, data.pin)
+    with about(bad_pin="pin", trivial_pin="pin"):
+        services().directory.set_pin(user_id, data.pin)
     log_event("api_set_pin", user=user_id)
     return no_content()
 
@@ -88,8 +81,6 @@ def put_pin(user_id: str):
 @operation("Unlock a user", tag="users", responses={200: EndUserPublic}, errors=(404,),
            description="Clears the failed-PIN count and the lockout (A-4).")
 def unlock_user(user_id: str):
-    with services().db.session() as session:
-        site.unlock(session, user_id)
-        view = reports.user_public(session, site.find_user(session, user_id), utcnow())
+    view = services().directory.unlock(user_id, utcnow())
     log_event("api_unlocked", user=user_id)
     return ok(view)

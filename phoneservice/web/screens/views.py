@@ -6,6 +6,11 @@ parameters; the PIN and codes arrive once and never appear in a later URL, a
 page, a log line or an error. The session id in the URLs is unguessable and
 tied to the device name; the session lives in the database (``models.storage.sessions``),
 so any web process may serve the next screen. A screen that changed it saves it.
+
+The views call services (``SelfService``, ``Activation``) and open no
+transaction, with one exception: the blueprint's ``Database.shared_reads``
+scope around each request, so that a screen's reads share one read
+transaction (``docs/benchmarks.md``); the services' reads join it.
 """
 
 from __future__ import annotations
@@ -20,9 +25,6 @@ from models.rules.attempt import Attempt
 from models.rules.onboarding import BOTH, NONE, first_screen, screens_refusal
 from models.rules.refusals import Kind, Refused
 from models.rules.selection import Candidate
-from models.services.activation import redeem
-from models.storage.queries import start_facts
-from models.storage.settings import load_settings, onboarding_method
 from phoneservice.observe import log_event
 from phoneservice.web.screens import ciscoxml as cx
 from phoneservice.web.services import services
@@ -123,25 +125,18 @@ def first():
         return _xml(cx.text(TITLE, "", "This phone could not be identified. Ask your administrator."))
     svc = services()
     header_model = request.headers.get("x-CiscoIPPhoneModelName")
-    with svc.db.read_connection() as session:
-        device = start_facts(session, name)
-        model = device.model if device is not None else header_model
-        settings = load_settings(session)
-        method = onboarding_method(session, model, svc.catalog)
-        load = device.load_override if device is not None else None
-        known = device is not None
-        preconfigured = known and not device.auto_registered
-    refusal = screens_refusal(model, load, svc.catalog)
+    start = svc.selfservice.start(name, header_model)
+    refusal = screens_refusal(start.model, start.load, svc.catalog)
     if refusal:
         return _message(refusal + ".", name)
-    if preconfigured:
+    if start.preconfigured:
         return _message("This phone is already set up. Nothing to do here.", name)
-    screen = first_screen(False, settings.autoreg_enabled, method)
-    if screen == NONE and not known:
+    screen = first_screen(False, start.settings.autoreg_enabled, start.onboarding_method)
+    if screen == NONE and not start.known:
         return _message("This phone registers by itself. Then dial the self-provisioning number "
-                        f"{settings.ivr_route_point} to set it up.", name)
-    attempt = Attempt(door="screen", new_device=name, new_model=model)
-    sess = svc.screen_sessions.create(name, attempt, model)
+                        f"{start.settings.ivr_route_point} to set it up.", name)
+    attempt = Attempt(door="screen", new_device=name, new_model=start.model)
+    sess = svc.screen_sessions.create(name, attempt, start.model)
     if screen == BOTH:
         items = [cx.MenuItem("Provision a new phone", _url("activate", name=name, s=sess.id)),
                  cx.MenuItem("Replace an existing phone", _url("identify", name=name, s=sess.id))]
@@ -294,8 +289,7 @@ def activate(name: str, sess) -> Response:
 def activated(name: str, sess) -> Response:
     svc = services()
     try:
-        with svc.db.session() as session:
-            device = redeem(session, request.args.get("code", ""), name[3:], sess.model, svc.catalog)
+        device = svc.activation.redeem(request.args.get("code", ""), name[3:], sess.model)
     except Refused as refusal:
         svc.migrator.record_refusal("screen", f"activation code from {name}", None, name, refusal, action="activate")
         return _refused(refusal, name, sess)
