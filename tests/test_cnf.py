@@ -14,7 +14,6 @@ from models.rules.catalog import default_catalog
 from models.services.demo import load_demo
 from models.services.provisioning import default_loads, device_config
 from models.storage.database import Database
-from models.storage.stamp import current_version
 from models.tables.devices import Device
 from models.tables.settings import DeviceDefaults
 from phoneservice.configfiles.cnf import ServerInfo, render_default, render_device
@@ -58,7 +57,7 @@ def demo(tmp_path_factory):
 
 def rendered(db, name):
     with db.session() as s:
-        return render_device(device_config(s, name, CAT), SERVER, current_version(s))
+        return render_device(device_config(s, name, CAT), SERVER)
 
 
 def demo_names(db):

@@ -3,11 +3,22 @@
 Pure functions from ``models.services.provisioning`` data to bytes; element paths
 follow docs/protocol.md ("Config files") and the public real-world samples it
 names. ``schemas/cnf.rng`` (written from the same facts) validates every
-rendered file in the tests.
+rendered file in the tests. docs/rules.md ("Config file values") lists each coded
+value and the public file it was checked against.
+
+Samples named below (read, never copied):
+
+- CUCM 12.5: the SEP file CUCM 12.5 wrote for a 7821, embedded in
+  acaeti/friendly-waldo ``friendly-waldo.rb``;
+- usecallmanagernz: usecallmanagernz/tftpboot ``SEPMAC.cnf.xml``;
+- wazo: wazo-platform/wazo-provd-plugins ``plugins/wazo_cisco_sip/common/templates/base.tpl``
+  and ``common.py``;
+- sccp_manager: chan-sccp/sccp_manager ``conf/SEP0000000000.cnf.xml_796x_template``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -16,11 +27,21 @@ from lxml.builder import E
 
 from models.services.provisioning import DeviceConfig
 
+# 1 non-secure: CUCM 12.5 and usecallmanagernz; 2 and 3: docs/protocol.md (no public sample of a secure file).
 SECURITY_MODE = {"non_secure": "1", "authenticated": "2", "encrypted": "3"}
-TRANSPORT = {"tcp": "1", "udp": "2", "tcp_udp": "2", "tls": "3"}
+# tcp 1, udp 2, tls 3: wazo common.py (_SIP_TRANSPORT); tcp 1 also usecallmanagernz;
+# tcp_udp 4: CUCM 12.5 (a "TCP+UDP" phone security profile, the CUCM default).
+TRANSPORT = {"tcp": "1", "udp": "2", "tls": "3", "tcp_udp": "4"}
+# line 9: every sample; speed dial 2: CUCM 12.5 and wazo; BLF 21: wazo (fkey_type).
 FEATURE_ID = {"line": "9", "speed_dial": "2", "blf": "21"}
+# en_US: CUCM 12.5 (English_United_States); the others follow its language_COUNTRY shape (unconfirmed).
 LANG_CODES = {"English_United_States": "en_US", "French_France": "fr_FR", "German_Germany": "de_DE",
               "Spanish_Spain": "es_ES"}
+# A line's autoAnswer/autoAnswerEnabled for a line without auto-answer: 2 in CUCM 12.5 and wazo
+# (usecallmanagernz writes 0); we follow CUCM.
+AUTO_ANSWER_OFF = "2"
+# A BLF button's featureOptionMask: 1 in wazo (the only sample with a BLF button).
+BLF_OPTION_MASK = "1"
 
 
 @dataclass(frozen=True)
@@ -70,7 +91,10 @@ def _urls(server: ServerInfo, name: str | None) -> list[etree._Element]:
     return [
         _text("servicesURL", _service_url(server, "screens/", name)),
         _text("directoryURL", ""),
-        _text("authenticationURL", _service_url(server, "screens/authenticate", None)),
+        # Empty, as usecallmanagernz and wazo leave it: this server has no authentication
+        # endpoint (docs/rules.md, "Config file values"), and a URL that answers 404 breaks
+        # the phone's authenticated services.
+        _text("authenticationURL", ""),
         _text("idleURL", ""),
         _text("informationURL", ""),
         _text("messagesURL", ""),
@@ -86,7 +110,7 @@ def _line(line) -> etree._Element:
         _text("port", "5060"),
         _text("name", line.dn),
         _text("displayName", line.display_name),
-        _text("autoAnswer", ""),
+        E.autoAnswer(_text("autoAnswerEnabled", AUTO_ANSWER_OFF)),
         _text("callWaiting", "3"),
         _text("authName", line.dn),
         _text("authPassword", ""),
@@ -101,13 +125,26 @@ def _line(line) -> etree._Element:
     )
 
 
-def _feature(feature) -> etree._Element:
-    return E.line(
-        _text("featureID", FEATURE_ID[feature.feature]),
-        _text("featureLabel", feature.label),
-        _text("speedDialNumber", feature.target),
-        button=str(feature.button),
-    )
+def _features(features) -> list[etree._Element]:
+    """Speed dials carry ``speedDialIndex`` (1, 2, ... among the speed dials: CUCM 12.5);
+    BLF buttons carry ``featureOptionMask`` after ``speedDialNumber`` (wazo). Neither has
+    a ``lineIndex`` (CUCM 12.5)."""
+    elements = []
+    speed_dials = 0
+    for feature in features:
+        element = E.line(
+            _text("featureID", FEATURE_ID[feature.feature]),
+            _text("featureLabel", feature.label),
+            _text("speedDialNumber", feature.target),
+            button=str(feature.button),
+        )
+        if feature.feature == "speed_dial":
+            speed_dials += 1
+            element.append(_text("speedDialIndex", speed_dials))
+        else:
+            element.append(_text("featureOptionMask", BLF_OPTION_MASK))
+        elements.append(element)
+    return elements
 
 
 def _add_on_modules(config: DeviceConfig) -> etree._Element:
@@ -132,11 +169,11 @@ def _locale(config: DeviceConfig) -> list[etree._Element]:
     ]
 
 
-def render_device(config: DeviceConfig, server: ServerInfo, version: int) -> bytes:
+def render_device(config: DeviceConfig, server: ServerInfo) -> bytes:
     """``SEP<MAC>.cnf.xml``: the SIP tree for 78xx/88xx, the SCCP tree for 79xx.
 
-    ``version`` is the site's version stamp: any change anywhere gives the
-    phone a new ``versionStamp``, so a restart request makes it reload.
+    ``versionStamp`` is a digest of the file itself (``version_stamp``): it moves
+    exactly when this device's file changes, never for another phone's change.
     """
     device = E.device(
         _text("fullConfig", "true"),
@@ -148,7 +185,7 @@ def render_device(config: DeviceConfig, server: ServerInfo, version: int) -> byt
         ),
     )
     if config.protocol == "SIP":
-        lines = E.sipLines(*[_line(line) for line in config.lines], *[_feature(f) for f in config.features])
+        lines = E.sipLines(*[_line(line) for line in config.lines], *_features(config.features))
         device.append(E.sipProfile(
             E.sipProxies(_text("registerWithProxy", "true")),
             E.sipCallFeatures(_text("cnfJoinEnabled", "true"), _text("rfc2543Hold", "false")),
@@ -167,15 +204,17 @@ def render_device(config: DeviceConfig, server: ServerInfo, version: int) -> byt
     if config.protocol == "SIP":
         device.append(_text("transportLayerProtocol", TRANSPORT.get(config.transport, "2")))
     device.extend(_urls(server, config.name))
-    device.append(_text("versionStamp", str(version)))
-    return _serialize(device)
+    device.append(_text("versionStamp", STAMP_PLACEHOLDER))
+    return stamp(_serialize(device))
 
 
 def render_default(loads: list[tuple[int, str, str]], server: ServerInfo, autoreg_enabled: bool) -> bytes:
     """``XMLDefault.cnf.xml``: the call-manager group and one load per model (T-1, S-6)."""
     root = E.Default(
+        # autoRegistration enabled|disabled before the group, as in the XMLDefault.cnf.xml of
+        # acaeti/friendly-waldo (which also sends autoRegistrationName, a name, not a flag).
+        _text("autoRegistration", "enabled" if autoreg_enabled else "disabled"),
         _call_manager_group(server, "SIP"),
-        _text("autoRegistrationName", "true" if autoreg_enabled else "false"),
     )
     for number, model, load in loads:
         element = _text(f"loadInformation{number}", load)
@@ -186,6 +225,26 @@ def render_default(loads: list[tuple[int, str, str]], server: ServerInfo, autore
 
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+STAMP_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+_STAMP_ELEMENT = f"<versionStamp>{STAMP_PLACEHOLDER}</versionStamp>".encode()
+
+
+def version_stamp(unstamped: bytes) -> str:
+    """The first 32 hex digits of the SHA-256 of the file with the placeholder stamp,
+    in the 8-4-4-4-12 shape of usecallmanagernz's stamp (CUCM 12.5 writes
+    ``<seconds>-<uuid>``): the same bytes always give the same stamp, any change
+    another."""
+    digest = hashlib.sha256(unstamped).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+def stamp(unstamped: bytes) -> bytes:
+    """Fill the placeholder ``versionStamp`` (the last one: text is escaped, so no
+    element name can come from the data) with the file's ``version_stamp``."""
+    head, found, tail = unstamped.rpartition(_STAMP_ELEMENT)
+    if not found:
+        raise ValueError("no versionStamp placeholder")
+    return head + f"<versionStamp>{version_stamp(unstamped)}</versionStamp>".encode() + tail
 
 
 def _serialize(root: etree._Element) -> bytes:

@@ -106,8 +106,7 @@ class ConfigFiles:
                     if device is None:
                         return None
                     session.flush()
-                    return render_device(device_config(session, name, self.catalog), self.server,
-                                         current_version(session))
+                    return render_device(device_config(session, name, self.catalog), self.server)
             except IntegrityError:
                 continue
         return None
@@ -132,7 +131,7 @@ class ConfigFiles:
                 with self._lock:
                     fresh = {k for k, (v, _) in self._cache.items() if v == version}
                 batch += [n for n in device_names(session) if n not in fresh and n not in batch][: READ_AHEAD - len(batch)]
-            rendered = {n: render_device(c, self.server, version)
+            rendered = {n: render_device(c, self.server)
                         for n, c in device_configs(session, batch, self.catalog).items()}
             with self._lock:
                 for key in batch:

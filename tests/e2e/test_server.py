@@ -22,7 +22,6 @@ from lxml import etree
 from models.rules.catalog import default_catalog
 from models.services.provisioning import device_config
 from models.storage.database import Database
-from models.storage.stamp import current_version
 from phoneservice.configfiles.cnf import ServerInfo, render_device
 
 pytestmark = pytest.mark.slow
@@ -92,7 +91,7 @@ class Server:
         try:
             with db.session() as s:
                 server = ServerInfo(services_base=f"http://127.0.0.1:{self.web}")
-                return render_device(device_config(s, name, default_catalog()), server, current_version(s))
+                return render_device(device_config(s, name, default_catalog()), server)
         finally:
             db.dispose()
 
