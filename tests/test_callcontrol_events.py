@@ -264,3 +264,22 @@ def test_the_composition_chooses_the_sender_from_the_settings(demo_db):
     env = wiring.worker_environment(config, {"PATH": "/bin", "PHONE_MIGRATION_CALLCONTROL__TOKEN": "stale-token-xxxxxx"})
     assert env["PHONE_MIGRATION_CALLCONTROL__TOKEN"] == TOKEN and env["PATH"] == "/bin"
     assert env["PHONE_MIGRATION_CALLCONTROL__KAMAILIO_RPC_URL"] == "http://127.0.0.1:5081/RPC"
+
+
+def test_r5_a_phone_whose_registered_dn_the_migration_took_away_is_still_restarted():
+    """Between the migration and its restart a reconciliation may stop counting the new phone as
+    registered (its temporary DN is no line of it any more): Kamailio's binding still reaches it."""
+    contact = "sip:9000@192.0.2.10:50057;transport=tcp"
+    regs = SimpleNamespace(restart_target=lambda name: None)
+    _, found = location("AABBCCDDEE88", "9000")
+    rpc = FakeRpc({"ul.lookup": {"AoR": "9000", "Contacts": [{"Contact": dict(found, Address=contact)}]},
+                   "tm.t_uac_wait_block": {"code": 200, "text": "OK"}})
+    result = SimpleNamespace(sip_contact=contact, register_call_id="reg-1@192.0.2.10",
+                             plan=SimpleNamespace(new_model="8851"))
+    sender = RegistrarRestarts(regs, rpc)
+    assert sender.target("SEPAABBCCDDEE88", result) == RestartTarget(
+        "SEPAABBCCDDEE88", contact, "sip:127.0.0.1:50057;transport=tcp", "tcp", "reg-1@192.0.2.10", "8851")
+    assert rpc.calls[0] == ("ul.lookup", ("location", "9000"))
+    assert sender.restart("SEPAABBCCDDEE88", result) is True
+    gone = RegistrarRestarts(regs, FakeRpc({"ul.lookup": RpcError("500 AOR not found in location table")}))
+    assert gone.target("SEPAABBCCDDEE88", result) is None

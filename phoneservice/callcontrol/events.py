@@ -69,7 +69,7 @@ def register_check(regs: Registrations):
         name = regs.check(reg)
     except Refused as refusal:
         log_event("register_refused", aor=reg.aor, source=reg.source, device=rules.device_of(reg),
-                  code=refusal.code, reason=refusal.message)
+                  refusal=refusal.code, reason=refusal.message)
         return {"refused": refusal.code, "message": refusal.message}, 403
     return {"device": name}
 
@@ -89,7 +89,7 @@ def registration(regs: Registrations):
             return {"device": done.device, "confirmed": list(done.confirmed), "old_returned": list(done.old_returned)}
         name = _device(regs, reg)
     except Refused as refusal:
-        log_event("registration_refused", kind=event, aor=reg.aor, code=refusal.code, reason=refusal.message)
+        log_event("registration_refused", kind=event, aor=reg.aor, refusal=refusal.code, reason=refusal.message)
         return {"refused": refusal.code, "message": refusal.message}, 403
     reason = "expired" if event == "expired" else "deregistered"
     ended = regs.unregistered(name, reg.call_id, reason)

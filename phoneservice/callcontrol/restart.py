@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 
 from ivr.restart import Restarts, notify_content
-from models.rules.registration import RestartTarget
+from models.rules.registration import RestartTarget, aor_user
 from models.services.registrations import Registrations
+from phoneservice.callcontrol.registers import from_location
 from phoneservice.callcontrol.rpc import KamailioRpc, RpcError
 from phoneservice.observe import log_event
 
@@ -41,10 +42,29 @@ class RegistrarRestarts(Restarts):
 
     def target(self, name: str, result=None) -> RestartTarget | None:
         target = self.registrations.restart_target(name)
+        if target is None and result is not None and getattr(result, "sip_contact", None):
+            target = self._bound(name, result)
         if target is None:
             log_event("restart_skipped", device=name,
                       reason="not registered with the registrar: the phone restarts at its next config poll")
         return target
+
+    def _bound(self, name: str, result) -> RestartTarget | None:
+        """The binding Kamailio still holds for the contact a migration read. The migration can make
+        the DN the phone registered foreign to it (an auto-registered phone's temporary DN), and a
+        reconciliation in between then no longer counts it registered; the phone is still there,
+        on its connection, waiting for this restart."""
+        contact = result.sip_contact
+        try:
+            found = self.rpc.call("ul.lookup", "location", aor_user(contact)) or {}
+        except RpcError:
+            return None
+        for item in found.get("Contacts") or []:
+            reg = from_location(str(found.get("AoR", "")), item.get("Contact") or {})
+            if reg is not None and reg.contact == contact:
+                model = getattr(getattr(result, "plan", None), "new_model", "") or ""
+                return RestartTarget(name, reg.contact, reg.received, reg.transport, reg.call_id, model)
+        return None
 
     def send(self, name: str, target: RestartTarget) -> bool:
         try:
