@@ -12,7 +12,9 @@ values below were written out by hand from them). The samples:
 - wazo: wazo-platform/wazo-provd-plugins ``plugins/wazo_cisco_sip/common/templates/base.tpl``
   (BLF buttons) and ``common.py`` (``_SIP_TRANSPORT``);
 - sccp_manager: chan-sccp/sccp_manager ``conf/SEP0000000000.cnf.xml_796x_template``
-  (79xx SCCP) and ``conf/XMLDefault.cnf.xml_template``.
+  (79xx SCCP), ``conf/XMLDefault.cnf.xml_template``, and ``install.php`` (its KEM table:
+  each 79xx KEM's load) with ``sccpManClasses/xmlinterface.class.php`` (which writes that
+  load in ``addOnModule/loadInformation``).
 
 docs/rules.md ("Config file values") records each choice and its sample.
 """
@@ -30,7 +32,7 @@ from sqlmodel import select
 
 from models.rules.catalog import default_catalog
 from models.services.demo import load_demo
-from models.services.provisioning import FeatureConfig, default_loads, device_config
+from models.services.provisioning import FeatureConfig, KemConfig, default_loads, device_config
 from models.storage.database import Database
 from models.storage.stamp import current_version
 from models.tables.devices import Device
@@ -252,3 +254,19 @@ def test_a_change_to_one_phone_leaves_the_others_files_and_stamps_alone(demo_db,
     bob_after = files.resolve("SEP001122330002.cnf.xml")
     assert etree.fromstring(bob_after).findtext("versionStamp") != etree.fromstring(bob_before).findtext("versionStamp")
     assert files.resolve("SEP001122330010.cnf.xml") == other_before
+
+
+def test_a_79xx_kem_carries_its_load_an_8800_kem_none_known(demo):
+    """sccp_manager writes each KEM's load in addOnModule/loadInformation (xmlinterface.class.php)
+    from its KEM table (install.php: 7914 S00105000400, 7915 B015-1-0-4-2, 7916 B016-1-0-4-2);
+    the catalogue now holds those loads. No public file names an 8800 KEM's load: it stays empty."""
+    alice = doc(render_device(config(demo, "SEP001122330001"), SERVER))  # 7965 with a 7914
+    assert [(m.get("idx"), m.findtext("deviceType"), m.findtext("loadInformation"))
+            for m in alice.findall("addOnModules/addOnModule")] == [("1", "7914", "S00105000400")]
+    assert (CAT.kem("7915").default_load, CAT.kem("7916").default_load) == ("B015-1-0-4-2", "B016-1-0-4-2")
+    two = doc(render_device(config(demo, "SEP001122330001", kems=(KemConfig("7915", "B015-1-0-4-2"),
+                                                                  KemConfig("7915", "B015-1-0-4-2"))), SERVER))
+    assert [(m.get("idx"), m.findtext("loadInformation")) for m in two.findall("addOnModules/addOnModule")] \
+        == [("1", "B015-1-0-4-2"), ("2", "B015-1-0-4-2")]
+    bob = doc(render_device(config(demo, "SEP001122330002"), SERVER))  # 8851 with a BEKEM
+    assert bob.findtext("addOnModules/addOnModule/loadInformation") == ""

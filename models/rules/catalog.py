@@ -49,6 +49,7 @@ class KemModel:
     buttons_per_page: int
     pages: int
     video: bool
+    default_load: str = ""  # the KEM's own load, written in addOnModule/loadInformation; "" when unknown
 
     @property
     def capacity(self) -> int:
@@ -98,7 +99,8 @@ def _build_kem(key: str, raw: Mapping[str, Any]) -> KemModel:
     where = f'KEM "{key}"'
     return KemModel(key, str(raw.get("display_name", f"Cisco {key}")),
                     _int(where, "buttons_per_page", raw.get("buttons_per_page"), 1),
-                    _int(where, "pages", raw.get("pages"), 1), bool(raw.get("video", False)))
+                    _int(where, "pages", raw.get("pages"), 1), bool(raw.get("video", False)),
+                    str(raw.get("default_load", "")))
 
 
 def _build_model(key: str, raw: Mapping[str, Any], families: Mapping[str, Any],

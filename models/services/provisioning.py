@@ -47,6 +47,12 @@ class FeatureConfig:
 
 
 @dataclass(frozen=True)
+class KemConfig:
+    model: str
+    load: str  # the KEM's load from the catalogue, "" when unknown
+
+
+@dataclass(frozen=True)
 class DeviceConfig:
     name: str
     model: str
@@ -64,7 +70,7 @@ class DeviceConfig:
     line_keys: int
     lines: tuple[LineConfig, ...] = ()
     features: tuple[FeatureConfig, ...] = ()
-    kems: tuple[str, ...] = ()
+    kems: tuple[KemConfig, ...] = ()
 
 
 def device_load(device: Device, defaults: DeviceDefaults | None, catalog: Catalog) -> str:
@@ -155,8 +161,15 @@ def _config(device, catalog, profile, defaults, rows, feature_rows, kem_models, 
         security_mode=profile.mode if profile else "non_secure", transport=profile.transport if profile else "udp",
         user_locale=device.user_locale, network_locale=device.network_locale, sip_profile=device.sip_profile,
         product_params=dict(device.product_params or {}), line_keys=keys, lines=lines, features=features,
-        kems=tuple(kem_models),
+        kems=tuple(KemConfig(k, _kem_load(catalog, k)) for k in kem_models),
     )
+
+
+def _kem_load(catalog: Catalog, kem: str) -> str:
+    try:
+        return catalog.kem(kem).default_load
+    except UnknownModel:
+        return ""
 
 
 def device_names(session: Session) -> list[str]:

@@ -148,10 +148,13 @@ def _features(features) -> list[etree._Element]:
 
 
 def _add_on_modules(config: DeviceConfig) -> etree._Element:
+    """addOnModule@idx with deviceType, deviceLine, loadInformation (usecallmanagernz's
+    commented-out block); the load is the KEM's catalogue load, as sccp_manager writes its
+    KEM table's load there (none known for the 8800 KEMs: left empty)."""
     modules = E.addOnModules()
     for idx, kem in enumerate(config.kems, 1):
-        modules.append(E.addOnModule(_text("deviceType", kem), _text("deviceLine", ""), _text("loadInformation", ""),
-                                     idx=str(idx)))
+        modules.append(E.addOnModule(_text("deviceType", kem.model), _text("deviceLine", ""),
+                                     _text("loadInformation", kem.load), idx=str(idx)))
     return modules
 
 
