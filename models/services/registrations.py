@@ -50,8 +50,8 @@ class Registrations:
         wrong = rules.problems(reg)
         if wrong:
             raise Refused("bad_register", "the REGISTER is not usable: " + ", ".join(wrong))
-        with self.db.read_connection() as connection:
-            return self._device(connection, reg)
+        with self.db.read_session() as session:
+            return self._device(session.connection(), reg)
 
     def _device(self, connection, reg: Register) -> str:
         name = rules.device_of(reg)
