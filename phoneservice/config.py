@@ -125,7 +125,6 @@ class CallControlSection(Section):
     rpc_timeout: float = Field(default=5.0, gt=0, le=60)  # seconds per JSON-RPC call (a restart waits for the phone)
     reconcile_seconds: float = Field(default=60.0, ge=0)  # ul.dump + expiry every N seconds; 0: only at start
     grace_seconds: int = Field(default=30, ge=0)  # a registration counts this long past its expiry
-    confirm_minutes: int = Field(default=30, ge=1)  # a migration unconfirmed after this is flagged
 
     @property
     def registrar(self) -> bool:

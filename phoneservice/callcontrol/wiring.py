@@ -24,7 +24,7 @@ ENV = "PHONE_MIGRATION_CALLCONTROL__"
 
 
 def registrations(config: CallControlSection, db: Database, catalog: Catalog | None = None) -> Registrations:
-    return Registrations(db, catalog, grace_seconds=config.grace_seconds, confirm_minutes=config.confirm_minutes)
+    return Registrations(db, catalog, grace_seconds=config.grace_seconds)
 
 
 def rpc(config: CallControlSection) -> KamailioRpc | None:
