@@ -7,10 +7,13 @@ That is right for a file download, and three thread handoffs for a screen of a
 few hundred bytes. Here the application runs to the end in the pool, its body
 is kept in memory, and one ``callFromThread`` writes the whole response.
 
-Written by hand because no maintained library bridges WSGI to Twisted in
-another way: the alternatives (a second HTTP server, a proxy in front) would
-add a hop to every screen. Use it only where every response is small; the
-admin UI, the API and the config files stay on ``WSGIResource``.
+Why not gunicorn (issue #14; docs/benchmarks.md, session 7): it would drop
+this bridge only by taking the web port off the Twisted reactor, and 2
+gunicorn gthread workers (``--reuse-port``) served the screens no better than
+``serve --web-processes 2`` on it: at 100 flows/s offered, screen p99 24 to
+194 ms against 21 to 117 ms, server CPU per flow 9.4 to 10.8 ms against 8.8
+to 10.2 ms (see ``webprocs``). Use it only where every response is small;
+the admin UI, the API and the config files stay on ``WSGIResource``.
 """
 
 from __future__ import annotations

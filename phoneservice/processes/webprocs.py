@@ -23,9 +23,17 @@ would otherwise answer alone is shared here:
 - ``/healthz``: the main process writes its IVR and cache state to a file in
   that directory every second (``status_writer``); a worker answers with it.
 
-Written here rather than taken from a library: gunicorn and uWSGI pre-fork
-WSGI servers, but the web port shares the main process with Twisted's TFTP
-and IVR supervision, and the workers must run the same Twisted WSGI stack.
+Why not gunicorn (issue #14; docs/benchmarks.md, session 7): 2 gunicorn
+workers serving the same app, against ``serve --web-processes 2`` with
+``bench/screens.py``'s flows at 100 flows/s offered: gthread with
+``--reuse-port`` gave screen p99 24 to 194 ms against 21 to 117 ms here, and
+at 120/s 94.6 to 110.3 flows/s done against 113.4 to 119.9, at the same CPU
+per flow (9 to 11 ms); without ``--reuse-port`` the phones' keep-alive
+connections piled on one worker (6,305 requests against 1,200) and 69 to 75
+flows/s were done; the sync worker, 36 to 48. So it gains no figure; it
+would add a second process model beside the reactor that keeps TFTP, the
+config port, the IVR supervisor and the restart sender, and lose the
+screens' own thread pool (gunicorn has one pool per worker).
 """
 
 from __future__ import annotations

@@ -4,6 +4,19 @@ Each view carries an ``Operation`` (``common.operation``); the paths and
 methods come from Flask's URL map and the JSON schemas from the pydantic and
 SQLModel classes (``model_json_schema``), so the document can't drift from the
 code: a route without an ``Operation`` fails the build.
+
+Why not apiflask, flask-smorest or spectree (issue #14; docs/benchmarks.md,
+session 7): flask-smorest takes marshmallow schemas only. apiflask 3.1.2 and
+spectree 3.0.0 build OpenAPI 3.1 from pydantic v2 models, but read a body
+whatever its media type (apiflask ``get_json(force=True)``; spectree
+``get_json(silent=True) or {}``: tried, a PATCH with a text/plain body or
+malformed JSON answered 200, an empty change) where this API answers 415 or
+400, and answer errors in their own JSON unless hooked into problem+json; apiflask adds six dependencies and turns a
+model whose schema fails into ``{"type": "object"}`` silently. What this
+module adds (statuses from the refusal kinds, ``x-scope``, path bounds, no
+``default: null`` on PATCH fields) would stay, so a port of the 28
+operations would save well under its lines and change what
+``tests/test_api_schemathesis.py`` checks.
 """
 
 from __future__ import annotations
