@@ -49,25 +49,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from tftp_phones import RRQ, Storm, StormResult, mac  # bench/ is on sys.path: the script's folder
 from twisted.internet import defer, task
-from twisted.internet.protocol import DatagramProtocol
 
 REPO = Path(__file__).resolve().parent.parent
 HARNESS = REPO / "tests" / "e2e" / "tftp_folder_server.py"
 MAX_PHONES = 5000
-RRQ, DATA, ACK, ERROR, OACK = 1, 3, 4, 5, 6
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def mac(i: int) -> str:
-    return f"00AB{i:08X}"
-
-
-def phone_address(i: int, spread: bool) -> str:
-    return f"127.{1 + i // 62500}.{i // 250 % 250}.{1 + i % 250}" if spread else "127.0.0.1"
 
 
 def cnf_xml(i: int, size: int) -> bytes:
@@ -265,165 +256,6 @@ def start_tftp_hpa(args: argparse.Namespace, folder: Path) -> RunningServer:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors)
     wait_ready(port)
     return RunningServer("tftp-hpa", port, proc, log)
-
-
-# --- the phones ----------------------------------------------------------------------
-
-
-@dataclass
-class StormResult:
-    server: str
-    phones: int
-    wall: float = 0.0
-    files_ok: int = 0
-    failures: int = 0
-    retransmits: int = 0
-    phone_times: list[float] = field(default_factory=list)
-    cpu: float | None = None  # the server process's own CPU seconds (ours)
-    other_cpu: float = 0.0  # machine CPU seconds outside this bench process (server + anything else)
-    errors: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def files_per_s(self) -> float:
-        return self.files_ok / self.wall if self.wall else 0.0
-
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.phone_times)
-        return ordered[max(0, min(len(ordered) - 1, int(len(ordered) * q + 0.999999) - 1))] if ordered else 0.0
-
-
-class Phone(DatagramProtocol):
-    """One phone: its boot files one after another, lock-step, with retransmits."""
-
-    noisy = False
-
-    def __init__(self, storm: Storm, index: int, expected: bytes) -> None:
-        self.storm, self.expected = storm, expected
-        self.queue = [f"CTLSEP{mac(index)}.tlv", f"ITLSEP{mac(index)}.tlv", f"SEP{mac(index)}.cnf.xml"]
-        self.server = ("127.0.0.1", storm.port)
-        self.started = self.finished = 0.0
-        self.old_tids: set[int] = set()
-        self.tid: int | None = None
-        self.timer = None
-        self.listening = None
-
-    def begin(self) -> None:
-        self.started = time.perf_counter()
-        self.next_file()
-
-    def next_file(self) -> None:
-        if self.tid not in (None, self.server[1]):  # late packets of the last transfer are not this one's
-            self.old_tids.add(self.tid)
-        if not self.queue:
-            self.finished = time.perf_counter()
-            self.storm.phone_done(self)
-            return
-        self.name = self.queue.pop(0)
-        self.tid, self.block, self.blksize, self.chunks, self.retries = None, 0, 512, [], 0
-        request = struct.pack("!H", RRQ) + f"{self.name}\0octet\0blksize\0{self.storm.blksize}\0tsize\00\0".encode()
-        self.send(request, self.server)
-
-    def send(self, packet: bytes, addr) -> None:
-        self.last = (packet, addr)
-        self.transport.write(packet, addr)
-        if self.timer is not None and self.timer.active():
-            self.timer.reset(self.storm.retransmit_after)
-        else:
-            self.timer = self.storm.reactor.callLater(self.storm.retransmit_after, self.timed_out)
-
-    def timed_out(self) -> None:
-        if self.retries >= self.storm.retries:
-            self.file_done(ok=False, why="timeout")
-            return
-        self.retries += 1
-        self.storm.result.retransmits += 1
-        self.transport.write(*self.last)
-        self.timer = self.storm.reactor.callLater(self.storm.retransmit_after, self.timed_out)
-
-    def file_done(self, ok: bool, why: str = "") -> None:
-        if self.timer is not None and self.timer.active():
-            self.timer.cancel()
-        if ok:
-            self.storm.result.files_ok += 1
-        else:
-            self.storm.result.failures += 1
-            self.storm.result.errors[why] = self.storm.result.errors.get(why, 0) + 1
-        self.next_file()
-
-    def datagramReceived(self, packet: bytes, addr) -> None:
-        if not self.queue and self.finished or addr[0] != self.server[0] or addr[1] in self.old_tids:
-            return
-        if self.tid is None:
-            self.tid = addr[1]
-        elif addr[1] != self.tid:
-            return
-        if len(packet) < 4:
-            return
-        opcode, number = struct.unpack_from("!HH", packet)
-        peer = (addr[0], self.tid)
-        if opcode == ERROR:
-            missing_as_expected = number == 1 and self.name.endswith(".tlv")
-            self.file_done(ok=missing_as_expected, why=f"error {number}")
-        elif opcode == OACK and self.block == 0:
-            fields = packet[2:].split(b"\0")
-            options = dict(zip(fields[0::2], fields[1::2]))
-            self.blksize = int(options.get(b"blksize", 512))
-            self.send(struct.pack("!HH", ACK, 0), peer)
-        elif opcode == DATA and number == (self.block + 1) & 0xFFFF:
-            self.block += 1
-            self.chunks.append(packet[4:])
-            self.retries = 0
-            self.send(struct.pack("!HH", ACK, number), peer)
-            if len(packet) - 4 < self.blksize:
-                ok = self.storm.any_content or b"".join(self.chunks) == self.expected
-                self.file_done(ok=ok, why="" if ok else "wrong bytes")
-        elif opcode == DATA and number == self.block & 0xFFFF:
-            self.transport.write(struct.pack("!HH", ACK, number), peer)  # our ACK was lost
-
-
-class Storm:
-    def __init__(self, reactor, args: argparse.Namespace, server: RunningServer, files: dict[str, bytes]) -> None:
-        self.reactor, self.port = reactor, server.port
-        self.blksize, self.retries, self.retransmit_after = args.blksize, args.retries, args.retransmit
-        self.any_content = args.any_content
-        self.result = StormResult(server.name, args.phones)
-        self.remaining = args.phones
-        self.done = defer.Deferred()
-        self.phones = []
-        for i in range(args.phones):
-            phone = Phone(self, i, files[f"SEP{mac(i)}.cnf.xml"])
-            phone.listening = reactor.listenUDP(0, phone, interface=phone_address(i, args.source == "spread"))
-            self.phones.append(phone)
-
-    def phone_done(self, phone: Phone) -> None:
-        self.result.phone_times.append(phone.finished - phone.started)
-        self.remaining -= 1
-        if not self.remaining and not self.done.called:
-            self.done.callback(None)
-
-    @defer.inlineCallbacks
-    def run(self, ramp: float, deadline: float):
-        start = time.perf_counter()
-        for i, phone in enumerate(self.phones):
-            if ramp:
-                self.reactor.callLater(ramp * i / len(self.phones), phone.begin)
-            else:
-                phone.begin()
-        self.done.addTimeout(deadline, self.reactor)
-        try:
-            yield self.done
-        except defer.TimeoutError:
-            pass
-        ends = [p.finished for p in self.phones if p.finished]
-        self.result.wall = (max(ends) if ends else time.perf_counter()) - start
-        unfinished = [p for p in self.phones if not p.finished]
-        for phone in unfinished:
-            self.result.failures += 1 + len(phone.queue)
-            self.result.errors["deadline"] = self.result.errors.get("deadline", 0) + 1 + len(phone.queue)
-            if phone.timer is not None and phone.timer.active():
-                phone.timer.cancel()
-        yield defer.gatherResults([defer.maybeDeferred(p.listening.stopListening) for p in self.phones])
-        return self.result
 
 
 # --- main ----------------------------------------------------------------------------
