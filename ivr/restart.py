@@ -24,6 +24,7 @@ import re
 import secrets
 import socket
 import time
+from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -124,16 +125,18 @@ def _final_status(answer: str, call_id: str) -> int | None:
     return status if status >= 200 else None
 
 
-class Restarts:
+class Restarts(ABC):
     """C-14's sender as every door calls it: ``target`` finds where the phone is
     (None: nothing to send, logged ``restart_skipped``), ``send`` sends and logs
     ``restart_sent`` with the phone's answer; ``restart`` does both and waits."""
 
+    @abstractmethod
     def target(self, name: str, result=None):
-        raise NotImplementedError
+        """Where the phone's restart goes, or None (logged ``restart_skipped``)."""
 
+    @abstractmethod
     def send(self, name: str, target) -> bool:
-        raise NotImplementedError
+        """Send the restart to ``target``; True when the phone answered 2xx."""
 
     def restart(self, name: str, result=None) -> bool:
         """True when the phone answered 2xx; False when it did not or nothing was sent."""

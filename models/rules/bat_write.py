@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""Writing CUCM BAT files: "Export Phones - All Details" and the BAT phone format, as many
+line columns as the phone with the most lines needs (the reading side is ``models.rules.bat_format``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""Editing the site's phones (C-11, C-13): add, change and delete a device, its registration
+state as another call control reports it (R-3), and the paged device and record searches."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""Editing the site's end users: add and change a user (the checks of ``models.services.site``),
+and the paged user search."""
 
 from __future__ import annotations
 
