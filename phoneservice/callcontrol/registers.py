@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from models.rules.registration import Register
+from ivr.restart import parse_contact
+from models.rules.registration import TRANSPORTS, Register
 
-TRANSPORTS = ("udp", "tcp", "tls")
-_HOSTPORT = re.compile(r"^<?sips?:(?:[^@;>]*@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:;>]+)(?::(?P<port>\d+))?", re.I)
 _TRANSPORT = re.compile(r";transport=([A-Za-z]+)", re.I)
 
 
@@ -82,10 +81,11 @@ def transport_of(*uris: str | None, socket: str | None = None, default: str = "u
 
 def hostport(uri: str | None) -> str | None:
     """``ip:port`` of a SIP URI (port 5060 when none is given); None when it is not one."""
-    found = _HOSTPORT.match((uri or "").strip())
-    if not found:
+    try:
+        _, host, port = parse_contact(uri or "")
+    except ValueError:
         return None
-    return f"{found.group('host').strip('[]')}:{found.group('port') or 5060}"
+    return f"{host}:{port}"
 
 
 def from_form(form: Mapping[str, str]) -> Register:
