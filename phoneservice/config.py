@@ -91,7 +91,7 @@ class IvrSection(Section):
     backoff_initial: float = Field(default=0.5, gt=0)  # first restart delay, doubled per crash
     backoff_max: float = Field(default=30.0, gt=0)
     healthy_after: float = Field(default=60.0, gt=0)  # up this long: the back-off starts over
-    max_restarts: int = Field(default=10, ge=0)  # more crashes than this within restart_window: give up
+    max_restarts: int = Field(default=10, ge=0)  # more crashes within restart_window: logged as a crash loop
     restart_window: float = Field(default=300.0, gt=0)
     drain_timeout: float = Field(default=15.0, gt=0)  # SIGTERM, then SIGKILL after this many seconds
 

@@ -1,5 +1,5 @@
-"""phoneservice.processes.supervisor (the IVR workers): the back-off and give-up
-rules alone, the service with a fake process launcher and ``task.Clock``, then
+"""phoneservice.processes.supervisor (the IVR workers, R-8): the back-off and
+crash-loop rules alone, the service with a fake process launcher and ``task.Clock``, then
 real processes (tests/fake_worker.py)."""
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from twisted.python.failure import Failure
 
 from phoneservice.processes.ivr_worker import worker_command
 from phoneservice.processes.supervisor import (
-    FAILED,
     QUEUED,
     RESTARTING,
     STARTING,
@@ -49,7 +48,7 @@ def test_each_death_in_a_row_waits_longer():
     policy = RestartPolicy(backoff_initial=1, backoff_max=60, max_restarts=100)
     history, delays = CrashHistory(), []
     for now in (10, 12, 15, 20):
-        history, delay = after_exit(policy, history, now, up_for=1.0)
+        history, delay, _ = after_exit(policy, history, now, up_for=1.0)
         delays.append(delay)
     assert delays == [1, 2, 4, 8] and history.streak == 4
 
@@ -57,31 +56,36 @@ def test_each_death_in_a_row_waits_longer():
 def test_a_healthy_period_starts_the_back_off_over():
     policy = RestartPolicy(backoff_initial=1, healthy_after=60, max_restarts=100)
     history = CrashHistory(streak=5, recent=(1.0, 2.0))
-    history, delay = after_exit(policy, history, 100.0, up_for=60.0)
+    history, delay, _ = after_exit(policy, history, 100.0, up_for=60.0)
     assert (history.streak, delay) == (1, 1)
-    history, delay = after_exit(policy, CrashHistory(streak=5), 100.0, up_for=None)  # never ready: no reset
+    history, delay, _ = after_exit(policy, CrashHistory(streak=5), 100.0, up_for=None)  # never ready: no reset
     assert history.streak == 6 and delay == 30  # 1 x 2**5, capped at backoff_max
 
 
-def test_too_many_deaths_within_the_window_give_up():
-    policy = RestartPolicy(max_restarts=3, window=60)
-    history = CrashHistory()
-    for now in (0, 10, 20):
-        history, delay = after_exit(policy, history, now, up_for=None)
-        assert delay is not None
-    history, delay = after_exit(policy, history, 30, up_for=None)
-    assert delay is None and len(history.recent) == 4
+def test_too_many_deaths_within_the_window_are_a_crash_loop_and_still_restarted():
+    """R-8: past max_restarts within the window the worker is reported as crash-looping, never given up."""
+    policy = RestartPolicy(backoff_initial=0.5, backoff_max=8, max_restarts=3, window=60)
+    history, seen = CrashHistory(), []
+    for now in (0, 10, 20, 30, 40, 50):
+        history, delay, looping = after_exit(policy, history, now, up_for=None)
+        seen.append((delay, looping))
+    assert seen == [(0.5, False), (1, False), (2, False), (4, True), (8, True), (8, True)]
+    assert len(history.recent) == 6
 
 
 def test_deaths_older_than_the_window_are_forgotten():
+    """R-8: a crash loop is deaths within the window only."""
     policy = RestartPolicy(max_restarts=2, window=60)
     history = CrashHistory(streak=2, recent=(0.0, 10.0))
-    history, delay = after_exit(policy, history, 65.0, up_for=None)  # 0.0 left the window
-    assert delay is not None and history.recent == (10.0, 65.0)
+    history, delay, looping = after_exit(policy, history, 65.0, up_for=None)  # 0.0 left the window
+    assert not looping and history.recent == (10.0, 65.0)
+    _, _, looping = after_exit(policy, history, 66.0, up_for=None)
+    assert looping
 
 
-def test_max_restarts_zero_gives_up_at_the_first_death():
-    assert after_exit(RestartPolicy(max_restarts=0), CrashHistory(), 0, None)[1] is None
+def test_max_restarts_zero_still_restarts_at_the_first_death():
+    """R-8: no policy makes the supervisor give up."""
+    assert after_exit(RestartPolicy(max_restarts=0), CrashHistory(), 0, None)[1:] == (0.5, True)
 
 
 def test_summary_says_ok_degraded_down():
@@ -286,20 +290,28 @@ def test_a_worker_up_long_enough_starts_the_back_off_over(rig):
     assert [f["restart_in"] for e, f in supervisor.events if e == "ivr_worker_exited"] == [0.5, 1.0, 2.0, 0.5]
 
 
-def test_gives_up_after_max_restarts_in_the_window_and_says_so(rig):
-    supervisor = rig(count=2)  # max_restarts=3 in 100 s
+def test_never_gives_up_a_crash_looping_worker_and_says_so(rig):
+    """R-8: a worker that keeps dying is restarted at most backoff_max later, for as long as the server runs;
+    the crash loop is logged and the other workers carry on."""
+    supervisor = rig(count=2)  # max_restarts=3 in 100 s, back-off 0.5 .. 8 s
     supervisor.startService()
     rig.launcher.spawned[1].ready()
-    for _ in range(4):
+    for _ in range(6):
         rig.launcher.running(5071)[0].exit(2)
         rig.clock.advance(10)
-    assert states(supervisor) == [FAILED, UP]
-    assert rig.launcher.running(5071) == [] and len(rig.launcher.spawned) == 5
-    gave_up = [f for e, f in supervisor.events if e == "ivr_worker_gave_up"]
-    assert gave_up == [{"port": 5071, "pid": 1004, "exit_code": 2, "signal": None, "deaths": 4, "window": 100}]
-    rig.clock.advance(3600)
-    assert len(rig.launcher.spawned) == 5  # no restart after giving up
-    assert supervisor.health()["status"] == "degraded"
+    assert states(supervisor) == [STARTING, UP] and len(rig.launcher.spawned) == 8
+    assert not any(e.endswith("gave_up") for e, _ in supervisor.events)
+    loops = [f for e, f in supervisor.events if e == "ivr_worker_crash_loop"]
+    assert [f["deaths"] for f in loops] == [4, 5, 6] and loops[0] == {"port": 5071, "deaths": 4, "window": 100,
+                                                                      "restart_in": 4}
+    for _ in range(20):  # an hour of deaths: every one followed by a start within backoff_max
+        before = len(rig.launcher.spawned)
+        rig.launcher.running(5071)[0].exit(sig=6)
+        rig.clock.advance(8)
+        assert len(rig.launcher.spawned) == before + 1
+        rig.clock.advance(170)
+    rig.launcher.running(5071)[0].ready()
+    assert supervisor.health()["status"] == "ok"
 
 
 def test_a_failed_spawn_counts_as_a_death(rig):
@@ -367,11 +379,13 @@ def test_a_worker_that_survives_sigkill_does_not_hold_the_shutdown(rig):
 
 
 def test_nothing_to_drain_when_no_worker_runs(rig):
-    supervisor = rig(count=1, policy=RestartPolicy(max_restarts=0))
+    supervisor = rig(count=1)
     supervisor.startService()
     rig.launcher.spawned[0].exit(1)
-    assert states(supervisor) == [FAILED]
+    assert states(supervisor) == [RESTARTING]
     assert supervisor.stopService().called
+    rig.clock.advance(60)
+    assert len(rig.launcher.spawned) == 1
 
 
 def test_restart_after_stop_begins_afresh(rig):
@@ -418,20 +432,33 @@ def test_build_adds_the_supervisor_with_the_configured_ports(tmp_path):
     services.db.dispose()
 
 
-def test_health_page_tells_the_ivr_state(tmp_path):
+def test_health_page_tells_the_ivr_state_and_answers_503_with_no_worker_up(tmp_path):
+    """R-8: /healthz is 503 "degraded" while the IVR has no worker up, 200 once one is;
+    R-7: it says the workers are unprotected when no Kamailio is configured in front of them."""
     from phoneservice.config import load_config
     from phoneservice.processes.server import build
+    from phoneservice.processes.supervisor import WorkerStatus
     from phoneservice.web.app import create_app
 
     url = empty_site(tmp_path)
-    _, services = build(load_config(database={"url": url}, ivr={"workers": 1, "port": 5091}), memory_reactor())
+    _, services = build(load_config(database={"url": url}, ivr={"workers": 2, "port": 5091}), memory_reactor())
     app = create_app(services, "web")
-    body = app.test_client().get("/healthz").get_json()
-    assert body["status"] == "ok"
-    assert body["ivr"] == {"status": "down", "up": 0,
-                           "workers": [{"port": 5091, "pid": None, "state": "stopped", "restarts": 0}]}
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 503 and answer.get_json()["status"] == "degraded"
+    assert answer.get_json()["ivr"] == {"status": "down", "up": 0, "sip_front": "unprotected", "workers": [
+        {"port": 5091, "pid": None, "state": "stopped", "restarts": 0},
+        {"port": 5092, "pid": None, "state": "stopped", "restarts": 0}]}
+    services.ivr.status = (WorkerStatus(5091, 42, UP, 0), WorkerStatus(5092, None, RESTARTING, 1))
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 200 and answer.get_json()["status"] == "ok"
+    assert answer.get_json()["ivr"]["status"] == "degraded"  # one worker still takes calls
     services.ivr = None
-    assert app.test_client().get("/healthz").get_json()["ivr"]["status"] == "disabled"
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 200 and answer.get_json()["ivr"]["status"] == "disabled"
+    services.db.dispose()
+    _, services = build(load_config(database={"url": url}, ivr={"workers": 1, "port": 5091},
+                                    callcontrol={"kamailio_rpc_url": "http://127.0.0.1:5081/RPC"}), memory_reactor())
+    assert create_app(services, "web").test_client().get("/healthz").get_json()["ivr"]["sip_front"] == "kamailio"
     services.db.dispose()
 
 
@@ -509,19 +536,25 @@ def run_harness(extra: dict, hold: float, timeout: float = 40) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_real_workers_ready_restarted_given_up_and_drained():
-    events = run_harness({"0": ["--exit-after", "0.3"]}, hold=3.0)
+def test_real_workers_ready_restarted_never_given_up_and_drained():
+    """R-8: a real worker that keeps dying is restarted every time, with growing waits, and is reported
+    as crash-looping; the other worker is untouched and both drain on stop."""
+    events = run_harness({"0": ["--exit-after", "0.3"]}, hold=3.5)
     names = [(e["event"], e["port"]) for e in events]
     assert names.count(("ivr_worker_up", 1)) == 1
-    assert names.count(("ivr_worker_up", 0)) == 3  # first start + 2 restarts
-    assert names.count(("ivr_worker_exited", 0)) == 2 and ("ivr_worker_gave_up", 0) in names
     exited = [e for e in events if e["event"] == "ivr_worker_exited"]
-    assert [e["exit_code"] for e in exited] == [3, 3] and [e["restart_in"] for e in exited] == [0.2, 0.4]
+    assert len(exited) >= 3 and all(e["exit_code"] == 3 for e in exited)
+    assert [e["restart_in"] for e in exited] == [0.2, 0.4, 0.8, 1.6, 3.2][:len(exited)]
+    assert not any(name.endswith("gave_up") for name, _ in names)
+    loops = [e for e in events if e["event"] == "ivr_worker_crash_loop"]  # max_restarts=2: from the 3rd death
+    assert [e["deaths"] for e in loops] == list(range(3, len(exited) + 1))
+    ups = names.count(("ivr_worker_up", 0))
+    assert ups in (len(exited), len(exited) + 1)  # every restart that had time to start came up
     stopped = [e for e in events if e["event"] == "ivr_worker_ended"]
-    assert [(e["port"], e["exit_code"]) for e in stopped] == [(1, 0)]  # drained by SIGTERM, exit 0
-    assert events[-1] == {"event": "harness_done", "port": None,
-                          "status": [[events[-1]["status"][0][0], "None", "stopped", "2"],
-                                     [events[-1]["status"][1][0], "None", "stopped", "0"]]}
+    assert (1, 0) in [(e["port"], e["exit_code"]) for e in stopped]  # drained by SIGTERM, exit 0
+    status = events[-1]["status"]
+    assert events[-1]["event"] == "harness_done" and [s[2] for s in status] == ["stopped", "stopped"]
+    assert int(status[0][3]) in (ups - 1, ups)  # restarts: each that came up, and one stopped while starting
 
 
 @pytest.mark.slow

@@ -15,6 +15,12 @@ worker is and how it starts is the caller's: ``command(port)`` gives its argv,
 ``name`` prefixes the log events and metrics (``ivr_worker_up``,
 ``pm_web_workers_up``).
 
+A worker that dies is always started again while the server runs (R-8):
+the wait grows with deaths in a row and stops at ``backoff_max``; it never gives
+up, because a death an input causes (a pjsip assertion) says nothing about the
+next start, and an IVR left down needs a person to notice. Many deaths within
+``window`` are logged as ``<name>_worker_crash_loop`` for that person.
+
 The decisions are pure functions of a ``RestartPolicy`` (``restart_delay``,
 ``after_exit``, ``summarize``); ``WorkerSupervisor`` runs them on the reactor and publishes an
 immutable snapshot of its workers for /healthz and /metrics, which read it
@@ -36,8 +42,8 @@ from twisted.internet import defer, error, protocol
 
 from phoneservice.observe import log_event
 
-QUEUED, STARTING, UP, RESTARTING, FAILED, STOPPING, STOPPED = (
-    "queued", "starting", "up", "restarting", "failed", "stopping", "stopped")
+QUEUED, STARTING, UP, RESTARTING, STOPPING, STOPPED = (
+    "queued", "starting", "up", "restarting", "stopping", "stopped")
 
 
 # --- decisions (pure) ---------------------------------------------------------
@@ -47,7 +53,7 @@ class RestartPolicy:
     backoff_factor: float = 2.0  # per further crash in a row
     backoff_max: float = 30.0
     healthy_after: float = 60.0  # a worker up this long starts the back-off over
-    max_restarts: int = 10  # more deaths than this within ``window`` seconds: give up
+    max_restarts: int = 10  # more deaths than this within ``window`` seconds: a crash loop (logged; still restarted)
     window: float = 300.0
 
 
@@ -64,19 +70,18 @@ def restart_delay(policy: RestartPolicy, streak: int) -> float:
 
 
 def after_exit(policy: RestartPolicy, history: CrashHistory, now: float,
-               up_for: float | None) -> tuple[CrashHistory, float | None]:
-    """A worker died unasked: its new history and the seconds before its restart, or None to give up.
+               up_for: float | None) -> tuple[CrashHistory, float, bool]:
+    """R-8: a worker died unasked: its new history, the seconds before its restart, and whether it is crash-looping.
 
     ``up_for`` is how long it had been ready (None: it never printed READY).
-    More than ``max_restarts`` deaths within ``window`` seconds is something a
-    restart won't fix (the port is taken, the install is broken): give up.
+    There is always a restart: at most ``backoff_max`` away. More than
+    ``max_restarts`` deaths within ``window`` seconds is a crash loop, which a
+    person should look at (the port is taken, the install is broken, someone
+    keeps sending what kills it); it is reported, and the worker still comes back.
     """
     streak = 1 if up_for is not None and up_for >= policy.healthy_after else history.streak + 1
     recent = tuple(t for t in history.recent if now - t < policy.window) + (now,)
-    new = CrashHistory(streak, recent)
-    if len(recent) > policy.max_restarts:
-        return new, None
-    return new, restart_delay(policy, streak)
+    return CrashHistory(streak, recent), restart_delay(policy, streak), len(recent) > policy.max_restarts
 
 
 @dataclass(frozen=True)
@@ -303,16 +308,14 @@ class WorkerSupervisor(service.Service):
                 self._finish_drain()
             return
         up_for = now - worker.ready_at if worker.ready_at is not None else None
-        worker.history, delay = after_exit(self.policy, worker.history, now, up_for)
-        if delay is None:
-            worker.state = FAILED
-            self._log(f"{self.name}_worker_gave_up", logging.ERROR, port=worker.port, pid=pid, exit_code=code, signal=sig,
-                      deaths=len(worker.history.recent), window=self.policy.window)
-        else:
-            worker.state = RESTARTING
-            worker.timer = self._clock.callLater(delay, self._restart, worker)
-            self._log(f"{self.name}_worker_exited", logging.WARNING, port=worker.port, pid=pid, exit_code=code, signal=sig,
-                      up_for=None if up_for is None else round(up_for, 3), restart_in=delay)
+        worker.history, delay, looping = after_exit(self.policy, worker.history, now, up_for)
+        worker.state = RESTARTING
+        worker.timer = self._clock.callLater(delay, self._restart, worker)
+        self._log(f"{self.name}_worker_exited", logging.WARNING, port=worker.port, pid=pid, exit_code=code, signal=sig,
+                  up_for=None if up_for is None else round(up_for, 3), restart_in=delay)
+        if looping:
+            self._log(f"{self.name}_worker_crash_loop", logging.ERROR, port=worker.port,
+                      deaths=len(worker.history.recent), window=self.policy.window, restart_in=delay)
         self._publish()
         self._start_queued()
 

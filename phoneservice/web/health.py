@@ -2,6 +2,11 @@
 
 ``/healthz`` asks the database itself whether it answers (``Database.ping``):
 the one view that reaches ``services().db``, because the engine is what it reports on.
+It answers 503 whenever a load balancer or an orchestrator should act (R-8):
+the database does not answer, the server drains, or the IVR runs no worker
+(``degraded``: a worker is dead or still starting, and no call can be taken).
+``ivr.sip_front`` says whether Kamailio stands between the workers and the
+network (R-7): ``unprotected`` when no registrar is configured.
 """
 
 from __future__ import annotations
@@ -25,8 +30,16 @@ def healthz():
     status = svc.status()
     if status["draining"]:
         return {"status": "draining", "ivr": status["ivr"], "process": svc.process}, 503
-    return {"status": "ok", "database": svc.db.dialect, "config_cache": status["config_cache"],
+    body = {"status": "ok", "database": svc.db.dialect, "config_cache": status["config_cache"],
             "ivr": status["ivr"], "process": svc.process}
+    if no_ivr_worker(status["ivr"]):
+        return {**body, "status": "degraded"}, 503
+    return body
+
+
+def no_ivr_worker(ivr: dict) -> bool:
+    """R-8: the IVR is configured here and not one of its workers is up."""
+    return ivr.get("status") == "down"
 
 
 @blueprint.get("/metrics")

@@ -96,6 +96,8 @@ class Services:
         A web worker has no IVR or config cache of its own: it says what the main process last wrote."""
         if self.process == "main":
             ivr = self.ivr.health() if self.ivr is not None else {"status": "disabled", "up": 0, "workers": []}
+            if self.ivr is not None:  # R-7: is Kamailio in front of the workers?
+                ivr = {**ivr, "sip_front": "kamailio" if self.config.callcontrol.kamailio_rpc_url else "unprotected"}
             return {"ivr": ivr, "config_cache": "warm" if self.cache_warm else "warming", "draining": self.draining}
         main = read_status() or {"ivr": {"status": "unknown", "up": 0, "workers": []}, "config_cache": "warming",
                                  "draining": False}
