@@ -44,6 +44,9 @@ def run_engine(service: Any, attempt: Attempt, op: str, arg: str | None) -> obje
         return engine_value(op, getattr(service, op)(attempt))
     if op in ("preview", "replace"):
         return engine_value(op, getattr(service, op)(attempt, arg or ""))
+    if op == "abandon":  # C-13, after the hang-up: arg is the caller's choice
+        service.abandon(attempt, arg)
+        return None
     raise ValueError(f"unknown engine operation {op!r}")
 
 

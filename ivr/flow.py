@@ -11,8 +11,19 @@ actions, in order. What the adapter promises:
 - After ``HungUp`` it drops its timers; the flow then only ever sends
   ``SendRestart``, for a migration that completed (C-14).
 
-A-6: the PIN lives only in ``State.buffer`` while keyed and in the one
-``RunEngine("authenticate", pin)``; both fields, and ``Digit``, are hidden from repr.
+A-6: the PIN lives only in ``State.buffer`` (or ``State.ahead``) while keyed and
+in the one ``RunEngine("authenticate", pin)``; those fields, and ``Digit``, are
+hidden from repr.
+
+A-8, type-ahead: keys pressed while the IVR is busy (before the answer is
+confirmed, or while the engine works) are kept in ``State.ahead`` and replayed
+in order as soon as the flow listens again; they barge in, so the question they
+answer is not played. A refusal, a retry or the end of the call drops them: the
+caller must hear why before typing on.
+
+C-13: a caller who hangs up after an extension was accepted, before any
+migration started, gets ``RunEngine("abandon", option)``: the attempt is
+recorded as abandoned.
 """
 
 from __future__ import annotations
@@ -156,6 +167,8 @@ class State:
     page: int = 0
     old_phone: str | None = None
     restart_owed: bool = False  # C-14: migrated, SendRestart not sent yet
+    ahead: str = field(default="", repr=False)  # A-8: keys typed while busy; may be the PIN (A-6)
+    identified: bool = False  # C-13: an extension was accepted in this call
 
 
 Step = tuple[State, tuple[Action, ...]]
@@ -163,6 +176,8 @@ Step = tuple[State, tuple[Action, ...]]
 ATTEMPT_CODES = frozenset({"invalid_credentials", "bad_entry"})  # final only as A-4's third strike
 CREDENTIAL_OPS = frozenset({"identify", "authenticate"})
 MIGRATING_OPS = frozenset({"replace", "provision"})
+BUFFERING = frozenset({IDLE, ENGINE})  # A-8: busy phases whose keys are kept for later
+ABANDONABLE = LISTENING | {ENGINE}  # C-13: phases a caller's hang-up abandons the attempt in
 
 
 def initial_state(config: FlowConfig | None = None) -> State:
@@ -180,7 +195,9 @@ def step(state: State, event: Event, now: float) -> Step:
     if state.phase == DONE and not isinstance(event, HungUp):
         return state, ()
     handler = _ON_EVENT.get(type(event))
-    return handler(state, event, now) if handler else (state, ())
+    if handler is None:
+        return state, ()
+    return _type_ahead(*handler(state, event, now))
 
 
 # --- building blocks -------------------------------------------------------
@@ -201,7 +218,7 @@ def _run(state: State, op: str, arg: str | None = None) -> Step:
 
 def _end(state: State, prompts: tuple[str, ...]) -> Step:
     """Say why, say goodbye (no barge-in), then hang up on PromptDone."""
-    new = replace(state, phase=CLOSING, buffer="", playing=True, timing=False, pending=None)
+    new = replace(state, phase=CLOSING, buffer="", ahead="", playing=True, timing=False, pending=None)
     return new, _cancel(state) + (Play(prompts + ("goodbye",), barge_in=False),)
 
 
@@ -209,6 +226,7 @@ def _retry(state: State, reasons: tuple[str, ...], phase: str, question: tuple[s
            again: tuple[str, ...] = ()) -> Step:
     """A-4: a failed attempt; the third in a call ends it (A-7 advice when about the PIN)."""
     failures = state.failures + 1
+    state = replace(state, ahead="")  # A-8: the caller hears why before typing on
     if failures >= state.config.max_attempts:
         credential = state.phase in (IDENTIFY, PIN) or state.pending in CREDENTIAL_OPS
         advice = ("forgot_pin",) if credential else ()
@@ -232,8 +250,14 @@ def _answered(state: State, event: Answered, now: float) -> Step:
 
 
 def _digit(state: State, event: Digit, now: float) -> Step:
-    if state.phase not in LISTENING or event.digit not in KEYS:
-        return state, ()  # keys during engine work or closing prompts are dropped
+    if event.digit not in KEYS:
+        return state, ()
+    if state.phase in BUFFERING:  # A-8: replayed once the flow listens
+        if len(state.ahead) >= 2 * state.config.max_digits:
+            return state, ()
+        return replace(state, ahead=state.ahead + event.digit), ()
+    if state.phase not in LISTENING:
+        return state, ()  # keys during closing prompts are dropped
     stop: tuple[Action, ...] = ()
     if state.playing:  # barge-in
         state, stop = replace(state, playing=False), (StopPlaying(),)
@@ -264,8 +288,33 @@ def _timer_fired(state: State, event: TimerFired, now: float) -> Step:
 def _hung_up(state: State, event: HungUp, now: float) -> Step:
     restart = (SendRestart(),) if state.restart_owed else ()  # C-14: the migration is done
     keep = state.pending if state.pending in MIGRATING_OPS else None
-    new = replace(state, phase=GONE, buffer="", playing=False, timing=False, pending=keep, restart_owed=False)
-    return new, restart
+    abandoned = state.identified and state.phase in ABANDONABLE and state.pending not in MIGRATING_OPS
+    record = (RunEngine("abandon", state.option),) if abandoned else ()  # C-13
+    new = replace(state, phase=GONE, buffer="", ahead="", playing=False, timing=False, pending=keep,
+                  restart_owed=False)
+    return new, restart + record
+
+
+def _type_ahead(state: State, actions: tuple[Action, ...]) -> Step:
+    """A-8: once the flow listens again, the keys typed while it was busy, in order.
+
+    They barge in: the question just asked is not played (a barge-in ``Play``
+    at the end is dropped), as a caller who typed it already knows it.
+    """
+    replayed: tuple[Action, ...] = ()
+    for _ in range(len(state.ahead)):
+        if state.phase not in LISTENING or not state.ahead:
+            break
+        key, state = state.ahead[0], replace(state, ahead=state.ahead[1:])
+        if state.playing:
+            last = actions[-1] if actions else None
+            dropped = isinstance(last, Play) and last.barge_in
+            actions = actions[:-1] if dropped else actions + (StopPlaying(),)
+            state = replace(state, playing=False)
+        state, more = _ON_DIGIT[state.phase](state, key)
+        replayed += more
+    superseded = {id(a) for a in [a for a in replayed if isinstance(a, (StartTimer, CancelTimer))][:-1]}
+    return state, actions + tuple(a for a in replayed if id(a) not in superseded)  # the last timer action counts
 
 
 def _after_hangup(state: State, event: Event) -> Step:
@@ -347,6 +396,7 @@ def _confirm_key(state: State, key: str) -> Step:
 
 # --- engine answers --------------------------------------------------------------
 def _identified(state: State, value: object) -> Step:
+    state = replace(state, identified=True)
     if state.config.needs_secret:
         return _ask(state, PIN, ("enter_pin",))
     return _authenticated(state, None)

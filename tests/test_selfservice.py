@@ -312,3 +312,17 @@ def test_caller_device_by_dn_devicename_or_instance(svc):
     assert svc.caller_device("5555", None, "<urn:uuid:00000000-0000-0000-0000-00aa11bb22cc>") == NEW
     assert svc.caller_device("1001") is None  # a provisioned phone's DN is not a new phone
     assert svc.caller_device(None) is None
+
+
+def test_c13_abandoned_attempt_keeps_the_extension_never_the_pin(svc, demo_db):
+    """C-13: given up after the PIN was accepted: one ``abandoned`` record with the extension, no PIN anywhere."""
+    attempt = login(svc, "1012", "1739")
+    svc.abandon(attempt, "provision")
+    svc.abandon(Attempt(door="ivr", new_device=NEW), "replace")  # nothing keyed: nothing to record
+    with demo_db.read_session() as session:
+        records = [r.model_dump() for r in session.exec(select(MigrationRecord))]
+    [record] = records
+    assert (record["door"], record["action"], record["outcome"], record["new_device"]) == (
+        "ivr", "provision", "abandoned", NEW)
+    assert record["details"] == {"extension": "1012"} and "1012" in record["message"]
+    assert record["actor"].startswith("olivia") and "1739" not in repr(record)

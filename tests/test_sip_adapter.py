@@ -158,6 +158,9 @@ class FakeService:
         self._op("replace", attempt)
         return SimpleNamespace(new_device=attempt.new_device)
 
+    def abandon(self, attempt, action):
+        self._op("abandon", attempt)
+
     def provision(self, attempt):
         self._op("provision", attempt)
         return attempt.new_device
@@ -515,13 +518,15 @@ def test_unexpected_engine_error_ends_the_call_politely():
     assert rig.finish_prompts(leg) == ["error", "goodbye"] and leg.ended == 1
 
 
-def test_keys_during_engine_work_are_dropped():
+def test_a8_keys_during_engine_work_are_typed_ahead():
+    """A-8: keys pressed while identify runs become the start of the PIN; its question is not played."""
     rig = Rig()
     leg = rig.call()
     rig.keys(leg, "21012#")
     rig.keys(leg, "999")
     rig.threads.run()
-    assert rig.phase(leg) == flow.PIN and rig.session(leg).state.buffer == ""
+    assert rig.phase(leg) == flow.PIN and rig.session(leg).state.buffer == "999"
+    assert "enter_pin" not in leg.names()
 
 
 def test_hangup_during_the_migration_still_restarts_the_phone():
@@ -579,7 +584,9 @@ def test_hangup_in_the_middle_of_the_pin():
     rig.keys(leg, "97")
     leg.hang_up_now()
     rig.clock.advance(10)
-    assert rig.threads.jobs == [] and [c[0] for c in rig.service.calls] == ["caller_device", "identify"]
+    rig.threads.run()  # C-13: the abandoned attempt is recorded, off the reactor thread
+    assert rig.threads.jobs == [] and [c[0] for c in rig.service.calls] == ["caller_device", "identify", "abandon"]
+    assert rig.adapter.sessions == {}
 
 
 def test_provision_restarts_the_phone():

@@ -62,7 +62,7 @@ def recorded(action: str):
 class ScreenStart:
     """A phone at the first screen: what M-1 and M-2 decide from."""
 
-    model: str | None  # the stored phone's model, else the one the phone's header names
+    model: str | None  # the stored phone's model, else the catalogue's name for the header's (as sent if unknown)
     load: str | None  # the stored phone's load override
     known: bool  # a phone of this site
     preconfigured: bool  # known and not auto-registered: nothing to set up
@@ -111,12 +111,21 @@ class SelfService:
         shared read scope when there is one) on prebuilt statements."""
         with self.db.read_connection() as connection:
             device = start_facts(connection, name)
-            model = device.model if device is not None else header_model
+            model = device.model if device is not None else self._header_model(header_model)
             return ScreenStart(model=model, load=device.load_override if device is not None else None,
                                known=device is not None,
                                preconfigured=device is not None and not device.auto_registered,
                                settings=load_settings(connection),
                                onboarding_method=onboarding_method(connection, model, self.catalog))
+
+    def _header_model(self, header: str | None) -> str | None:
+        """M-2: ``x-CiscoIPPhoneModelName`` as the catalogue names the model: phones send
+        "CP-8851" or "Cisco 8851" (the manufacturing name varies by model); one the
+        catalogue does not know stays as sent, for M-2 to refuse by name."""
+        try:
+            return self.catalog.model(header).key if header else None
+        except UnknownModel:
+            return header
 
     def needs_secret(self) -> bool:
         return self.settings().authentication != "none"
@@ -309,6 +318,18 @@ class SelfService:
             session.add(MigrationRecord(door=attempt.door, action="provision", actor=attempt.actor,
                                         new_device=name, outcome="provisioned"))
         return name
+
+    # --- C-13 ------------------------------------------------------------------
+    def abandon(self, attempt: Attempt, action: str | None) -> None:
+        """C-13: an attempt given up after an extension was keyed is recorded with that
+        extension (never the PIN); ``action`` is the caller's choice, replace or provision."""
+        if not attempt.extension:
+            return
+        with self.db.session() as session:
+            session.add(MigrationRecord(
+                door=attempt.door, action=action or "replace", actor=attempt.actor, new_device=attempt.new_device,
+                outcome="abandoned", message=f"Given up after extension {attempt.extension} was entered",
+                details={"extension": attempt.extension}))
 
     def _provision(self, session: Session, attempt: Attempt) -> str:
         user = session.get(EndUser, attempt.user_id) if attempt.user_id else None

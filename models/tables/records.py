@@ -1,4 +1,4 @@
-"""C-13: every migration and every refusal, and the one-copy guarantee (C-12).
+"""C-13: every migration, every refusal and every abandoned attempt, and the one-copy guarantee (C-12).
 
 The partial unique index on ``old_device_uid`` for successful records is the
 guarantee that no locking mistake can break: one old phone is copied once.
@@ -38,7 +38,7 @@ class MigrationRecord(SQLModel, table=True):
     old_model: str | None = None
     new_device: str | None = None
     new_model: str | None = None
-    outcome: str = "migrated"  # migrated | provisioned | refused
+    outcome: str = "migrated"  # migrated | provisioned | refused | abandoned (C-13: the extension in details)
     code: str = ""
     message: str = ""
     warnings: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
