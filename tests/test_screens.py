@@ -83,14 +83,18 @@ def set_site(services, autoreg: bool, method: str | None, model="8851"):
     (True, None, "registers by itself"),            # row 2
     (False, None, "CiscoIPPhoneInput"),              # row 3: extension and PIN
     (True, "activation_code", "both"),               # row 4
-    (False, "auto_registration", "CiscoIPPhoneInput"),  # row 5: replace only
+    (False, "auto_registration", "replace only"),   # row 5
     (False, "activation_code", "both"),              # row 6
 ])
 def test_m1_first_screen_per_table4(services, phone, autoreg, method, expected):
+    """M-1: each row of source Table 4; row 5 offers "Replace an existing phone" only."""
     set_site(services, autoreg, method)
-    _, first = start(phone, FRESH)
+    p, first = start(phone, FRESH)
     if expected == "both":
         assert [name for name, _ in first.menu()] == ["Provision a new phone", "Replace an existing phone"]
+    elif expected == "replace only":
+        assert [name for name, _ in first.menu()] == ["Replace an existing phone"]
+        assert p.choose(first, "Replace").doc.findtext("InputItem/QueryStringParam") == "ext"
     elif expected == "CiscoIPPhoneInput":
         assert first.kind == expected and first.doc.findtext("InputItem/QueryStringParam") == "ext"
     else:
@@ -231,7 +235,8 @@ def test_a4_session_ends_after_three_wrong_entries(phone):
         assert "try again" in screen.text
     last = p.submit(p.submit(identify, ext="7777"), pin="0003")
     assert "goodbye" in last.text.lower()
-    assert "expired" in p.submit(identify, ext="7777").text  # the session is gone
+    again = p.submit(identify, ext="7777")  # the session is gone: the phone starts over (M-3)
+    assert again.doc.findtext("Prompt") == "Start again: choose an option" and again.kind == "CiscoIPPhoneMenu"
 
 
 def test_m3_error_back_and_exit_return_to_the_first_screen(phone):
@@ -248,7 +253,8 @@ def test_session_tied_to_the_device_and_unguessable(phone):
     sid = parse_qs(urlsplit(url).query)["s"][0]
     assert len(sid) >= 20
     other = phone().get(f"/screens/identified?name=SEP001122334455&s={sid}&ext=1001")
-    assert "expired" in other.text
+    assert other.doc.findtext("Prompt") == "Start again: choose an option"  # that phone's own first screen
+    assert sid not in other.body.decode()
 
 
 # --- M-4: injection -----------------------------------------------------------------
@@ -317,3 +323,80 @@ def test_c14_restart_is_sent_after_the_page_not_before(services, phone):
         assert "It restarts in a moment" in done.text and "unplug" in done.text
         notify = sock.recv(65535).decode()
     assert notify.startswith(f"NOTIFY sip:9000@127.0.0.1:{port} SIP/2.0")
+
+
+# --- M-3: Back, Exit and the phone's own keys ------------------------------------------
+
+
+def test_m3_back_on_a_wrong_pin_returns_to_the_first_screen_in_the_same_session(phone):
+    """M-3: Back on an error screen goes to the first screen, not the extension entry;
+    A-4: the session goes on there, so its third wrong entry still ends it."""
+    p, screen = start(phone)
+    for _ in range(2):
+        wrong = login(p, screen, "7777", "0000")
+        assert "not valid" in wrong.text and "Press Back to try again" in wrong.text
+        screen = p.press(wrong, "Back")
+        assert urlsplit(screen.url).path == "/screens/" and screen.kind == "CiscoIPPhoneMenu"
+        assert screen.doc.findtext("Prompt") == "Choose an option"
+    assert "goodbye" in login(p, screen, "7777", "0000").text.lower()
+
+
+def test_m3_exit_ends_the_session_and_its_confirm_starts_over(services, phone):
+    """M-3: Exit ends the screen session; its Confirm URL, used later, migrates nothing
+    and shows the first screen."""
+    p, first = start(phone)
+    preview = login(p, first, "1012", "1739")
+    confirm = preview.softkeys()["Confirm"]
+    out = p.press(preview, "Exit")
+    assert out.kind == "CiscoIPPhoneMenu" and out.doc.findtext("Prompt") == "Choose an option"
+    later = p.get(confirm)
+    assert later.kind == "CiscoIPPhoneMenu" and later.doc.findtext("Prompt") == "Start again: choose an option"
+    assert lines_of(services, NEW) != ["1012"]
+    with services.db.session() as s:
+        assert not s.exec(select(Device).where(Device.name == "SEP001122330033")).one().migrated
+
+
+@pytest.mark.parametrize("model", ["CP-8851", "CP-7841"])
+def test_m3_input_screens_keep_the_backspace_key(services, phone, model):
+    """M-3: an input screen that names its soft keys loses the phone's defaults, so each
+    names "<<" (``SoftKey:<<``, Cisco's Application Development Notes) where Update
+    would be; Submit, Back and Exit keep their places."""
+    with services.db.session() as s:
+        code, _ = issue(s, "bob", "8851", services.catalog)
+    p, first = start(phone, model=model)
+    inputs = [p.choose(first, "Replace"), p.choose(first, "Provision")]
+    inputs.append(p.submit(inputs[0], ext="1001"))
+    assert [i.kind for i in inputs] == ["CiscoIPPhoneInput"] * 3
+    for screen in inputs:
+        keys = {k.findtext("Name"): (k.findtext("URL"), k.findtext("Position")) for k in screen.doc.findall("SoftKeyItem")}
+        assert keys["<<"] == ("SoftKey:<<", "3") and keys["Submit"] == ("SoftKey:Submit", "2")
+    assert b"<URL>SoftKey:&lt;&lt;</URL>" in inputs[0].body
+
+
+# --- M-2: the model header ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", ["CP-8851", "Cisco 8851"])
+def test_m2_model_header_in_either_spelling(services, phone, header):
+    """M-2: ``x-CiscoIPPhoneModelName`` is the manufacturing model name, which "varies
+    between different models" (Cisco's Application Development Notes, "Identifying the
+    Capabilities of IP Phone Clients"): ``CP-8851`` and ``Cisco 8851`` are one model,
+    through replace (a phone with no record: its model comes from the header) and M-5."""
+    set_site(services, False, None)
+    p, first = start(phone, FRESH, model=header)
+    preview = login(p, first, "1012", "1739")
+    assert preview.doc.findtext("Prompt") == "Confirm the replacement", preview.text
+    assert p.press(preview, "Confirm").doc.findtext("Prompt") == "Success"
+    with services.db.session() as s:
+        assert s.exec(select(Device).where(Device.name == FRESH)).one().model == "8851"
+        code, _ = issue(s, "bob", "8851", services.catalog)
+    set_site(services, False, "activation_code")
+    p, first = start(phone, "SEPAABBCCDD0002", model=header)
+    assert "set up for you" in p.submit(p.choose(first, "Provision"), code=code).text
+
+
+@pytest.mark.parametrize("header", ["Cisco 9999", "CP-88XX", "<b>"])
+def test_m2_unknown_model_header_clearly_refused(phone, header):
+    """M-2: a model name the catalogue does not know is refused by name, as text."""
+    first = phone(header).get(f"/screens/?name={FRESH}")
+    assert f"{header} is not supported here" in first.text and "administrator" in first.text

@@ -222,13 +222,17 @@ def error(number: int) -> bytes:
 # docs/protocol.md: 79xx Select=1 Update=2 Exit=3; 78xx/88xx Exit=1 Select=2 Update=3.
 # Submit takes Select's place (a screen has one or the other); Back, Prev and
 # Next follow the standard three so those keep their places on every screen.
+# "<<" (backspace) is an input screen's, which has no Update: it takes Update's
+# place, where the phones' own input screens have it (79xx: Submit, <<, Cancel;
+# 8900/9900 and later: Exit, Submit, Delete; Cisco's Application Development Notes).
 SOFTKEY_LAYOUTS: dict[str, dict[str, int]] = {
-    "79xx": {"Select": 1, "Submit": 1, "Update": 2, "Exit": 3, "Back": 4, "Prev": 5, "Next": 6},
-    "88xx": {"Exit": 1, "Select": 2, "Submit": 2, "Update": 3, "Back": 4, "Prev": 5, "Next": 6},
+    "79xx": {"Select": 1, "Submit": 1, "Update": 2, "<<": 2, "Exit": 3, "Back": 4, "Prev": 5, "Next": 6},
+    "88xx": {"Exit": 1, "Select": 2, "Submit": 2, "Update": 3, "<<": 3, "Back": 4, "Prev": 5, "Next": 6},
 }
 SOFTKEY_LAYOUTS["78xx"] = SOFTKEY_LAYOUTS["88xx"]
 BUILTIN_SOFTKEYS = {"Submit": "SoftKey:Submit", "Back": "SoftKey:Back", "Exit": "SoftKey:Exit",
-                    "Select": "SoftKey:Select", "Update": "SoftKey:Update"}
+                    "Select": "SoftKey:Select", "Update": "SoftKey:Update", "<<": "SoftKey:<<"}
+KEY_NAMES = {"backspace": "<<"}  # keyword -> soft-key name, where the name is no Python word
 DEFAULT_SERIES = "88xx"
 _MODEL_NUMBER = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 
@@ -236,9 +240,11 @@ _MODEL_NUMBER = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 def softkeys(series: str, **urls: str | bool | None) -> list[SoftKey]:
     """M-3: the series' standard soft keys, by position.
 
-    ``softkeys("88xx", submit=True, back=url, exit=True)``: ``True`` is the
-    phone's built-in action (``SoftKey:Submit``...), a str is a URL, ``None``
-    or ``False`` leaves the key out.
+    ``softkeys("88xx", submit=True, backspace=True, back=url, exit=True)``:
+    ``True`` is the phone's built-in action (``SoftKey:Submit``...), a str is a
+    URL, ``None`` or ``False`` leaves the key out. ``backspace`` is the "<<"
+    key (``SoftKey:<<``): an input screen that names its soft keys loses the
+    phone's default ones, backspace included, unless it names it too.
     """
     try:
         layout = SOFTKEY_LAYOUTS[series]
@@ -246,9 +252,10 @@ def softkeys(series: str, **urls: str | bool | None) -> list[SoftKey]:
         raise ValueError(f"unknown phone series {series!r}, expected one of {sorted(SOFTKEY_LAYOUTS)}") from None
     keys: dict[int, SoftKey] = {}
     for key, value in urls.items():
-        name = key.capitalize()
+        name = KEY_NAMES.get(key, key.capitalize())
         if name not in layout:
-            raise ValueError(f"unknown soft key {key!r}, expected one of {sorted(k.lower() for k in layout)}")
+            known = sorted({k.lower() for k in layout if k.isalpha()} | set(KEY_NAMES))
+            raise ValueError(f"unknown soft key {key!r}, expected one of {known}")
         if value is None or value is False:
             continue
         if value is True:

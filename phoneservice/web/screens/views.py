@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, g, request
 
 from models.rules.attempt import Attempt
-from models.rules.onboarding import BOTH, NONE, first_screen, screens_refusal
+from models.rules.onboarding import BOTH, NONE, REPLACE_ONLY, first_screen, screens_refusal
 from models.rules.refusals import Kind, Refused
 from models.rules.selection import Candidate
 from phoneservice.observe import log_event
@@ -60,18 +60,25 @@ def _url(endpoint: str, **params) -> str:
     return f"{request.host_url.rstrip('/')}/screens/{endpoint}?{urlencode(params)}"
 
 
-def _first_url(name: str) -> str:
-    return _url("", name=name)
+def _first_url(name: str, sess=None) -> str:
+    """The first screen; in ``sess`` (its A-4 count kept) while that session lives."""
+    return _url("", name=name, s=sess.id) if sess is not None and not sess.ended else _url("", name=name)
+
+
+def _exit_url(name: str, sess=None) -> str:
+    """M-3: Exit ends the session (``/screens/exit``), then shows the first screen."""
+    return _url("exit", name=name, s=sess.id) if sess is not None and not sess.ended else _url("", name=name)
 
 
 def _series() -> str:
     return cx.series_for(request.headers.get("x-CiscoIPPhoneModelName"))
 
 
-def _message(body: str, name: str, title: str = TITLE) -> Response:
-    """M-3: every error says what to do next; Back or Exit returns to the first screen."""
-    keys = cx.softkeys(_series(), back=_first_url(name), exit=_first_url(name))
-    return _xml(cx.text(title, "", body, keys))
+def _message(body: str, name: str, sess=None) -> Response:
+    """M-3: every error says what to do next; Back returns to the first screen (in the
+    same session while it lives), Exit ends the session and shows the first screen."""
+    keys = cx.softkeys(_series(), back=_first_url(name, sess), exit=_exit_url(name, sess))
+    return _xml(cx.text(TITLE, "", body, keys))
 
 
 def _refused(refusal: Refused, name: str, sess=None) -> Response:
@@ -80,7 +87,8 @@ def _refused(refusal: Refused, name: str, sess=None) -> Response:
         svc.metrics.auth_failures.labels("screen").inc()
     if refusal.final and sess is not None:
         _end(sess)
-    return _message(refusal.message + ".", name)
+    retry = " Press Back to try again." if not refusal.final and refusal.kind in (Kind.CREDENTIAL, Kind.INVALID) else ""
+    return _message(refusal.message + "." + retry, name, sess)
 
 
 def _end(sess) -> None:
@@ -96,19 +104,23 @@ def _device_name() -> str | None:
     return name if DEVICE_NAME.match(name) else None
 
 
-def _expired(name: str) -> Response:
-    return _message("This screen has expired. Start again from the first screen.", name)
+def _expired(name: str, sess=None) -> Response:
+    return _message("This screen has expired. Start again from the first screen.", name, sess)
 
 
 def in_session(view):
-    """A screen inside a session: the device name checked and the session found, else "expired"."""
+    """A screen inside a session: the device name checked and the session found. A
+    request on a session that ended (Exit, a migration, A-4) or idled out starts
+    over: the first screen, in a new session (M-3)."""
 
     @wraps(view)
     def wrapper():
         name = _device_name()
-        sess = _session(name) if name else None
+        if name is None:
+            return _unidentified()
+        sess = _session(name)
         if sess is None:
-            return _expired(name or "")
+            return _first_screen(name, None, again=True)
         response = view(name, sess)
         if not sess.ended:
             services().screen_sessions.save(sess)
@@ -117,12 +129,37 @@ def in_session(view):
     return wrapper
 
 
+def _unidentified() -> Response:
+    return _xml(cx.text(TITLE, "", "This phone could not be identified. Ask your administrator."))
+
+
 @blueprint.get("/")
 def first():
-    """M-1: the first screen per source Table 4; M-2: unsupported phones told so."""
+    """M-1: the first screen per source Table 4; M-2: unsupported phones told so. With
+    a live session (Back from an error, M-3) the first screen continues it, so A-4's
+    count of wrong entries in one session holds; it starts that session's attempt afresh."""
     name = _device_name()
     if name is None:
-        return _xml(cx.text(TITLE, "", "This phone could not be identified. Ask your administrator."))
+        return _unidentified()
+    sess = _session(name) if request.args.get("s") else None
+    return _first_screen(name, sess, again=bool(request.args.get("s")) and sess is None)
+
+
+@blueprint.get("/exit")
+def exit_():
+    """M-3: Exit ends the screen session; the first screen starts a new one, and a
+    later request on the ended session starts over too."""
+    name = _device_name()
+    if name is None:
+        return _unidentified()
+    sess = _session(name)
+    if sess is not None:
+        _end(sess)
+    return _first_screen(name, None)
+
+
+def _first_screen(name: str, sess, again: bool = False) -> Response:
+    """M-1 per source Table 4. ``again``: a request on a session that is over."""
     svc = services()
     header_model = request.headers.get("x-CiscoIPPhoneModelName")
     start = svc.selfservice.start(name, header_model)
@@ -136,25 +173,32 @@ def first():
         return _message("This phone registers by itself. Then dial the self-provisioning number "
                         f"{start.settings.ivr_route_point} to set it up.", name)
     attempt = Attempt(door="screen", new_device=name, new_model=start.model)
-    sess = svc.screen_sessions.create(name, attempt, start.model)
-    if screen == BOTH:
-        items = [cx.MenuItem("Provision a new phone", _url("activate", name=name, s=sess.id)),
-                 cx.MenuItem("Replace an existing phone", _url("identify", name=name, s=sess.id))]
-        return _xml(cx.menu(TITLE, "Choose an option", items, cx.softkeys(_series(), select=True, exit=True)))
-    return identify_screen(name, sess.id)
+    if sess is None:
+        sess = svc.screen_sessions.create(name, attempt, start.model)
+    else:  # Back to the first screen: the same session, its wrong entries still counted (A-4)
+        attempt.failures = sess.attempt.failures
+        sess.attempt, sess.chosen = attempt, None
+        svc.screen_sessions.save(sess)
+    if screen in (BOTH, REPLACE_ONLY):
+        items = [cx.MenuItem("Provision a new phone", _url("activate", name=name, s=sess.id))] if screen == BOTH else []
+        items.append(cx.MenuItem("Replace an existing phone", _url("identify", name=name, s=sess.id)))
+        prompt = "Start again: choose an option" if again else "Choose an option"
+        return _xml(cx.menu(TITLE, prompt, items, cx.softkeys(_series(), select=True, exit=True)))
+    return identify_screen(name, sess, again)
 
 
-def identify_screen(name: str, sid: str) -> Response:
+def identify_screen(name: str, sess, again: bool = False) -> Response:
     by_id = services().selfservice.settings().identification == "self_service_user_id"
     item = cx.InputItem("Self-service user ID" if by_id else "Primary extension", "ext", "T" if by_id else "N")
-    return _xml(cx.input_screen(TITLE, "Identify yourself", _url("identified", name=name, s=sid), [item],
-                                cx.softkeys(_series(), submit=True, back=_first_url(name))))
+    prompt = "Start again: identify yourself" if again else "Identify yourself"
+    return _xml(cx.input_screen(TITLE, prompt, _url("identified", name=name, s=sess.id), [item],
+                                cx.softkeys(_series(), submit=True, backspace=True, back=_first_url(name, sess))))
 
 
 @blueprint.get("/identify")
 @in_session
 def identify(name: str, sess) -> Response:
-    return identify_screen(name, sess.id)
+    return identify_screen(name, sess)
 
 
 @blueprint.get("/identified")
@@ -169,7 +213,8 @@ def identified(name: str, sess) -> Response:
         return _after_authentication(name, sess)
     item = cx.InputItem("PIN or authentication code", "pin", "NP")
     return _xml(cx.input_screen(TITLE, "Enter your PIN", _url("authenticated", name=name, s=sess.id), [item],
-                                cx.softkeys(_series(), submit=True, back=_url("identify", name=name, s=sess.id))))
+                                cx.softkeys(_series(), submit=True, backspace=True,
+                                            back=_url("identify", name=name, s=sess.id))))
 
 
 @blueprint.get("/authenticated")
@@ -178,10 +223,6 @@ def authenticated(name: str, sess) -> Response:
     try:
         services().selfservice.authenticate(sess.attempt, request.args.get("pin", ""))
     except Refused as refusal:
-        if not refusal.final and refusal.code == "invalid_credentials":
-            body = f"{refusal.message}. Press Back to try again."
-            keys = cx.softkeys(_series(), back=_url("identify", name=name, s=sess.id), exit=_first_url(name))
-            return _xml(cx.text(TITLE, "", body, keys))
         return _refused(refusal, name, sess)
     return _after_authentication(name, sess)
 
@@ -211,7 +252,7 @@ def _device_list(name: str, sess, page: int) -> Response:
     items = [cx.MenuItem(_label(c), _url("preview", name=name, s=sess.id, d=start + i))
              for i, c in enumerate(choices[start:start + PAGE])]
     more = {"next": _url("choose", name=name, s=sess.id, p=page + 1)} if pages > 1 else {}
-    keys = cx.softkeys(_series(), select=True, exit=_first_url(name), **more)
+    keys = cx.softkeys(_series(), select=True, exit=_exit_url(name, sess), **more)
     prompt = f"Which phone? ({page + 1}/{pages})" if pages > 1 else "Which phone to replace?"
     return _xml(cx.menu(TITLE, prompt, items, keys))
 
@@ -220,7 +261,7 @@ def _device_list(name: str, sess, page: int) -> Response:
 @in_session
 def choose(name: str, sess) -> Response:
     if not sess.attempt.candidates:
-        return _expired(name)
+        return _expired(name, sess)
     return _device_list(name, sess, request.args.get("p", 0, type=int))
 
 
@@ -229,7 +270,7 @@ def choose(name: str, sess) -> Response:
 def preview(name: str, sess) -> Response:
     index = request.args.get("d", -1, type=int)
     if not 0 <= index < len(sess.attempt.candidates):
-        return _message("That phone is not in the list. Start again.", name)
+        return _message("That phone is not in the list. Start again.", name, sess)
     return _preview(name, sess, sess.attempt.candidates[index].name)
 
 
@@ -244,7 +285,7 @@ def _preview(name: str, sess, old: str) -> Response:
     lines += [f"- {item}." for item in plan.summary()] or ["All its settings carry over."]
     lines.append("Press Confirm to go ahead.")
     body = cx.fit("\n".join(lines), cx.TEXT_MAX)
-    keys = [cx.SoftKey("Confirm", _url("confirm", name=name, s=sess.id), 1), cx.SoftKey("Exit", _first_url(name), 3)]
+    keys = [cx.SoftKey("Confirm", _url("confirm", name=name, s=sess.id), 1), cx.SoftKey("Exit", _exit_url(name, sess), 3)]
     return _xml(cx.text(TITLE, "Confirm the replacement", body, keys))
 
 
@@ -252,7 +293,7 @@ def _preview(name: str, sess, old: str) -> Response:
 @in_session
 def confirm(name: str, sess) -> Response:
     if sess.chosen is None:
-        return _expired(name)
+        return _expired(name, sess)
     svc = services()
     try:
         # the session ends in the migration's transaction: one write fewer a flow
@@ -281,7 +322,7 @@ def activate(name: str, sess) -> Response:
     """M-5: "Provision a new phone" takes an activation code."""
     item = cx.InputItem("Activation code", "code", "NP")
     return _xml(cx.input_screen(TITLE, "Enter the activation code", _url("activated", name=name, s=sess.id), [item],
-                                cx.softkeys(_series(), submit=True, back=_first_url(name))))
+                                cx.softkeys(_series(), submit=True, backspace=True, back=_first_url(name, sess))))
 
 
 @blueprint.get("/activated")
