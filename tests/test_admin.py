@@ -545,3 +545,11 @@ def test_a4_login_counters_of_made_up_names_are_pruned_after_their_window(servic
     assert {"admin:nobody-3", "admin:nobody-4"} <= keys()
     # the blocked name's block ended at t0 + window: pruned at the next failure after that
     assert "admin:blocked-name" not in keys()
+
+
+def test_t7_a_phones_page_shows_its_pools_date_time_group(admin):
+    """T-7: where the admin UI shows a phone's device pool, it shows the pool's date/time group."""
+    text = admin.text(f"/admin/phones/{ALICE_7965}")
+    assert "Device pool HQ_DP" in text
+    assert ("Date/time group HQ Eastern: Eastern Standard/Daylight Time (America/New_York), dates M/D/YA, "
+            "NTP 192.0.2.123, ntp.hq.example.com") in text

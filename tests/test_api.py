@@ -626,3 +626,12 @@ def test_no_answer_ever_carries_a_pin_or_a_hash(api):
     assert "argon2" not in answers.lower() and "pin_hash" not in answers and "$" not in answers
     for secret in [*PINS, "80416", "90357", "7777", "1111", AUTH_CODE, "13579", "1357x"]:
         assert not re.search(rf"(?<![0-9A-Fa-f]){re.escape(secret)}(?![0-9A-Fa-f])", answers), secret
+
+
+def test_t7_a_device_carries_its_pools_date_time_group(api):
+    """T-7: the API's device view carries the device pool's date/time group."""
+    body = api.get("/devices/SEP001122330001", token="read").get_json()
+    assert body["device_pool"] == "HQ_DP"
+    assert body["date_time_group"] == {"name": "HQ Eastern", "time_zone": "Eastern Standard/Daylight Time",
+                                       "olson_time_zone": "America/New_York", "date_template": "M/D/YA",
+                                       "ntp_servers": ["192.0.2.123", "ntp.hq.example.com"]}

@@ -24,7 +24,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.rules import datetime_group
 from models.rules.catalog import Catalog, PhoneModel, UnknownModel
+from models.rules.datetime_group import DateTimeGroup
 from models.rules.names import normalize_mac
 from models.rules.refusals import Refused
 
@@ -56,6 +58,7 @@ DEVICE_COLUMNS = {
     "device security profile": "security_profile",
     "device protocol": "protocol",
     "sip profile": "sip_profile",
+    **{title.casefold(): name for title, name in datetime_group.BAT_COLUMNS},  # the pool's clock (T-7)
 }
 # Per-index families: normalized column name without its index -> (family, field).
 INDEXED_COLUMNS = {
@@ -122,6 +125,7 @@ class BatPhone:
     lines: list[BatLine] = field(default_factory=list)
     speed_dials: list[tuple[str, str]] = field(default_factory=list)  # (number, label)
     device: dict[str, Any] = field(default_factory=dict)  # Device columns: description, device_pool, ...
+    date_time: DateTimeGroup | None = None  # its device pool's date/time group, when the row gives one (T-7)
     row: int = 0
     name_column: str = ""
 
@@ -226,6 +230,7 @@ def parse(text: str, catalog: Catalog, *, model: str | None = None, protocol: st
         if not row_errors:
             phones.append(phone)
     errors.extend(_intercom_conflicts(phones))
+    errors.extend(_pool_conflicts(phones))
     bad = {e.row for e in errors}
     errors.sort(key=lambda e: e.row)
     return ParsedFile(layout.format, [p for p in phones if p.row not in bad], errors, layout.ignored, len(records) - 1)
@@ -293,6 +298,11 @@ def _phone(row: int, record: list[str], layout: _Layout, catalog: Catalog, defau
     for name in ("user_locale", "network_locale"):  # the admin pages' "English United States" is the
         if name in phone.device:                      # config files' English_United_States
             phone.device[name] = "_".join(phone.device[name].split())
+    dtg_cols = [device_cols[name] for _, name in datetime_group.BAT_COLUMNS if name in device_cols]
+    try:
+        phone.date_time = datetime_group.from_cells({c.field: cell(c) for c in dtg_cols})
+    except Refused as refusal:
+        fail(dtg_cols[0], refusal.message)
     for name in BOOL_FIELDS:
         if name in device_cols and cell(device_cols[name]):
             value = cell(device_cols[name]).casefold()
@@ -398,6 +408,24 @@ def _check_fit(phone: BatPhone, model: PhoneModel, fail) -> None:
         where = f"{kem_buttons} KEM buttons" if kem_buttons else "no KEM"
         fail(phone.lines[room].column, f"{len(phone.lines)} lines do not fit: a {model.display_name} has "
                                        f"{model.line_keys} line keys and {where}")
+
+
+def pool_of(phone: BatPhone) -> str:
+    return phone.device.get("device_pool", "Default")
+
+
+def _pool_conflicts(phones: list[BatPhone]) -> list[RowError]:
+    """T-7: the rows giving one device pool a date/time group give it the same one."""
+    first: dict[str, BatPhone] = {}
+    errors = []
+    for phone in phones:
+        if phone.date_time is None:
+            continue
+        other = first.setdefault(pool_of(phone), phone)
+        if other.date_time != phone.date_time:
+            errors.append(RowError(phone.row, "Date/Time Group", f"device pool {pool_of(phone)} has another "
+                                                                  f"date/time group on row {other.row}"))
+    return errors
 
 
 def _intercom_conflicts(phones: list[BatPhone]) -> list[RowError]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from typing import Iterable, TextIO
 
+from models.rules import datetime_group
 from models.rules.bat_format import ALL_DETAILS, BAT, FORMAT_TITLES, BatLine, BatPhone
 from models.rules.catalog import Catalog, UnknownModel
 from models.rules.refusals import Refused
@@ -17,7 +18,8 @@ _AD_DEVICE = [("Device Name", "name"), ("Description", "description"), ("Device 
               ("Phone Load Name", "load_override"), ("Device Type", "model"),
               ("Common Phone Profile", "common_profile"), ("Owner User ID", "owner"),
               ("Allow CTI Control Flag", "cti_controlled"), ("Device Security Profile", "security_profile"),
-              ("Device Protocol", "protocol"), ("SIP Profile", "sip_profile"), ("Module 3", "kem3")]
+              ("Device Protocol", "protocol"), ("SIP Profile", "sip_profile"), ("Module 3", "kem3"),
+              *datetime_group.BAT_COLUMNS]  # the device pool's date/time group (T-7), after CUCM's columns
 
 
 _AD_LINE = [("Directory Number", "pattern"), ("Route Partition", "partition"), ("Line Text Label", "label"),
@@ -77,6 +79,7 @@ def _device_values(phone: BatPhone, catalog: Catalog) -> dict[str, str]:
     values.update(name=phone.name, mac=phone.mac, model=_display_name(catalog.model, phone.model),
                   protocol=phone.protocol, owner=phone.owner or "", template=phone.template or "",
                   security_profile=phone.security_profile or "")
+    values.update(datetime_group.to_cells(phone.date_time))
     for slot, key in enumerate(phone.kems, 1):
         values[f"kem{slot}"] = _display_name(catalog.kem, key)
     return values

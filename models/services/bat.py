@@ -24,7 +24,8 @@ run again on every phone):
 Export (``export_bat``) writes every phone back in either format; importing an
 All Details export into an empty site gives the same phones, lines (intercom
 lines after the others), speed dials, owners, templates, profile names and
-KEMs. Not carried by either format: BLF buttons, product-specific parameters
+KEMs, and each device pool's date/time group (T-7: All Details only, in five columns of its
+own after CUCM's). Not carried by either format: BLF buttons, product-specific parameters
 (new phones take the model's defaults), users' PINs, profiles and primary
 extensions, registration and migration state. The BAT phone format also loses
 the device type, template, security profile, KEMs and intercom lines.
@@ -62,6 +63,7 @@ from models.services.site import (
     get_or_create_template,
 )
 from models.storage.database import Database
+from models.storage.devicepools import date_time_groups, save_date_time_group
 from models.storage.queries import in_chunks
 from models.tables.devices import Device, KemModule
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
@@ -158,7 +160,16 @@ def _site_errors(session: Session, phones: list[BatPhone]) -> list[RowError]:
                 what = "an intercom" if known else "a normal"
                 errors.append(RowError(phone.row, line.column, f"{bat_format.dn_text(line.pattern, line.partition)} "
                                                                 f"is {what} directory number already"))
-    return errors
+    return errors + _pool_errors(session, phones)
+
+
+def _pool_errors(session: Session, phones: list[BatPhone]) -> list[RowError]:
+    """T-7: a row may give a device pool the site knows only the date/time group it has."""
+    given = [p for p in phones if p.date_time is not None]
+    known = date_time_groups(session, (bat_format.pool_of(p) for p in given))
+    return [RowError(p.row, "Date/Time Group", f"device pool {bat_format.pool_of(p)} has the date/time group "
+                                               f"{known[bat_format.pool_of(p)].summary()} here")
+            for p in given if bat_format.pool_of(p) in known and known[bat_format.pool_of(p)] != p.date_time]
 
 
 def _existing_dns(session: Session, phones: list[BatPhone]) -> dict[tuple[str, str], bool]:
@@ -197,6 +208,8 @@ def _profile_fields(name: str) -> dict:
 def _apply(session: Session, phones: list[BatPhone], catalog: Catalog, progress: TextIO | None,
            summary: ImportSummary) -> None:
     _templates_and_profiles(session, phones, catalog, summary)
+    for pool, group in {bat_format.pool_of(p): p.date_time for p in phones if p.date_time is not None}.items():
+        save_date_time_group(session, pool, group)
     _directory_numbers(session, phones, summary)
     _owners(session, phones, summary)
     with tqdm(total=len(phones), desc="import", unit="phone", file=progress,
@@ -312,6 +325,7 @@ def site_phones(session: Session) -> list[BatPhone]:
                                .order_by(col(FeatureButton.device_id), col(FeatureButton.position))):
         speed_dials[button.device_id].append((button.target, button.label))
     phones = []
+    groups = date_time_groups(session, session.exec(select(Device.device_pool).distinct()))
     for device in session.exec(select(Device).order_by(col(Device.name))):
         if device.mac is None:
             continue  # not a phone (SEP + MAC): nothing a BAT phone file can hold
@@ -319,6 +333,7 @@ def site_phones(session: Session) -> list[BatPhone]:
             mac=device.mac, model=device.model, protocol=device.protocol, owner=users.get(device.owner_id),
             template=templates.get(device.button_template_id), security_profile=profiles.get(device.security_profile_id),
             kems=kems[device.id], lines=lines[device.id], speed_dials=speed_dials[device.id],
+            date_time=groups.get(device.device_pool),
             device={name: getattr(device, name) for name in (*bat_format.TEXT_FIELDS, *bat_format.BOOL_FIELDS)
                     if getattr(device, name) not in (None, "")}))
     return phones

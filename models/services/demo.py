@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from models.rules import security
+from models.rules import datetime_group, security
 from models.rules.clock import utcnow
 from models.services.admins import create_admin
 from models.services.site import (
@@ -20,6 +20,7 @@ from models.services.site import (
     get_or_create_template,
     set_auth_code,
 )
+from models.storage.devicepools import save_date_time_group
 from models.storage.settings import save_settings
 from models.tables.settings import DeviceDefaults
 from models.tables.users import CredentialState
@@ -70,6 +71,10 @@ def load_demo(session: Session) -> None:
     get_or_create_template(session, "Custom 7965 SCCP", "custom", "7965", "SCCP")
     get_or_create_template(session, "Universal Device Template Button layout", "universal")
     session.add(DeviceDefaults(model="8851", onboarding_method="activation_code"))
+    # T-7: the HQ pool's clock (a name from CUCM's time zone list, 12-hour US dates, two NTP servers);
+    # the pool named Default keeps the default group (Greenwich, no NTP).
+    save_date_time_group(session, "HQ_DP", datetime_group.checked(
+        "HQ Eastern", "Eastern Standard/Daylight Time", "America/New_York", "M/D/YA", ["192.0.2.123", "ntp.hq.example.com"]))
 
     for user_id, first, ext, pin in USERS:
         profile = "Hot Desk Users" if user_id == "olivia" else "Standard Users"

@@ -13,11 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from models.rules.catalog import Catalog, UnknownModel
+from models.rules.datetime_group import DEFAULT, DateTimeGroup
 from models.rules.firmware import next_79xx_step
 from models.rules.names import device_name_for_mac
 from models.rules.refusals import Refused
 from models.rules.settings import SiteSettings
 from models.services.site import LineSpec, create_device
+from models.storage.devicepools import date_time_groups
 from models.storage.queries import in_chunks
 from models.storage.settings import load_settings
 from models.tables.devices import Device, KemModule
@@ -71,6 +73,7 @@ class DeviceConfig:
     lines: tuple[LineConfig, ...] = ()
     features: tuple[FeatureConfig, ...] = ()
     kems: tuple[KemConfig, ...] = ()
+    date_time: DateTimeGroup = DEFAULT  # the device pool's date/time group (T-7)
 
 
 def device_load(device: Device, defaults: DeviceDefaults | None, catalog: Catalog) -> str:
@@ -129,16 +132,18 @@ def device_configs(session: Session, names: list[str], catalog: Catalog) -> dict
             features[f.device_id].append(f)
         for k in session.exec(select(KemModule).where(col(KemModule.device_id).in_(chunk)).order_by(col(KemModule.slot))):
             kems[k.device_id].append(k.model)
+    groups = date_time_groups(session, (d.device_pool for d in devices.values()))
     counts: dict[int, int] = {}
     for chunk in in_chunks(sorted(dn_ids)):
         counts.update(session.exec(select(LineAppearance.dn_id, func.count())
                                    .where(col(LineAppearance.dn_id).in_(chunk)).group_by(LineAppearance.dn_id)).all())
     return {d.name: _config(d, catalog, profiles.get(d.security_profile_id), defaults.get(d.model),
-                            lines[i], features[i], kems[i], counts) for i, d in devices.items()}
+                            lines[i], features[i], kems[i], counts, groups.get(d.device_pool, DEFAULT))
+            for i, d in devices.items()}
 
 
 
-def _config(device, catalog, profile, defaults, rows, feature_rows, kem_models, counts) -> DeviceConfig:
+def _config(device, catalog, profile, defaults, rows, feature_rows, kem_models, counts, date_time) -> DeviceConfig:
     try:
         model = catalog.model(device.model)
         display, keys = model.display_name, model.line_keys
@@ -161,7 +166,7 @@ def _config(device, catalog, profile, defaults, rows, feature_rows, kem_models, 
         security_mode=profile.mode if profile else "non_secure", transport=profile.transport if profile else "udp",
         user_locale=device.user_locale, network_locale=device.network_locale, sip_profile=device.sip_profile,
         product_params=dict(device.product_params or {}), line_keys=keys, lines=lines, features=features,
-        kems=tuple(KemConfig(k, _kem_load(catalog, k)) for k in kem_models),
+        kems=tuple(KemConfig(k, _kem_load(catalog, k)) for k in kem_models), date_time=date_time,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
@@ -22,6 +22,7 @@ from models.rules.refusals import Refused
 from models.rules.registration import confirmation
 from models.rules.settings import SiteSettings
 from models.services.provisioning import device_load
+from models.storage.devicepools import date_time_group
 from models.storage.queries import device_query, user_query
 from models.storage.settings import load_settings
 from models.tables.devices import Device, DevicePublic, KemModule
@@ -58,7 +59,8 @@ def device_public(session: Session, device: Device) -> DevicePublic:
     data = device.model_dump(exclude={"id", "owner_id", "button_template_id", "security_profile_id", "uid"})
     return DevicePublic(**data, mac=device.mac, owner=owner.user_id if owner else None,
                         button_template=template.name if template else None,
-                        security_profile=profile.name if profile else None, kems=kems, lines=lines)
+                        security_profile=profile.name if profile else None, kems=kems, lines=lines,
+                        date_time_group=asdict(date_time_group(session, device.device_pool)))
 
 
 def records(session: Session, *, outcome: str | None = None, limit: int = 1000) -> list[MigrationRecordPublic]:

@@ -5,6 +5,7 @@ Importing this package registers every table on ``SQLModel.metadata``.
 
 from models.tables.activation import ActivationCode
 from models.tables.admins import AdminAccount, ApiToken
+from models.tables.devicepools import DevicePool
 from models.tables.devices import Device, KemModule
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
 from models.tables.records import MigrationRecord
@@ -16,7 +17,7 @@ from models.tables.templates import PhoneButtonTemplate, SecurityProfile
 from models.tables.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
 from models.tables.versions import SiteVersion
 
-__all__ = ["ActivationCode", "AdminAccount", "ApiToken", "Device", "KemModule", "DirectoryNumber", "FeatureButton",
+__all__ = ["ActivationCode", "AdminAccount", "ApiToken", "DevicePool", "Device", "KemModule", "DirectoryNumber", "FeatureButton",
            "LineAppearance", "MigrationRecord", "Registration", "ScreenSessionRow", "DeviceDefaults", "SiteSetting", "MigrationTask",
            "TaskDevice", "TaskUpload", "PhoneButtonTemplate", "SecurityProfile", "AuthCodeThrottle", "CredentialState",
            "EndUser", "UserProfile", "SiteVersion"]

@@ -114,3 +114,5 @@ class DevicePublic(DeviceBase):
     auto_registered: bool = False
     kems: list[str] = []
     lines: list[dict[str, Any]] = []
+    # T-7: the device pool's date/time group (name, time_zone, olson_time_zone, date_template, ntp_servers)
+    date_time_group: dict[str, Any] = {}

@@ -25,6 +25,7 @@ from urllib.parse import quote
 from lxml import etree
 from lxml.builder import E
 
+from models.rules.datetime_group import DateTimeGroup
 from models.services.provisioning import DeviceConfig
 
 # 1 non-secure: CUCM 12.5 and usecallmanagernz; 2 and 3: docs/protocol.md (no public sample of a secure file).
@@ -42,6 +43,9 @@ LANG_CODES = {"English_United_States": "en_US", "French_France": "fr_FR", "Germa
 AUTO_ANSWER_OFF = "2"
 # A BLF button's featureOptionMask: 1 in wazo (the only sample with a BLF button).
 BLF_OPTION_MASK = "1"
+# ntp/ntpMode: CUCM 12.5 writes Unicast (usecallmanagernz's notes spell it unicast, the other
+# mode being directedbroadcast); the product only knows unicast servers.
+NTP_MODE = "Unicast"
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,19 @@ def _features(features) -> list[etree._Element]:
     return elements
 
 
+def _date_time(group: DateTimeGroup) -> etree._Element:
+    """devicePool/dateTimeSetting as CUCM 12.5 writes it (its 7821 file): the group's name,
+    dateTemplate, timeZone, olsonTimeZone, then ntps with one ntp (name, an empty nameV6,
+    ntpMode) per server, in the group's order. A group with no server has no ntps (the phone
+    then takes its time from the call control)."""
+    setting = E.dateTimeSetting(_text("name", group.name), _text("dateTemplate", group.date_template),
+                                _text("timeZone", group.time_zone), _text("olsonTimeZone", group.olson_time_zone))
+    if group.ntp_servers:
+        setting.append(E.ntps(*[E.ntp(_text("name", server), _text("nameV6", ""), _text("ntpMode", NTP_MODE))
+                                for server in group.ntp_servers]))
+    return setting
+
+
 def _add_on_modules(config: DeviceConfig) -> etree._Element:
     """addOnModule@idx with deviceType, deviceLine, loadInformation (usecallmanagernz's
     commented-out block); the load is the KEM's catalogue load, as sccp_manager writes its
@@ -183,7 +200,7 @@ def render_device(config: DeviceConfig, server: ServerInfo) -> bytes:
         _text("deviceProtocol", config.protocol),
         E.devicePool(
             _text("name", config.device_pool),
-            E.dateTimeSetting(_text("dateTemplate", "M/D/Y"), _text("timeZone", "Greenwich Standard Time")),
+            _date_time(config.date_time),
             _call_manager_group(server, config.protocol),
         ),
     )
