@@ -16,12 +16,15 @@ test_ivr_pjsua2.py and test_ivr_baresip.py.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +35,7 @@ from sqlmodel import select
 from test_server import logged_secrets
 
 import models.tables  # noqa: F401  (registers every table)
+from models.rules.clock import utcnow
 from models.storage.database import Database
 from models.tables.devices import Device
 from models.tables.lines import DirectoryNumber, LineAppearance
@@ -198,9 +202,10 @@ def sipp(scenario: str, port: int, workdir: Path, *, caller: str = "9000", conta
     return subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout + 30)
 
 
-def call(worker: IvrWorker, workdir: Path, scenario: str, steps: list[str], **kw) -> None:
+def call(worker: IvrWorker, workdir: Path, scenario: str, steps: list[str], *, keys: type[DtmfPcaps] = DtmfPcaps,
+         **kw) -> None:
     """One SIPp call with ``steps`` as step1.pcap, step2.pcap, ...; fails with both sides' logs."""
-    pcaps = DtmfPcaps(workdir)
+    pcaps = keys(workdir)
     for number, keys in enumerate(steps, 1):
         pcaps.write(f"step{number}.pcap", keys)
     done = sipp(scenario, worker.port, workdir, **kw)
@@ -242,6 +247,12 @@ class Site:
             return _plain(session.exec(select(CredentialState).join(EndUser, EndUser.id == CredentialState.user_id)
                                        .where(EndUser.user_id == user)).first())
 
+    def fail_once(self, user: str) -> None:
+        """One failed PIN on record for ``user`` (A-4), as if keyed wrong a minute ago."""
+        with self.db.session() as session:
+            user_id = session.exec(select(EndUser.id).where(EndUser.user_id == user)).one()
+            session.add(CredentialState(user_id=user_id, failures=1, first_failure_at=utcnow()))
+
     def set_contact(self, name: str, contact: str) -> None:
         with self.db.session() as session:
             device = session.exec(select(Device).where(Device.name == name)).one()
@@ -270,7 +281,7 @@ def site(site_url):
 
 
 def assert_untouched(site: Site) -> None:
-    assert [r.outcome for r in site.records() if r.outcome != "refused"] == []
+    assert [r.outcome for r in site.records() if r.outcome not in ("refused", "abandoned")] == []
     new = site.device(NEW)
     assert new.auto_registered and new.owner_id is None and site.line1(NEW) == "9000"
 
@@ -353,13 +364,59 @@ def test_locked_user_is_told_and_nothing_changes(tmp_path, site_url, site):
     assert [r.code for r in site.records()] == ["locked"]
 
 
-def test_hangup_in_the_middle_of_the_pin_changes_nothing(tmp_path, site_url, site):
+def test_hangup_in_the_middle_of_the_pin_changes_nothing_but_is_recorded(tmp_path, site_url, site):
+    """C-13: nothing migrates, and the abandoned attempt is recorded with the extension, never the PIN's keys."""
     with running_worker(tmp_path, url=site_url) as worker:
         call(worker, tmp_path, "ivr_hangup_in_pin.xml", ["2", "1012#", "17"])
-        log = worker.wait_log('"event": "ivr_call_ended"')
+        log = worker.wait_log('"op": "abandon"')
     assert_untouched(site)
-    assert site.records() == [] and site.credentials("olivia") is None
+    assert site.credentials("olivia") is None
+    [record] = site.records()
+    assert (record.door, record.action, record.outcome, record.new_device) == ("ivr", "replace", "abandoned", NEW)
+    assert record.details == {"extension": "1012"} and "17" not in record.message.replace("1012", "")
     assert '"phase": "pin"' in log  # the worker saw the hang-up while the PIN was keyed
+
+
+class QuickKeys(DtmfPcaps):
+    """Keys pressed quickly: 20 ms of event and 20 ms apart, so keys arrive while the engine works."""
+
+    PACKETS, GAP_MS = 1, 20
+
+
+def test_type_ahead_the_whole_call_without_pauses_migrates(tmp_path, site_url, site):
+    """A-8: menu key, extension#, PIN# and the confirmation keyed in one go while the IVR is busy.
+
+    olivia has one failed PIN on record, so her right PIN is a write (A-4's
+    counter is reset); the test holds SQLite's write lock for the first seconds
+    of the call, so the confirmation key arrives while ``authenticate`` waits:
+    without type-ahead it would be lost and nothing would migrate.
+    """
+    site.fail_once("olivia")
+    holder = threading.Thread(target=hold_write_lock, args=(site_url, 3.0))
+    holder.start()
+    try:
+        with running_worker(tmp_path, url=site_url) as worker:
+            call(worker, tmp_path, "ivr_type_ahead.xml", ["21012#1739#1"], keys=QuickKeys)
+    finally:
+        holder.join(timeout=10)
+    old = site.device("SEP001122330033")
+    assert old.migrated and old.successor == NEW and site.line1(NEW) == "1012"
+    [record] = site.records()
+    assert (record.door, record.action, record.outcome) == ("ivr", "replace", "migrated")
+    assert site.credentials("olivia").failures == 0
+    authenticated = [json.loads(line) for line in worker.log().splitlines() if '"op": "authenticate"' in line]
+    assert authenticated[0]["ms"] >= 500  # it did wait for the lock: the last key came meanwhile
+
+
+def hold_write_lock(url: str, seconds: float) -> None:
+    """Keep SQLite's write lock (the worker's writes wait, its reads go on) for ``seconds``."""
+    connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        time.sleep(seconds)
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
 
 
 def test_silence_until_the_ivr_hangs_up(tmp_path, site_url, site):
