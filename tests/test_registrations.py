@@ -12,12 +12,15 @@ import pytest
 from sqlmodel import select
 
 from models.rules import registration as rules
+from models.rules.catalog import Catalog
 from models.rules.plan import Target
 from models.rules.refusals import Refused
 from models.rules.registration import Register
 from models.services.migration import Migrator
+from models.services.provisioning import auto_register
 from models.services.registrations import Registrations
 from models.storage.database import Database
+from models.storage.registration_rows import line_patterns
 from models.storage.stamp import current_version
 from models.tables.devices import Device
 from models.tables.records import MigrationRecord
@@ -50,6 +53,10 @@ def clock():
 @pytest.fixture
 def regs(demo_db: Database, clock):
     return Registrations(demo_db, clock=clock, grace_seconds=30, confirm_minutes=30)
+
+
+def device_id(session, name: str) -> int:
+    return session.exec(select(Device.id).where(Device.name == name)).one()
 
 
 def device(db: Database, name: str) -> SimpleNamespace:
@@ -148,6 +155,26 @@ def test_r6_the_new_phone_registering_its_new_line_1_confirms_the_migration(regs
     assert outcome.confirmed == (result.record_id,)
     confirmed = record(demo_db, result.record_id)
     assert confirmed.confirmed_at == clock.now and regs.confirmation(confirmed.at, confirmed.confirmed_at) == "confirmed"
+
+
+def test_r3_r5_a_binding_refused_now_but_admitted_before_is_kept_until_it_expires(regs, demo_db, clock):
+    """R-3: a new phone registers the temporary DN auto-registration gave it (T-4); the migration onto
+    it takes that DN away while the phone waits on its binding for the restart. Reconciliation neither
+    refreshes nor ends the binding Kamailio still lists, so the restart still finds the phone (R-5);
+    it ends at expiry."""
+    new = "SEP00AABBCC0009"
+    with demo_db.session() as session:
+        session.flush([auto_register(session, "00AABBCC0009", Catalog.load())])
+        dn = line_patterns(session.connection(), device_id(session, new))[1]
+    binding = cisco("00AABBCC0009", dn, expires=60)
+    regs.registered(binding)
+    Migrator(demo_db).migrate(BOB, Target(mac="00AABBCC0009", model="8851"), door="api", actor="test")
+    with pytest.raises(Refused):
+        regs.check(binding)  # the temporary DN is no longer a line of the phone
+    assert regs.reconcile([binding]) == {"registered": 0, "unregistered": 0, "refused": 1}
+    assert regs.restart_target(new) is not None
+    clock.now += timedelta(seconds=91)
+    assert regs.expire() == 1 and regs.restart_target(new) is None
 
 
 def test_r6_an_unconfirmed_migration_is_flagged_after_the_time_allowed(regs, clock):

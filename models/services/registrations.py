@@ -100,7 +100,9 @@ class Registrations:
 
     def reconcile(self, regs: list[Register]) -> dict[str, int]:
         """R-3: the registrar's whole location table. What it lists is (re)stored; what this site holds as
-        registered but the table lacks ends. A REGISTER the site would refuse now is left out."""
+        registered but the table lacks ends. A binding the site would refuse now is neither stored nor
+        ended: admitted before (the temporary DN a migration just took off the phone, which still waits
+        on that binding for its restart, R-5), it lasts until it expires or the phone registers again."""
         listed: set[str] = set()
         counts = {"registered": 0, "unregistered": 0, "refused": 0}
         for reg in regs:
@@ -109,6 +111,7 @@ class Registrations:
                 counts["registered"] += 1
             except Refused:
                 counts["refused"] += 1
+                listed.add(rules.device_of(reg) or "")
         with self.db.read_session() as session:
             held = list(session.exec(select(Registration.device_name, Registration.call_id)))
         for name, call_id in held:
