@@ -54,8 +54,13 @@ def admin_conninfo(url: str) -> str:
 
 
 @contextmanager
-def throwaway_cluster(prefix: str = "phone-migration-pg-") -> Iterator[str]:
-    """Start a cluster; yield ``postgresql+psycopg://postgres@127.0.0.1:PORT/postgres``; stop and remove it."""
+def throwaway_cluster(prefix: str = "phone-migration-pg-", listen: str = "127.0.0.1",
+                      hba: tuple[str, ...] = ()) -> Iterator[str]:
+    """Start a cluster; yield ``postgresql+psycopg://postgres@LISTEN:PORT/postgres``; stop and remove it.
+
+    ``listen``: another address, for clients in other network namespaces (tests/e2e/test_multihost.py);
+    the cluster starts in the calling thread's network namespace. ``hba``: pg_hba.conf lines put
+    before initdb's own (trust for local and 127.0.0.1 only)."""
     binaries = bindir()
     if binaries is None:
         raise ClusterError("PostgreSQL server binaries (initdb, pg_ctl) not found: install Debian's 'postgresql'")
@@ -71,15 +76,18 @@ def throwaway_cluster(prefix: str = "phone-migration-pg-") -> Iterator[str]:
                            check=True, capture_output=True, timeout=START_TIMEOUT)
             with open(data / "postgresql.conf", "a") as conf:
                 conf.write(
-                    f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{root}'\n"
+                    f"listen_addresses = '{listen}'\nport = {port}\nunix_socket_directories = '{root}'\n"
                     "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                 )
+            if hba:
+                rules = data / "pg_hba.conf"
+                rules.write_text("".join(f"{line}\n" for line in hba) + rules.read_text())
             subprocess.run(_as_postgres(binaries / "pg_ctl", "-D", data, "-l", log, "-w", "-t", str(START_TIMEOUT),
                                         "start"), check=True, capture_output=True, timeout=START_TIMEOUT + 10)
         except subprocess.CalledProcessError as exc:
             detail = exc.stderr.decode(errors="replace") + (log.read_text() if log.exists() else "")
             raise ClusterError(f"could not start PostgreSQL with {binaries}: {detail}") from None
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        yield f"postgresql+psycopg://postgres@{listen}:{port}/postgres"
     finally:
         subprocess.run(_as_postgres(binaries / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"),
                        capture_output=True, timeout=START_TIMEOUT)

@@ -35,7 +35,8 @@ sys.path.insert(0, str(HERE.parent))
 import pgcluster  # noqa: E402
 
 ADDRESSES = ("10.0.0.5", "10.0.0.6")
-SECTIONS = {"One host": 1, "Checking": 1, "Several hosts": 3, "Kamailio as a Debian service": 1}
+SECTIONS = {"One host": 1, "Checking": 1, "Several hosts": 3, "Several hosts on PostgreSQL": 2,
+            "Kamailio as a Debian service": 1}
 BLOCK_TIMEOUT = 180
 SYSTEMCTL = """#!/bin/bash
 # systemctl for tests/e2e/deploy_readme.py: the Debian kamailio unit's ExecStart, as its user, waiting like
@@ -217,6 +218,11 @@ def main(workdir: Path) -> int:
                                     capture_output=True, text=True, timeout=60,
                                     env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"))
             assert "registered" in listed.stdout and "unregistered" not in listed.stdout, listed.stdout
+            # HAProxy's file (checked by haproxy -c), option 150, Kamailio over both hosts with callbacks to HAProxy.
+            for block in by_section["Several hosts on PostgreSQL"]:
+                session.run("Several hosts on PostgreSQL", block)
+            assert "--callback-url http://10.0.0.4:8080/callcontrol" in by_section["Several hosts on PostgreSQL"][1]
+            assert "http://10.0.0.4:8080/callcontrol" in Path("/etc/kamailio/kamailio.cfg").read_text()
             session.stop_all()
 
             # The Debian unit (its ExecStart, as the user kamailio) with the generated file; the site's
