@@ -553,3 +553,12 @@ def test_t7_a_phones_page_shows_its_pools_date_time_group(admin):
     assert "Device pool HQ_DP" in text
     assert ("Date/time group HQ Eastern: Eastern Standard/Daylight Time (America/New_York), dates M/D/YA, "
             "NTP 192.0.2.123, ntp.hq.example.com") in text
+
+
+def test_s8_secure_config_files_is_a_setting_and_a_secure_phones_page_says_what_it_needs(admin):
+    """S-8: the setting is edited with the enterprise parameters; a phone on a secure profile
+    says on its page that it needs a trust list this product cannot issue."""
+    assert "Config file of a phone on a secure profile" in admin.text("/admin/settings")
+    bob = admin.text("/admin/phones/SEP001122330002")
+    assert "Corp Authenticated SIP is a secure profile (Authenticated)" in bob and "trust list (CTL/ITL file)" in bob
+    assert "trust list" not in admin.text("/admin/phones/SEP001122330033")  # Non-Secure

@@ -635,3 +635,12 @@ def test_t7_a_device_carries_its_pools_date_time_group(api):
     assert body["date_time_group"] == {"name": "HQ Eastern", "time_zone": "Eastern Standard/Daylight Time",
                                        "olson_time_zone": "America/New_York", "date_template": "M/D/YA",
                                        "ntp_servers": ["192.0.2.123", "ntp.hq.example.com"]}
+
+
+def test_s8_secure_config_files_through_the_api(api):
+    """S-8: a site setting like the others; a device on a secure profile says what it needs."""
+    assert api.get("/settings").get_json()["secure_config_files"] == "non_secure"
+    assert "says Non-Secure" in api.get("/devices/SEP001122330002").get_json()["security_note"]
+    assert api.patch("/settings", json={"secure_config_files": "mapped"}).get_json()["secure_config_files"] == "mapped"
+    assert "tells it to use TLS" in api.get("/devices/SEP001122330002").get_json()["security_note"]
+    assert api.get("/devices/SEP001122330033").get_json()["security_note"] == ""

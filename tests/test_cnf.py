@@ -14,6 +14,7 @@ from models.rules.catalog import default_catalog
 from models.services.demo import load_demo
 from models.services.provisioning import default_loads, device_config
 from models.storage.database import Database
+from models.storage.settings import save_settings
 from models.tables.devices import Device
 from models.tables.settings import DeviceDefaults
 from phoneservice.configfiles.cnf import ServerInfo, render_default, render_device
@@ -101,9 +102,20 @@ def test_lines_speed_dials_blf_and_kem(demo):
     assert doc.findtext("vendorConfig/lineMode") == "1"
 
 
-def test_security_mode_and_transport_from_profile(demo):
-    doc = etree.fromstring(rendered(demo, "SEP001122330002"))  # Authenticated, TLS
-    assert (doc.findtext("deviceSecurityMode"), doc.findtext("transportLayerProtocol")) == ("2", "3")
+def test_s8_security_mode_and_transport_from_profile(demo):
+    """S-8: bob's profile is Authenticated over TLS; with no trust list to give (the default,
+    secure_config_files non_secure) his file says Non-Secure over TCP; under ``mapped`` it says
+    the profile's own mode and transport."""
+    doc = etree.fromstring(rendered(demo, "SEP001122330002"))
+    assert (doc.findtext("deviceSecurityMode"), doc.findtext("transportLayerProtocol")) == ("1", "1")
+    with demo.session() as s:
+        save_settings(s, secure_config_files="mapped")
+    try:
+        doc = etree.fromstring(rendered(demo, "SEP001122330002"))
+        assert (doc.findtext("deviceSecurityMode"), doc.findtext("transportLayerProtocol")) == ("2", "3")
+    finally:
+        with demo.session() as s:
+            save_settings(s, secure_config_files="non_secure")
 
 
 def test_service_urls_point_here_with_the_device_name(demo):

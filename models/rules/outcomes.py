@@ -22,9 +22,10 @@ PARAM_UNSUPPORTED = "param_unsupported"  # C-6
 # warnings
 LINES_TO_KEM = "lines_to_kem"  # C-4
 EM_LOGGED_OUT = "em_logged_out"  # C-8
+NEEDS_TRUST_LIST = "needs_trust_list"  # S-8: a secure profile, and no trust list from this product
 
 CODES = frozenset({INTERCOM_STAYS, KEM_UNSUPPORTED, KEM_UNMIXABLE, KEM_TOO_MANY, LINES_DROPPED, FEATURE_DROPPED,
-                   PARAM_UNSUPPORTED, LINES_TO_KEM, EM_LOGGED_OUT})
+                   PARAM_UNSUPPORTED, LINES_TO_KEM, EM_LOGGED_OUT, NEEDS_TRUST_LIST})
 
 
 class Note(str):

@@ -25,11 +25,12 @@ from models.rules.outcomes import (
     KEM_UNSUPPORTED,
     LINES_DROPPED,
     LINES_TO_KEM,
+    NEEDS_TRUST_LIST,
     PARAM_UNSUPPORTED,
     Note,
 )
 from models.rules.refusals import Refused
-from models.rules.security import ProfileSpec, mapped_profile
+from models.rules.security import UNIVERSAL_PROFILES, ProfileSpec, mapped_profile, trust_list_note
 
 SESSION_LINE_MODE = "0"  # vendorConfig lineMode for Session Line Mode (docs/protocol.md: unconfirmed)
 ALL_CALLS_ENABLED = "1"
@@ -169,6 +170,7 @@ def plan(
     *,
     replacement_policy: str = "retain",
     security_policy: str = "mapped",
+    secure_config_files: str = "non_secure",
     template_lookup=lambda name: None,
 ) -> Plan:
     """C-1..C-11: the new device, without touching storage."""
@@ -235,6 +237,9 @@ def plan(
         "cti_controlled": old.cti_controlled,  # C-9
         "locked": old.locked and not (old_model is not None and old_model.video),  # C-10
     }
+    mode = UNIVERSAL_PROFILES[profile].mode
+    if note := trust_list_note(profile, mode, secure_config_files):  # S-8
+        warnings.append(Note(NEEDS_TRUST_LIST, note, profile=profile, mode=mode, secure_config_files=secure_config_files))
     if old.em_logged_in_user:
         warnings.append(Note(EM_LOGGED_OUT, f"Extension Mobility user {old.em_logged_in_user} is logged out; "
                                             "log in again on the new phone", user=old.em_logged_in_user))

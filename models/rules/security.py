@@ -56,3 +56,32 @@ def mapped_profile(mode: str | None, tftp_encrypted: bool, key_order: str, polic
     if key_order == "ec_preferred_rsa_backup":
         return ENCRYPTED_EC_PREFERRED
     return ENCRYPTED
+
+
+# S-8 / T-1: a phone in a secure mode (Authenticated, Encrypted) is told to use TLS and to check
+# its call control's certificate against a trust list (CTLSEP<MAC>.tlv / ITLSEP<MAC>.tlv), and
+# takes a signed config file (.cnf.xml.sgn). This product issues none of them (they answer "file
+# not found"), so the site chooses what the config file says (SiteSettings.secure_config_files).
+SECURE_MODES = frozenset({"authenticated", "encrypted"})
+MODE_NAMES = {"non_secure": "Non-Secure", "authenticated": "Authenticated", "encrypted": "Encrypted"}
+
+
+def rendered_security(mode: str, transport: str, secure_config_files: str) -> tuple[str, str]:
+    """S-8: the (mode, transport) a config file says: the profile's own under ``mapped``; under
+    ``non_secure`` a secure profile is written as the Non-Secure universal profile is, over TCP."""
+    if mode in SECURE_MODES and secure_config_files == "non_secure":
+        return "non_secure", UNIVERSAL_PROFILES[NON_SECURE].transport
+    return mode, transport
+
+
+def trust_list_note(profile: str, mode: str | None, secure_config_files: str) -> str | None:
+    """S-8: what a phone on a secure profile needs, as every door says it; None for a non-secure one."""
+    if mode not in SECURE_MODES:
+        return None
+    needs = ("a secure phone needs a trust list (CTL/ITL file) and a signed config file, "
+             "which this product cannot issue")
+    if secure_config_files == "non_secure":
+        return (f"{profile} is a secure profile ({MODE_NAMES[mode]}), but the phone's config file says "
+                f"Non-Secure (site setting secure_config_files: non_secure): {needs}")
+    return (f"{profile} is a secure profile ({MODE_NAMES[mode]}): the phone's config file tells it to use TLS, "
+            f"but {needs}; until one is installed on it, the phone cannot trust its call control")

@@ -22,6 +22,8 @@ class SiteSettings(BaseModel):
     replacement_policy: Literal["retain", "delete"] = "retain"
     # S-2
     security_profile_policy: Literal["mapped", "non_secure"] = "mapped"
+    # S-8: what a config file says of a secure profile while the product issues no trust list
+    secure_config_files: Literal["mapped", "non_secure"] = "non_secure"
     # S-3
     identification: Literal["primary_extension", "self_service_user_id"] = "primary_extension"
     # S-4

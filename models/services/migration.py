@@ -98,6 +98,7 @@ class Migrator:
             self.catalog,
             replacement_policy=settings.replacement_policy,
             security_policy=settings.security_profile_policy,
+            secure_config_files=settings.secure_config_files,
             template_lookup=template_lookup(connection),
         )
 

@@ -17,6 +17,7 @@ from models.rules.datetime_group import DEFAULT, DateTimeGroup
 from models.rules.firmware import next_79xx_step
 from models.rules.names import device_name_for_mac
 from models.rules.refusals import Refused
+from models.rules.security import rendered_security
 from models.rules.settings import SiteSettings
 from models.services.site import LineSpec, create_device
 from models.storage.devicepools import date_time_groups
@@ -133,17 +134,20 @@ def device_configs(session: Session, names: list[str], catalog: Catalog) -> dict
         for k in session.exec(select(KemModule).where(col(KemModule.device_id).in_(chunk)).order_by(col(KemModule.slot))):
             kems[k.device_id].append(k.model)
     groups = date_time_groups(session, (d.device_pool for d in devices.values()))
+    secure_config_files = load_settings(session).secure_config_files
     counts: dict[int, int] = {}
     for chunk in in_chunks(sorted(dn_ids)):
         counts.update(session.exec(select(LineAppearance.dn_id, func.count())
                                    .where(col(LineAppearance.dn_id).in_(chunk)).group_by(LineAppearance.dn_id)).all())
     return {d.name: _config(d, catalog, profiles.get(d.security_profile_id), defaults.get(d.model),
-                            lines[i], features[i], kems[i], counts, groups.get(d.device_pool, DEFAULT))
+                            lines[i], features[i], kems[i], counts, groups.get(d.device_pool, DEFAULT),
+                            secure_config_files)
             for i, d in devices.items()}
 
 
 
-def _config(device, catalog, profile, defaults, rows, feature_rows, kem_models, counts, date_time) -> DeviceConfig:
+def _config(device, catalog, profile, defaults, rows, feature_rows, kem_models, counts, date_time,
+            secure_config_files) -> DeviceConfig:
     try:
         model = catalog.model(device.model)
         display, keys = model.display_name, model.line_keys
@@ -159,11 +163,14 @@ def _config(device, catalog, profile, defaults, rows, feature_rows, kem_models, 
     )
     features = tuple(FeatureConfig(len(lines) + i, f.feature, f.target, f.label or f.target)
                      for i, f in enumerate(feature_rows, 1))
+    # S-8: a secure profile is written Non-Secure unless the site chose its own mode
+    mode, transport = rendered_security(profile.mode, profile.transport, secure_config_files) if profile else (
+        "non_secure", "udp")
     return DeviceConfig(
         name=device.name, model=device.model, model_display=display, protocol=device.protocol,
         device_pool=device.device_pool, description=device.description,
         load=device_load(device, defaults, catalog),
-        security_mode=profile.mode if profile else "non_secure", transport=profile.transport if profile else "udp",
+        security_mode=mode, transport=transport,
         user_locale=device.user_locale, network_locale=device.network_locale, sip_profile=device.sip_profile,
         product_params=dict(device.product_params or {}), line_keys=keys, lines=lines, features=features,
         kems=tuple(KemConfig(k, _kem_load(catalog, k)) for k in kem_models), date_time=date_time,

@@ -20,6 +20,7 @@ from models.rules.clock import utcnow
 from models.rules.names import normalize_device_name
 from models.rules.refusals import Refused
 from models.rules.registration import confirmation
+from models.rules.security import trust_list_note
 from models.rules.settings import SiteSettings
 from models.services.provisioning import device_load
 from models.storage.devicepools import date_time_group
@@ -60,7 +61,10 @@ def device_public(session: Session, device: Device) -> DevicePublic:
     return DevicePublic(**data, mac=device.mac, owner=owner.user_id if owner else None,
                         button_template=template.name if template else None,
                         security_profile=profile.name if profile else None, kems=kems, lines=lines,
-                        date_time_group=asdict(date_time_group(session, device.device_pool)))
+                        date_time_group=asdict(date_time_group(session, device.device_pool)),
+                        security_note=trust_list_note(profile.name, profile.mode,
+                                                      load_settings(session).secure_config_files) or ""
+                        if profile else "")
 
 
 def records(session: Session, *, outcome: str | None = None, limit: int = 1000) -> list[MigrationRecordPublic]:

@@ -116,3 +116,5 @@ class DevicePublic(DeviceBase):
     lines: list[dict[str, Any]] = []
     # T-7: the device pool's date/time group (name, time_zone, olson_time_zone, date_template, ntp_servers)
     date_time_group: dict[str, Any] = {}
+    # S-8: what the phone's secure profile needs that this product cannot issue; "" when non-secure
+    security_note: str = ""

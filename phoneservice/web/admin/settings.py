@@ -22,7 +22,7 @@ from phoneservice.web.services import services
 
 SECTIONS = {
     "enterprise": ("Enterprise parameters (S-1 to S-3)",
-                   ("replacement_policy", "security_profile_policy", "identification")),
+                   ("replacement_policy", "security_profile_policy", "secure_config_files", "identification")),
     "self-provisioning": ("Self-provisioning (S-4)", ("authentication", "ivr_languages", "ivr_route_point")),
     "auto-registration": ("Auto-registration (S-5)",
                           ("autoreg_enabled", "autoreg_start_dn", "autoreg_end_dn", "autoreg_partition",
@@ -36,6 +36,8 @@ SECTIONS = {
 LABELS = {
     "replacement_policy": "When provisioning a replacement phone for an end user",
     "security_profile_policy": "Security profile for migrated phone",
+    "secure_config_files": "Config file of a phone on a secure profile (this product issues no trust list: "
+                           "non_secure keeps such phones working)",
     "identification": "User identification prompt",
     "authentication": "Self-provisioning authentication",
     "ivr_languages": "IVR prompt languages, in order (comma separated)",
