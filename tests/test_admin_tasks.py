@@ -257,7 +257,7 @@ def test_cancel_retry_and_refresh(services, admin):
     assert admin.wait_for("Complete")["counts"] == {"complete": 1, "failed": 1}
     add_phones(services, 1, start=1)
     response = admin.post(f"/admin/tasks/{TASK}/retry", {}, page=f"/admin/tasks/{TASK}")
-    assert "1 devices ready for migration again" in text_of(admin.get(response.headers["Location"]))
+    assert "1 device ready for migration again" in text_of(admin.get(response.headers["Location"]))
     admin.post(f"/admin/tasks/{TASK}/refresh", {}, page=f"/admin/tasks/{TASK}")
     admin.post(f"/admin/tasks/{TASK}/start", {}, page=f"/admin/tasks/{TASK}")  # the task keeps its TFTP server
     assert admin.wait_for("Complete")["counts"] == {"complete": 2}

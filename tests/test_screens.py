@@ -400,3 +400,13 @@ def test_m2_unknown_model_header_clearly_refused(phone, header):
     """M-2: a model name the catalogue does not know is refused by name, as text."""
     first = phone(header).get(f"/screens/?name={FRESH}")
     assert f"{header} is not supported here" in first.text and "administrator" in first.text
+
+
+def test_a4_lockout_of_one_minute_is_worded_in_the_singular(services, phone):
+    """A-4: a locked user is told when to try again: "1 minute", never "1 minutes"."""
+    with services.db.session() as s:
+        save_settings(s, lockout_minutes=1)
+    for _ in range(3):
+        p, first = start(phone)
+        last = login(p, first, "1001", "0000")
+    assert "Try again in 1 minute, or ask your administrator" in last.text

@@ -746,10 +746,10 @@ def test_f6_cli_cancel_and_per_device(cli, sqlite_url, tmp_path):
     (tmp_path / "devices.csv").write_text(csv_of(*(user(i) for i in range(3))))
     cli("tasks", "create", TASK)
     cli("tasks", "upload", TASK, str(tmp_path / "devices.csv"))
-    assert "1 devices paused" in cli("tasks", "pause", TASK, "--mac", mac(0)).output
-    assert "1 devices cancelled" in cli("tasks", "cancel", TASK, "--mac", mac(1)).output
+    assert "1 device paused" in cli("tasks", "pause", TASK, "--mac", mac(0)).output
+    assert "1 device cancelled" in cli("tasks", "cancel", TASK, "--mac", mac(1)).output
     assert "in progress, 2/3" in cli("tasks", "start", TASK, "--tftp-server", SERVER).output
-    assert "1 devices cancelled" in cli("tasks", "cancel", TASK).output
+    assert "1 device cancelled" in cli("tasks", "cancel", TASK).output
     assert "Complete" in cli("tasks", "list").output
 
 

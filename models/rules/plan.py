@@ -29,6 +29,7 @@ from models.rules.outcomes import (
     PARAM_UNSUPPORTED,
     Note,
 )
+from models.rules.phrases import count, plural
 from models.rules.refusals import Refused
 from models.rules.security import UNIVERSAL_PROFILES, ProfileSpec, mapped_profile, trust_list_note
 
@@ -308,13 +309,13 @@ def _report_buttons(lines, features, line_plan, feature_plan, keys, model, has_k
     kept = {b.source_position for b in line_plan}
     moved = [str(i) for i, (line, b) in enumerate(zip(lines, line_plan), 1) if b.on_kem]
     dropped = [str(i) for i, line in enumerate(lines, 1) if line.position not in kept]
-    noun = "line key" if keys == 1 else "line keys"
+    has = f"Your new phone has {count(keys, 'line key')}"
     if moved:
-        warnings.append(Note(LINES_TO_KEM, f"Your new phone has {keys} {noun}; {_plural('line', moved)} will move to the KEM",
+        warnings.append(Note(LINES_TO_KEM, f"{has}; {_plural('line', moved)} will move to the KEM",
                              lines=[int(n) for n in moved]))
     if dropped:
         where = "its key expansion modules are full" if has_kem else "it has no key expansion module"
-        losses.append(Note(LINES_DROPPED, f"Your new phone has {keys} {noun} and {where}; {_plural('line', dropped)} will be dropped",
+        losses.append(Note(LINES_DROPPED, f"{has} and {where}; {_plural('line', dropped)} will be dropped",
                            lines=[int(n) for n in dropped]))
     kept_features = {b.source_position for b in feature_plan}
     for feature in features:
@@ -326,7 +327,7 @@ def _report_buttons(lines, features, line_plan, feature_plan, keys, model, has_k
 
 
 def _plural(noun: str, numbers: list[str]) -> str:
-    return f"{noun}{'s' if len(numbers) > 1 else ''} {_numbers(numbers)}"
+    return f"{noun if len(numbers) == 1 else plural(noun)} {_numbers(numbers)}"
 
 
 def _plan_template(old: DeviceSnapshot, new_model: PhoneModel, protocol: str, chosen: str | None) -> tuple[str, str]:

@@ -25,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlmodel import Session, select
 
 from models.rules import auth
+from models.rules.phrases import count
 from models.rules.refusals import Refused
 from models.storage.database import Database
 from models.storage.queries import prune_throttles
@@ -131,7 +132,7 @@ def admin_login(db, username: str, password: str, now: datetime) -> AdminAccount
     """
     key = _admin_throttle_key(username)
     blocked = Refused("admin_login_blocked", f"Too many failed logins for this user name; try again in "
-                      f"{ADMIN_LOGIN_BLOCK_MINUTES} minutes or ask another administrator")
+                      f"{count(ADMIN_LOGIN_BLOCK_MINUTES, 'minute')} or ask another administrator")
     with db.read_session() as session:
         throttle = session.get(AuthCodeThrottle, key)
         if auth.code_blocked(throttle, now):

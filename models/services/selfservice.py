@@ -22,6 +22,7 @@ from models.rules import auth
 from models.rules.attempt import Attempt
 from models.rules.catalog import UnknownModel
 from models.rules.clock import utcnow
+from models.rules.phrases import count
 from models.rules.plan import Plan, Target
 from models.rules.refusals import Refused
 from models.rules.selection import Candidate, Selection, choose
@@ -223,7 +224,7 @@ class SelfService:
 
     def _locked(self, state: CredentialState, settings: SiteSettings, now: datetime) -> Refused:
         minutes = auth.lock_remaining_minutes(state, settings, now)
-        when = f"Try again in {minutes} minutes, or ask" if minutes else "Ask"
+        when = f"Try again in {count(minutes, 'minute')}, or ask" if minutes else "Ask"
         return Refused("locked", f"Your account is locked after too many wrong PINs. {when} your administrator to unlock it. {FORGOTTEN_PIN}")
 
     def _fail(self, attempt: Attempt, refusal: Refused, settings: SiteSettings | None = None) -> None:
@@ -352,7 +353,7 @@ class SelfService:
             select(func.count()).select_from(Device).where(Device.owner_id == user.id, Device.migrated == False, Device.id != device.id)  # noqa: E712
         ).one()
         if owned >= profile.phone_limit:
-            raise Refused("phone_limit", f"You already have {owned} phones, the most you may have; ask your administrator")
+            raise Refused("phone_limit", f"You already have {count(owned, 'phone')}, the most you may have; ask your administrator")
         old_line1 = session.exec(select(LineAppearance).where(LineAppearance.device_id == device.id, LineAppearance.position == 1)).first()
         released = []
         if old_line1 is not None:

@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from models.rules.phrases import count
 from phoneservice.cli.common import _db, _fail, refusals
 
 
@@ -55,8 +56,8 @@ def export_bat_file(ctx, fmt: str, output: str | None) -> None:
 
     if output:
         with open(output, "w", encoding="utf-8", newline="") as f:
-            count = bat.export_bat(_db(ctx), f, fmt=fmt)
-        click.echo(f"exported {count} phones to {output}", err=True)
+            exported = bat.export_bat(_db(ctx), f, fmt=fmt)
+        click.echo(f"exported {count(exported, 'phone')} to {output}", err=True)
     else:
         click.echo(bat.export_text(_db(ctx), fmt), nl=False)
     if fmt == "bat":

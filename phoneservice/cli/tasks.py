@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from models.rules.phrases import count
 from phoneservice.cli.common import _db, _fail, refusals
 
 
@@ -118,10 +119,11 @@ def _run_batches(bulk, name: str) -> None:
     end = bulk.progress(name)
     counts = ", ".join(f"{s} {n}" for s, n in sorted(end.counts.items()))
     if end.paused:
-        click.echo(f"task {name} paused after {end.done}/{end.total} devices ({counts}); "
+        click.echo(f"task {name} paused after {end.done}/{count(end.total, 'device')} ({counts}); "
                    f"continue with: phone-migration tasks resume {name}")
     elif end.status == "In progress":
-        click.echo(f"task {name} in progress, {end.done}/{end.total} devices ({counts}): the others are paused one by one")
+        click.echo(f"task {name} in progress, {end.done}/{count(end.total, 'device')} ({counts}): "
+                   "the others are paused one by one")
     else:
         click.echo(f"task {name}: {end.status} ({counts})")
 
@@ -145,8 +147,8 @@ def tasks_start(ctx, name: str, tftp_server: str | None) -> None:
 @refusals
 def tasks_pause(ctx, name: str, macs: tuple[str, ...]) -> None:
     """Pause task NAME after the batch under way (or only some devices)."""
-    count = _bulk(ctx).pause(name, _macs(macs))
-    click.echo(f"{count} devices paused" if macs else f"task {name} pauses after the batch under way")
+    done = _bulk(ctx).pause(name, _macs(macs))
+    click.echo(f"{count(done, 'device')} paused" if macs else f"task {name} pauses after the batch under way")
 
 
 @tasks.command("resume")
@@ -158,9 +160,9 @@ def tasks_pause(ctx, name: str, macs: tuple[str, ...]) -> None:
 def tasks_resume(ctx, name: str, macs: tuple[str, ...], no_run: bool) -> None:
     """Resume task NAME and run its remaining batches (or resume only some devices)."""
     bulk = _bulk(ctx)
-    count = bulk.resume(name, _macs(macs))
+    done = bulk.resume(name, _macs(macs))
     if macs:
-        click.echo(f"{count} devices resumed")
+        click.echo(f"{count(done, 'device')} resumed")
     elif no_run:
         click.echo(f"task {name} resumed: run its batches with phone-migration tasks start {name}")
     else:
@@ -174,8 +176,8 @@ def tasks_resume(ctx, name: str, macs: tuple[str, ...], no_run: bool) -> None:
 @refusals
 def tasks_cancel(ctx, name: str, macs: tuple[str, ...]) -> None:
     """Cancel task NAME: devices done stay done, the others are cancelled (or only some devices)."""
-    count = _bulk(ctx).cancel(name, _macs(macs))
-    click.echo(f"{count} devices cancelled")
+    done = _bulk(ctx).cancel(name, _macs(macs))
+    click.echo(f"{count(done, 'device')} cancelled")
 
 
 @tasks.command("retry")
@@ -185,8 +187,8 @@ def tasks_cancel(ctx, name: str, macs: tuple[str, ...]) -> None:
 @refusals
 def tasks_retry(ctx, name: str, macs: tuple[str, ...]) -> None:
     """Check errored and failed devices again; those that pass are ready for migration again."""
-    count = _bulk(ctx).retry(name, _macs(macs))
-    click.echo(f"{count} devices ready for migration again")
+    done = _bulk(ctx).retry(name, _macs(macs))
+    click.echo(f"{count(done, 'device')} ready for migration again")
 
 
 @tasks.command("refresh")
@@ -195,8 +197,8 @@ def tasks_retry(ctx, name: str, macs: tuple[str, ...]) -> None:
 @refusals
 def tasks_refresh(ctx, name: str) -> None:
     """Check eligibility again and read the loads the migrated phones report."""
-    count = _bulk(ctx).refresh(name)
-    click.echo(f"{count} devices changed state")
+    done = _bulk(ctx).refresh(name)
+    click.echo(f"{count(done, 'device')} changed state")
 
 
 @tasks.command("report")
@@ -231,7 +233,7 @@ def tasks_export(ctx, name: str, directory: str) -> None:
     for file_name, text in files.items():
         (folder / file_name).write_text(text, encoding="utf-8", newline="")
         devices = len(text.splitlines()) - 1
-        click.echo(f"{folder / file_name}: {devices} devices")
+        click.echo(f"{folder / file_name}: {count(devices, 'device')}")
     if not files:
         click.echo("no device to export")
 

@@ -14,12 +14,14 @@ from pathlib import Path
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from models.rules.phrases import count
 from models.rules.refusals import Kind, Refused
 
 IDLE = timedelta(minutes=30)
 HERE = Path(__file__).parent / "templates" / "admin"
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+blueprint.add_app_template_filter(count, "count")  # {{ n | count("device") }}: "1 device", "2 devices"
 
 
 def now() -> datetime:

@@ -24,6 +24,7 @@ import zipfile
 from flask import Response, flash, redirect, request, url_for
 
 from models.rules.firmware import Direction
+from models.rules.phrases import count
 from models.rules.refusals import Kind, Refused
 from models.rules.tasks import ELIGIBILITY, IN_PROGRESS, STATES
 from phoneservice.observe import log_event
@@ -169,14 +170,14 @@ def task_action(name: str, action: str):
             tasks.resume(name)
             message = f'Task "{name}" resumed.'
         elif action == "cancel":
-            count = tasks.cancel(name)
-            message = f"{count} devices cancelled; the devices done stay as they are."
+            done = tasks.cancel(name)
+            message = f"{count(done, 'device')} cancelled; the devices done stay as they are."
         elif action == "retry":
-            count = tasks.retry(name)
-            message = f"{count} devices ready for migration again."
+            done = tasks.retry(name)
+            message = f"{count(done, 'device')} ready for migration again."
         else:
-            count = tasks.refresh(name)
-            message = f"Eligibility checked again: {count} devices changed state."
+            done = tasks.refresh(name)
+            message = f"Eligibility checked again: {count(done, 'device')} changed state."
     except Refused as refusal:
         if refusal.kind is Kind.NOT_FOUND:
             return refused_page(refusal)
