@@ -270,3 +270,20 @@ def test_a_79xx_kem_carries_its_load_an_8800_kem_none_known(demo):
         == [("1", "B015-1-0-4-2"), ("2", "B015-1-0-4-2")]
     bob = doc(render_device(config(demo, "SEP001122330002"), SERVER))  # 8851 with a BEKEM
     assert bob.findtext("addOnModules/addOnModule/loadInformation") == ""
+
+
+def test_a_kems_device_line_is_its_line_keys_and_an_8800_kem_takes_no_load(demo):
+    """The addOnModule notes of usecallmanagernz/usecallmanagernz.github.io sepmac-cnf-xml.html:
+    deviceLine is the module's number of line keys (7914 14, 7915 and 7916 24, BEKEM 36,
+    CP-8800-Audio and CP-8800-Video 28; sccp_manager's install.php KEM table gives 14 and 24 too),
+    and loadInformation is needed only for the 7914, 7915 and 7916: the 8800 modules have no
+    firmware of their own (also chan-sccp/chan-sccp issue #623). deviceLine used to be empty."""
+    def modules(name):
+        root = doc(render_device(config(demo, name), SERVER))
+        return [(m.findtext("deviceType"), m.findtext("deviceLine"), m.findtext("loadInformation"))
+                for m in root.findall("addOnModules/addOnModule")]
+
+    assert modules("SEP001122330001") == [("7914", "14", "S00105000400")]  # alice's 7965
+    assert modules("SEP001122330002") == [("BEKEM", "36", "")]  # bob's 8851
+    assert modules("SEP001122330030") == [("CP-8800-Video", "28", "")]  # ivan's 8865
+    assert [CAT.kem(k).capacity for k in ("7915", "7916", "CP-8800-Audio")] == [24, 24, 28]

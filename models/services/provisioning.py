@@ -52,7 +52,8 @@ class FeatureConfig:
 @dataclass(frozen=True)
 class KemConfig:
     model: str
-    load: str  # the KEM's load from the catalogue, "" when unknown
+    load: str  # the KEM's load from the catalogue, "" when it has none of its own
+    lines: int = 0  # its line keys, all pages (deviceLine), 0 when the catalogue does not know it
 
 
 @dataclass(frozen=True)
@@ -173,15 +174,16 @@ def _config(device, catalog, profile, defaults, rows, feature_rows, kem_models, 
         security_mode=mode, transport=transport,
         user_locale=device.user_locale, network_locale=device.network_locale, sip_profile=device.sip_profile,
         product_params=dict(device.product_params or {}), line_keys=keys, lines=lines, features=features,
-        kems=tuple(KemConfig(k, _kem_load(catalog, k)) for k in kem_models), date_time=date_time,
+        kems=tuple(_kem(catalog, k) for k in kem_models), date_time=date_time,
     )
 
 
-def _kem_load(catalog: Catalog, kem: str) -> str:
+def _kem(catalog: Catalog, kem: str) -> KemConfig:
     try:
-        return catalog.kem(kem).default_load
+        model = catalog.kem(kem)
     except UnknownModel:
-        return ""
+        return KemConfig(kem, "")
+    return KemConfig(kem, model.default_load, model.capacity)
 
 
 def device_names(session: Session) -> list[str]:

@@ -166,11 +166,14 @@ def _date_time(group: DateTimeGroup) -> etree._Element:
 
 def _add_on_modules(config: DeviceConfig) -> etree._Element:
     """addOnModule@idx with deviceType, deviceLine, loadInformation (usecallmanagernz's
-    commented-out block); the load is the KEM's catalogue load, as sccp_manager writes its
-    KEM table's load there (none known for the 8800 KEMs: left empty)."""
+    commented-out block). deviceLine is the module's line keys over all its pages (the
+    usecallmanagernz notes: 14 for a 7914, 24 for a 7915/7916, 36 for a BEKEM, 28 for the
+    CP-8800 Audio/Video; sccp_manager's KEM table says the same for the 79xx ones). The load
+    is the KEM's catalogue load, as sccp_manager writes its KEM table's load there; the 8800
+    KEMs have none: the phone updates them from its own firmware (docs/rules.md)."""
     modules = E.addOnModules()
     for idx, kem in enumerate(config.kems, 1):
-        modules.append(E.addOnModule(_text("deviceType", kem.model), _text("deviceLine", ""),
+        modules.append(E.addOnModule(_text("deviceType", kem.model), _text("deviceLine", kem.lines or ""),
                                      _text("loadInformation", kem.load), idx=str(idx)))
     return modules
 
