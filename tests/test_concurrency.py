@@ -31,6 +31,7 @@ from models.storage.database import Database
 from models.tables.devices import Device
 from models.tables.lines import LineAppearance
 from models.tables.records import MigrationRecord
+from models.tables.templates import PhoneButtonTemplate
 
 pytestmark = pytest.mark.slow
 
@@ -314,3 +315,43 @@ def test_c12_unique_index_refuses_second_copy_even_without_lock(demo_db):
     with db.session() as session:
         outcomes = sorted(session.exec(select(MigrationRecord.outcome).where(MigrationRecord.old_device_uid == uid)))
     assert outcomes == ["migrated", "refused"]
+
+
+# --- two first migrations to one model ----------------------------------------------
+
+
+def test_c12_two_first_migrations_to_a_model_both_apply(demo_db):
+    """C-12, H-1: two different old phones migrated at once to a model that has no phone button template
+    row yet (two hosts' first migrations to a new model): both transactions create the row; the one that
+    commits second takes the other's row instead of failing as "being migrated"."""
+    db, first_in, results = demo_db, threading.Event(), {}
+
+    def hold(stage: str) -> None:
+        if stage == "device_created" and threading.current_thread().name == "first":
+            first_in.set()
+            time.sleep(1.0)  # the second reaches the template meanwhile, behind this transaction's new row
+
+    def migrate(old: str, mac: str) -> None:
+        try:
+            result = Migrator(db).migrate(old, Target(mac=mac, model=NEW_MODEL, protocol=NEW_PROTOCOL),
+                                          door="admin", actor="c12-template")
+            results[threading.current_thread().name] = result.applied
+        except Refused as exc:
+            results[threading.current_thread().name] = exc.code
+
+    APPLY_HOOKS.append(hold)
+    try:
+        first = threading.Thread(target=migrate, args=(f"SEP{demo_mac(0x11)}", _mac(0xE0, 1)), name="first")
+        first.start()
+        assert first_in.wait(BARRIER_TIMEOUT), "the first migration never reached its new device"
+        second = threading.Thread(target=migrate, args=(f"SEP{demo_mac(0x14)}", _mac(0xE0, 2)), name="second")
+        second.start()
+        first.join(RESULT_TIMEOUT)
+        second.join(RESULT_TIMEOUT)
+    finally:
+        APPLY_HOOKS.remove(hold)
+    assert results == {"first": True, "second": True}
+    with db.session() as session:
+        names = session.exec(select(func.count()).select_from(PhoneButtonTemplate)
+                             .where(PhoneButtonTemplate.name == f"Standard {NEW_MODEL} {NEW_PROTOCOL}")).one()
+    assert names == 1

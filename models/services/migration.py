@@ -217,24 +217,36 @@ def _appearances(session: Session, device_id: int):
 
 
 def _template(session: Session, p: Plan) -> int:
-    row = stored.template_row(session.connection(), p.template_name)
-    if row is not None:
-        return row.id
-    template = PhoneButtonTemplate(name=p.template_name, kind=p.template_kind, model=p.new_model, protocol=p.new_protocol)
-    session.add(template)
-    session.flush()
-    return template.id
+    return _made_once(session, lambda: getattr(stored.template_row(session.connection(), p.template_name), "id", None),
+                      lambda: PhoneButtonTemplate(name=p.template_name, kind=p.template_kind, model=p.new_model,
+                                                  protocol=p.new_protocol))
 
 
 def _profile(session: Session, name: str) -> int:
-    found = stored.profile_id(session.connection(), name)
+    def make() -> SecurityProfile:
+        spec = UNIVERSAL_PROFILES[name]
+        return SecurityProfile(name=name, mode=spec.mode, tftp_encrypted=spec.tftp_encrypted,
+                               transport=spec.transport, key_order=spec.key_order, universal=True)
+
+    return _made_once(session, lambda: stored.profile_id(session.connection(), name), make)
+
+
+def _made_once(session: Session, find: Callable[[], int | None], make: Callable[[], object]) -> int:
+    """The id of a row found by ``find``, else of the row ``make`` builds, inserted in a savepoint: when
+    another transaction inserts the same name at the same moment (two hosts' first migrations to one
+    model, H-1) ours waits for it and fails on the unique name; its row, committed by then, is taken."""
+    found = find()
     if found is not None:
         return found
-    spec = UNIVERSAL_PROFILES[name]
-    row = SecurityProfile(name=name, mode=spec.mode, tftp_encrypted=spec.tftp_encrypted,
-                          transport=spec.transport, key_order=spec.key_order, universal=True)
-    session.add(row)
-    session.flush()
-    return row.id
+    try:
+        with session.begin_nested():
+            row = make()
+            session.add(row)
+        return row.id
+    except IntegrityError:
+        found = find()
+        if found is None:
+            raise
+        return found
 
 
