@@ -120,7 +120,7 @@ def _routes(app):
 
 def test_every_endpoint_refuses_a_request_without_a_valid_token(api):
     routes = list(_routes(api.app))
-    assert len(routes) == 33
+    assert len(routes) == 35  # with T-7's GET /device-pools and PUT /device-pools/{name}
     for method, path in routes:
         for token in (None, "revoked", "pm_not-a-token", "not-even-pm"):
             headers = {"Authorization": f"Bearer {api.tokens.get(token, token)}"} if token else {}
@@ -644,3 +644,18 @@ def test_s8_secure_config_files_through_the_api(api):
     assert api.patch("/settings", json={"secure_config_files": "mapped"}).get_json()["secure_config_files"] == "mapped"
     assert "tells it to use TLS" in api.get("/devices/SEP001122330002").get_json()["security_note"]
     assert api.get("/devices/SEP001122330033").get_json()["security_note"] == ""
+
+
+def test_t7_device_pools_list_and_set_their_date_time_group(api):
+    """T-7: GET lists every pool with its group (the default where none is held); PUT sets one, and
+    its phones' views follow; a bad group is a 422 naming the refusal."""
+    pools = {p["name"]: p for p in api.get("/device-pools", token="read").get_json()["items"]}
+    assert pools["HQ_DP"]["configured"] and pools["HQ_DP"]["date_time_group"]["name"] == "HQ Eastern"
+    assert not pools["Default"]["configured"] and pools["Default"]["phones"] > 0
+    group = {"name": "Paris", "time_zone": "Romance Standard/Daylight Time", "olson_time_zone": "Europe/Paris",
+             "date_template": "D/M/YY", "ntp_servers": ["192.0.2.200"]}
+    done = api.put("/device-pools/Default", json=group)
+    assert done.status_code == 200 and done.get_json()["date_time_group"] == group and done.get_json()["configured"]
+    assert api.get("/devices/SEP001122330010").get_json()["date_time_group"] == group  # carol's, pool Default
+    problem_of(api.put("/device-pools/Default", json={**group, "date_template": "DD/MM"}), 422, "bad_datetime_group")
+    assert api.put("/device-pools/Default", json=group, token="read").status_code == 403

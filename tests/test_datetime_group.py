@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from lxml import etree
 
 from models.rules import datetime_group
@@ -18,6 +19,7 @@ from models.services.migration import Migrator
 from models.services.provisioning import device_config
 from models.storage.database import Database
 from models.storage.devicepools import date_time_group, save_date_time_group
+from phoneservice.cli import main
 from phoneservice.configfiles.cnf import ServerInfo, render_device
 
 SCHEMA = etree.RelaxNG(etree.parse(str(Path(__file__).parents[1] / "phoneservice" / "configfiles" / "schemas" / "cnf.rng")))
@@ -144,3 +146,29 @@ def test_t7_bat_import_refuses_a_group_other_than_the_sites(demo_db):
     with pytest.raises(BatRejected) as rejected:
         import_bat(demo_db, text)
     assert "has the date/time group HQ Eastern (Eastern Standard/Daylight Time" in rejected.value.errors[0].message
+
+
+def test_t7_the_cli_lists_and_sets_a_pools_group(sqlite_url):
+    """T-7: ``device-pools list`` shows each pool's group ('(default)' where none is held);
+    ``device-pools set`` gives one, which the pool's phones' files then carry; a bad group is one
+    line and exit status 1."""
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(main, ["--database", sqlite_url, *args], catch_exceptions=False)
+
+    assert run("init-db", "--demo").exit_code == 0
+    listed = run("device-pools", "list").output
+    assert "HQ Eastern: Eastern Standard/Daylight Time, M/D/YA, 192.0.2.123, ntp.hq.example.com" in listed
+    assert "CMLocal (default): Greenwich Standard Time" in listed
+    done = run("device-pools", "set", "Default", "--group", "Paris", "--time-zone", "Romance Standard/Daylight Time",
+               "--olson", "Europe/Paris", "--date-template", "D/M/YY", "--ntp", "192.0.2.200", "--ntp", "192.0.2.201")
+    assert done.exit_code == 0 and "NTP 192.0.2.200, 192.0.2.201" in done.output
+    db = Database(sqlite_url)
+    try:
+        setting = rendered(db, "SEP001122330010").find("devicePool/dateTimeSetting")  # carol's, pool Default
+        assert (setting.findtext("name"), setting.findtext("dateTemplate")) == ("Paris", "D/M/YY")
+    finally:
+        db.dispose()
+    bad = run("device-pools", "set", "Default", "--group", "X", "--time-zone", "Z", "--date-template", "MM-DD")
+    assert bad.exit_code == 1 and "is not a date template" in bad.output

@@ -6,7 +6,7 @@ by ``create_app``; every door (screens, admin UI, REST API, health) asks
 ``services()`` for it.
 
 A view calls the service objects here (``directory``, ``phones``, ``records``,
-``site_settings``, ``activation``, ``admins``, ``tokens``, ``migrator``,
+``site_settings``, ``activation``, ``admins``, ``tokens``, ``device_pools``, ``migrator``,
 ``selfservice``, the bulk tasks through ``phoneservice.web.taskrunner``): each
 of their methods opens and closes its own transaction, so no view opens one.
 Those built from ``db`` and ``catalog`` alone are built here, so the
@@ -24,6 +24,7 @@ from ivr.restart import BackgroundRestarts, Restarts, UdpRestarts
 from models.rules.catalog import Catalog
 from models.services.activation import Activation
 from models.services.admins import AdminAccounts, Tokens
+from models.services.devicepools import DevicePools
 from models.services.directory import Directory
 from models.services.migration import Migrator
 from models.services.phones import Phones
@@ -73,6 +74,7 @@ class Services:
     activation: Activation = field(init=False)  # M-5 codes
     admins: AdminAccounts = field(init=False)  # admin UI logins
     tokens: Tokens = field(init=False)  # the API's bearer tokens
+    device_pools: DevicePools = field(init=False)  # T-7: the pools' date/time groups
 
     def __post_init__(self) -> None:
         self.directory = Directory(self.db)
@@ -82,6 +84,7 @@ class Services:
         self.activation = Activation(self.db, self.catalog)
         self.admins = AdminAccounts(self.db)
         self.tokens = Tokens(self.db)
+        self.device_pools = DevicePools(self.db)
         if self.screen_sessions is None:
             self.screen_sessions = SessionStore(self.db)
         if self.registrations is None:

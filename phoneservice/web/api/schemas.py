@@ -158,3 +158,21 @@ SettingsUpdate = create_model(
 SettingsPublic = create_model(
     "SettingsPublic", **{n: (_setting_type(n), ...) for n in EDITABLE}, auth_code_set=(bool, ...),
 )
+
+
+class DateTimeGroupBody(BaseModel):
+    """T-7: a device pool's date/time group, as GET shows it and PUT sets it."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=50, description="e.g. HQ Eastern")
+    time_zone: str = Field(min_length=1, max_length=64, description="as phones read it: Eastern Standard/Daylight Time")
+    olson_time_zone: str = Field(default="", max_length=64, description="e.g. America/New_York")
+    date_template: str = Field(default="M/D/Y", max_length=16, description="D/M/Y, M/D/Y or Y/M/D; YY; A")
+    ntp_servers: list[Annotated[str, Field(max_length=50)]] = Field(default=[], max_length=4)
+
+
+class DevicePoolPublic(BaseModel):
+    name: str
+    phones: int = Field(description="how many phones name this pool")
+    configured: bool = Field(description="false: the site holds no group for it, the default one applies")
+    date_time_group: DateTimeGroupBody
