@@ -95,8 +95,8 @@ class Emulated:
     """One phone: one keep-alive HTTP/1.1 connection (asyncio, so the bench's own
     CPU stays small beside the server's on two cores); times every screen."""
 
-    def __init__(self, port: int):
-        self.port = port
+    def __init__(self, port: int, host: str = "127.0.0.1"):
+        self.port, self.host = port, host
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.latencies: list[float] = []
@@ -107,8 +107,8 @@ class Emulated:
         target = parts.path + ("?" + parts.query if parts.query else "")
         began = time.perf_counter()
         if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        self.writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{REQUEST_HEADERS}\r\n".encode())
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{REQUEST_HEADERS}\r\n".encode())
         status, body = await asyncio.wait_for(self._response(), 30)
         elapsed = time.perf_counter() - began
         self.latencies.append(elapsed)

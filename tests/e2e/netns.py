@@ -110,6 +110,8 @@ class Hosts:
             if not left:
                 return
             for pid in left:
+                if pid == os.getpid():
+                    raise AssertionError(f"this test's own process is in {ns}: leave it first (inside())")
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
@@ -121,6 +123,8 @@ class Hosts:
         """Kill what still runs in the namespaces, then delete them (their veths and the bridge go with them)."""
         for ns in self.made:
             for pid in self.pids(ns):
+                if pid == os.getpid():
+                    continue
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
