@@ -35,7 +35,7 @@ from twisted.python.failure import Failure
 from ivr import flow
 from ivr.engine import engine_failure, run_engine
 from ivr.invite import CallerId
-from ivr.log import log_event
+from ivr.log import error_text, log_event
 from ivr.prompts import language_order, prompt_path
 from models.rules.attempt import Attempt
 
@@ -86,6 +86,7 @@ class CallSession:
     player: Player | None = None
     token: int = 0  # of the current player
     engine_jobs: int = 0
+    final: int | None = None  # the final answer sent to the INVITE
 
 
 class IvrAdapter:
@@ -133,7 +134,13 @@ class IvrAdapter:
         d.addCallbacks(lambda found: self._answer(session, *found, began),
                        lambda failure: self._lookup_failed(session, failure))
         d.addErrback(self._log_failure, "ivr_answer_failed", session)
+        d.addBoth(lambda _: self._ended_if_unanswered(session))
         return serial
+
+    def _ended_if_unanswered(self, session: CallSession) -> None:
+        """I-4: a call left with no final answer (its answering failed) is refused, never left ringing."""
+        if session.final is None and session.leg is not None and not session.hung_up:
+            self._respond(session, SERVER_ERROR)
 
     def media_ready(self, serial: int) -> None:
         session = self.sessions.get(serial)
@@ -216,12 +223,21 @@ class IvrAdapter:
         session.state = flow.initial_state(config)
         log_event("ivr_call_answering", call=session.serial, device=device, language=session.language,
                   lookup_ms=round((time.monotonic() - began) * 1000))
-        session.leg.respond(OK)
+        self._respond(session, OK)
 
     def _lookup_failed(self, session: CallSession, failure: Failure) -> None:
-        log_event("ivr_lookup_failed", logging.ERROR, call=session.serial, error=repr(failure.value))
+        log_event("ivr_lookup_failed", logging.ERROR, call=session.serial, error=error_text(failure.value))
         if not session.hung_up and session.leg is not None:
-            session.leg.respond(SERVER_ERROR)
+            self._respond(session, SERVER_ERROR)
+
+    def _respond(self, session: CallSession, status: int) -> None:
+        """The final answer; a call that ended meanwhile (a CANCEL during the look-up, I-4) ends here once."""
+        try:
+            session.leg.respond(status)
+            session.final = status
+        except Exception as exc:  # noqa: BLE001 - pjsua2 raises its own Error for a call that is gone
+            log_event("ivr_answer_failed", logging.WARNING, call=session.serial, status=status, error=error_text(exc))
+            self.disconnected(session.serial)
 
     # --- events into the flow, actions out ---------------------------------------
     def _feed(self, session: CallSession, event: flow.Event) -> None:
@@ -238,7 +254,7 @@ class IvrAdapter:
                         self._run(session, action)
                     except Exception as exc:  # one failed action must not lose the call's later events
                         log_event("ivr_action_failed", logging.ERROR, call=session.serial,
-                                  action=type(action).__name__, error=repr(exc))
+                                  action=type(action).__name__, error=error_text(exc))
         finally:
             session.feeding = False
         self._maybe_forget(session)
@@ -352,13 +368,13 @@ class IvrAdapter:
             self.jobs -= 1
             if isinstance(result, Failure):
                 log_event("ivr_restart_failed", logging.ERROR, call=session.serial, device=session.device,
-                          error=repr(result.value))
+                          error=error_text(result.value))
 
         d.addBoth(finished)
 
     @staticmethod
     def _log_failure(failure: Failure, event: str, session: CallSession) -> None:
-        log_event(event, logging.ERROR, call=session.serial, error=repr(failure.value))
+        log_event(event, logging.ERROR, call=session.serial, error=error_text(failure.value))
 
     # --- forgetting --------------------------------------------------------------
     def _forget_leg(self, session: CallSession) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from twisted.python.failure import Failure
 
 from ivr import flow
-from ivr.log import log_event
+from ivr.log import error_text, log_event
 from models.rules import outcomes
 from models.rules.attempt import Attempt
 from models.rules.refusals import Refused
@@ -54,5 +54,5 @@ def engine_failure(op: str, failure: Failure) -> flow.EngineFailed:
     if failure.check(Refused):
         refusal = failure.value
         return flow.EngineFailed(op, refusal.code, refusal.final)
-    log_event("ivr_engine_error", logging.ERROR, op=op, error=repr(failure.value))
+    log_event("ivr_engine_error", logging.ERROR, op=op, error=error_text(failure.value))
     return flow.EngineFailed(op, "error", final=True)  # nothing the caller can retype

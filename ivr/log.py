@@ -20,3 +20,14 @@ logger = logging.getLogger(LOGGER)
 
 def log_event(event: str, level: int = logging.INFO, **fields) -> None:
     logger.log(level, event, extra={"fields": fields})
+
+
+def error_text(exc: BaseException) -> str:
+    """What happened, in words: a pjsua2 ``Error`` by its title and reason (its repr is a bare
+    SWIG object name), anything else by its class and message."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason:
+        title = getattr(exc, "title", "") or type(exc).__name__
+        status = getattr(exc, "status", None)
+        return f"{title}: {reason}" + (f" (status {status})" if status else "")
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -16,7 +16,10 @@ from typing import Any
 
 from ivr.adapter import RELEASE_AFTER, SERVER_ERROR, IvrAdapter, PlayError
 from ivr.invite import parse_invite
-from ivr.log import log_event
+from ivr.log import error_text, log_event
+from ivr.sdp import echo_events
+
+METHOD_NOT_ALLOWED = 405
 
 
 @functools.cache
@@ -36,7 +39,7 @@ def pjsua2_classes():
             try:
                 callback(self, *args)
             except Exception as exc:  # noqa: BLE001
-                log_event("ivr_callback_failed", logging.ERROR, callback=callback.__name__, error=repr(exc))
+                log_event("ivr_callback_failed", logging.ERROR, callback=callback.__name__, error=error_text(exc))
 
         return inner
 
@@ -71,13 +74,16 @@ def pjsua2_classes():
         # callbacks (reactor thread: mainThreadOnly, libHandleEvents in a LoopingCall)
         @guarded
         def onCallState(self, prm: Any) -> None:
-            ci = self.getInfo()
             adapter = self._adapter
-            if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            try:
+                state = self.getInfo().state
+            except pj.Error:  # I-4: the call is gone already; it still ends once
+                state = pj.PJSIP_INV_STATE_DISCONNECTED
+            if state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 self._audio = None  # pjsua2 has freed it already
                 if adapter is not None:
                     adapter.disconnected(self.serial)
-            elif ci.state == pj.PJSIP_INV_STATE_CONFIRMED and adapter is not None:
+            elif state == pj.PJSIP_INV_STATE_CONFIRMED and adapter is not None:
                 adapter.confirmed(self.serial)
 
         @guarded
@@ -89,6 +95,16 @@ def pjsua2_classes():
                     break
             if self._audio is not None and self._adapter is not None:
                 self._adapter.media_ready(self.serial)
+
+        @guarded
+        def onCallSdpCreated(self, prm: Any) -> None:
+            # I-2: answer the offer's telephone-event range, not pjmedia's 0-16.
+            if prm.remSdp.wholeSdp:
+                prm.sdp.wholeSdp = echo_events(prm.sdp.wholeSdp, prm.remSdp.wholeSdp)
+
+        def onCallTransferRequest(self, prm: Any) -> None:
+            # I-1: the IVR transfers nobody (pjsua2's default would accept and dial the Refer-To).
+            prm.statusCode = METHOD_NOT_ALLOWED
 
         @guarded
         def onDtmfDigit(self, prm: Any) -> None:
@@ -141,7 +157,7 @@ def pjsua2_classes():
                 call = IvrCall(self, prm.callId, self._adapter, self._reactor)  # now, or pjsua answers 500
                 self._adapter.incoming(call, parse_invite(prm.rdata.wholeMsg))
             except Exception as exc:  # noqa: BLE001 - see guarded()
-                log_event("ivr_callback_failed", logging.ERROR, callback="onIncomingCall", error=repr(exc))
+                log_event("ivr_callback_failed", logging.ERROR, callback="onIncomingCall", error=error_text(exc))
                 if call is not None:  # never dropped inside its callback
                     self._refused.append(call)
                     self._reactor.callLater(RELEASE_AFTER, self._refused.remove, call)

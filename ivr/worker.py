@@ -37,7 +37,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from ivr.adapter import IvrAdapter
-from ivr.log import log_event
+from ivr.log import error_text, log_event
+from ivr.native import NativeError, Pjsip
 from ivr.pjsua import pjsua2_classes
 from ivr.restart import Restarts, UdpRestarts
 from models.services.migration import Migrator
@@ -49,6 +50,9 @@ MAX_PLAYERS = 32  # pjsua's player limit; retired players stay alive RELEASE_AFT
 POLL = 0.01  # seconds between libHandleEvents
 GC_EVERY = 5.0  # seconds between cyclic garbage collections (reactor thread only)
 HANGUP_GRACE = 3.0  # seconds for BYEs to complete after the drain deadline
+# I-1: what the worker serves (pjsip's invite session: INVITE, ACK, BYE, CANCEL, UPDATE; OPTIONS; INFO for DTMF)
+SERVED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE")
+TRANSACTION_TIMEOUT_MS = 3000  # I-3: a 2xx never ACKed frees its call slot after this, plus as long for the BYE
 RTP_BASE, RTP_SLOTS, RTP_PORTS = 10000, 200, 100  # worker RTP ranges in 10000-29999 (below the ephemeral ports), by SIP port
 
 
@@ -118,6 +122,7 @@ class Worker:
         cfg.logConfig.msgLogging = 0  # SIP INFO bodies carry DTMF digits (A-6)
         cfg.logConfig.decor = 0
         ep.libInit(cfg)
+        sip = self._serve_only(pj)
         for info in ep.codecEnum2():  # G.711 only: 8 kHz like the prompts, and no codec cost
             priority = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}.get(info.codecId, 0)
             ep.codecSetPriority(info.codecId, priority)
@@ -154,8 +159,19 @@ class Worker:
         self._loops = [poll, collect]
         log_event("ivr_worker_ready", host=self.args.host, port=self.args.port, transports=self.args.transports,
                   rtp_ports=[self.args.rtp_port, self.args.rtp_port + RTP_PORTS - 1], route_point=self.route_point,
-                  pjsip=ep.libVersion().full)
+                  pjsip=ep.libVersion().full, **sip)
         print(f"READY {self.args.port}", file=self.ready_out, flush=True)
+
+    def _serve_only(self, pj) -> dict:
+        """I-1 and I-3 through ``ivr.native``: Allow lists what is served; an unacknowledged answer frees its slot."""
+        try:
+            native = Pjsip(pj)
+            dropped = native.serve_only(SERVED_METHODS)
+            native.transaction_timeout(TRANSACTION_TIMEOUT_MS)
+            return {"allow": native.allowed(), "not_allowed": dropped, "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS}
+        except (OSError, AttributeError, NativeError) as exc:  # another wheel: serve as before, and say so
+            log_event("ivr_native_failed", logging.WARNING, error=error_text(exc))
+            return {}
 
     def _registered(self, fn, *args):
         """In a pool thread: pjsua2 insists every thread that might touch it is registered."""
@@ -200,7 +216,7 @@ class Worker:
             self.reactor.stop()
 
     def _fatal(self, failure, why: str) -> None:
-        log_event("ivr_worker_fatal", logging.CRITICAL, reason=why, error=repr(failure.value))
+        log_event("ivr_worker_fatal", logging.CRITICAL, reason=why, error=error_text(failure.value))
         self.exit_code = 1
         self._stop_reactor()
 
@@ -228,7 +244,7 @@ class Worker:
             gc.collect()
             ep.libDestroy()
         except Exception as exc:  # noqa: BLE001 - the process is ending; say why it is not clean
-            log_event("ivr_worker_shutdown_failed", logging.ERROR, error=repr(exc))
+            log_event("ivr_worker_shutdown_failed", logging.ERROR, error=error_text(exc))
             self.exit_code = self.exit_code or 1
         finally:
             self.ep = None
@@ -282,7 +298,7 @@ def main(argv: Sequence[str] | None = None, *, setup_logging: Callable[[str], No
         service = SelfService(Migrator(db))
         route_point = service.settings().ivr_route_point
     except Exception as exc:  # noqa: BLE001 - no database, no IVR
-        log_event("ivr_worker_fatal", logging.CRITICAL, reason="database", error=repr(exc))
+        log_event("ivr_worker_fatal", logging.CRITICAL, reason="database", error=error_text(exc))
         return 1
 
     from twisted.internet import reactor
@@ -295,7 +311,7 @@ def main(argv: Sequence[str] | None = None, *, setup_logging: Callable[[str], No
         try:
             worker.start()
         except Exception as exc:  # noqa: BLE001 - e.g. the port is taken
-            log_event("ivr_worker_fatal", logging.CRITICAL, reason="start", error=repr(exc))
+            log_event("ivr_worker_fatal", logging.CRITICAL, reason="start", error=error_text(exc))
             worker.exit_code = 2
             reactor.stop()
 
