@@ -32,6 +32,11 @@ class DateTimeGroup:
     date_template: str = "M/D/Y"
     ntp_servers: tuple[str, ...] = field(default_factory=tuple)
 
+    def public(self) -> dict[str, object]:
+        """What the doors show: the fields, the NTP servers as a list."""
+        return {"name": self.name, "time_zone": self.time_zone, "olson_time_zone": self.olson_time_zone,
+                "date_template": self.date_template, "ntp_servers": list(self.ntp_servers)}
+
     def summary(self) -> str:
         """One line for the admin pages and the CLI: ``Central (Central Standard/Daylight Time,
         M/D/YA; NTP 10.0.0.1, 10.0.0.2)``."""

@@ -3,7 +3,6 @@ doors (CLI, API), one transaction a method, public values out."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from sqlmodel import col, select
@@ -30,7 +29,7 @@ class DevicePools:
             names = sorted(set(phones) | set(session.exec(select(DevicePool.name).order_by(col(DevicePool.name)))))
             groups = date_time_groups(session, names)
         return [{"name": name, "phones": phones.get(name, 0), "configured": name in groups,
-                 "date_time_group": asdict(groups.get(name, DEFAULT))} for name in names]
+                 "date_time_group": groups.get(name, DEFAULT).public()} for name in names]
 
     def set_group(self, pool: str, *, name: str, time_zone: str, olson_time_zone: str = "",
                   date_template: str = "M/D/Y", ntp_servers: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
@@ -42,4 +41,4 @@ class DevicePools:
         group = checked(name, time_zone, olson_time_zone, date_template, list(ntp_servers))
         with self.db.session() as session:
             save_date_time_group(session, pool, group)
-        return {"name": pool, "date_time_group": asdict(group)}
+        return {"name": pool, "date_time_group": group.public()}

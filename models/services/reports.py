@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
@@ -61,7 +61,7 @@ def device_public(session: Session, device: Device) -> DevicePublic:
     return DevicePublic(**data, mac=device.mac, owner=owner.user_id if owner else None,
                         button_template=template.name if template else None,
                         security_profile=profile.name if profile else None, kems=kems, lines=lines,
-                        date_time_group=asdict(date_time_group(session, device.device_pool)),
+                        date_time_group=date_time_group(session, device.device_pool).public(),
                         security_note=trust_list_note(profile.name, profile.mode,
                                                       load_settings(session).secure_config_files) or ""
                         if profile else "")
