@@ -6,9 +6,9 @@ admin, API) must still restart a phone. Every door sends it from here, the
 IVR worker too (in a thread, so no pool thread ever touches pjsua2); it lives
 in ``ivr`` because it is SIP, and ``phoneservice`` may import ``ivr``, never
 the other way round. A NOTIFY is one UDP request and one final answer, so a
-small sender over a plain socket does the job: ``check-sync`` with no body
-(what Asterisk sends), or Cisco ``service-control`` with ``action=restart``
-when the phone's REGISTER Call-ID is known (docs/protocol.md).
+small sender over a plain socket does the job; what it says is R-5's
+``models.rules.registration.restart_request`` for the phone's model
+(docs/protocol.md).
 Retransmits as RFC 3261 Timer E (0.5 s doubling) within a bounded time.
 
 R-5: with a registrar (Kamailio) the NOTIFY goes through it instead, over the
@@ -29,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ivr.log import log_event
+from models.rules.catalog import UnknownModel, default_catalog
+from models.rules.registration import restart_request
 
 CONTACT = re.compile(r"^<?sips?:(?:(?P<user>[^@;>]+)@)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:;>]+)(?::(?P<port>\d+))?")
 
@@ -57,22 +59,14 @@ def contact_transport(contact: str) -> str:
     return "tls" if text.startswith("sips:") else "udp"
 
 
-def notify_content(register_call_id: str | None, check_sync: bool = False) -> tuple[str, str]:
-    """The restart NOTIFY's event headers (CRLF-ended) and body: Cisco's ``service-control``
-    with ``action=restart`` when the phone's REGISTER Call-ID is known and the phone takes it
-    (78xx/88xx), else ``check-sync`` with no body (7940/7960, docs/protocol.md)."""
-    if register_call_id and not check_sync:
-        body = f"action=restart\r\nRegisterCallId={{{register_call_id}}}\r\n"
-        return "Event: service-control\r\nContent-Type: text/plain\r\n", body
-    return "Event: check-sync\r\n", ""
-
-
-def build_notify(contact: str, local: tuple[str, int], register_call_id: str | None = None) -> tuple[bytes, str]:
+def build_notify(contact: str, local: tuple[str, int], register_call_id: str | None = None,
+                 model: str | None = None) -> tuple[bytes, str]:
+    """The NOTIFY (R-5's ``restart_request`` for the phone's model) and its Call-ID."""
     user, host, port = parse_contact(contact)
     uri = f"sip:{user + '@' if user else ''}{'[' + host + ']' if ':' in host else host}:{port}"
     local_host = f"[{local[0]}]" if ":" in local[0] else local[0]
     call_id = f"{secrets.token_hex(8)}@{local_host}"
-    event, body = notify_content(register_call_id)
+    request = restart_request(model, register_call_id)
     message = (
         f"NOTIFY {uri} SIP/2.0\r\n"
         f"Via: SIP/2.0/UDP {local_host}:{local[1]};branch=z9hG4bK{secrets.token_hex(8)};rport\r\n"
@@ -81,15 +75,16 @@ def build_notify(contact: str, local: tuple[str, int], register_call_id: str | N
         f"To: <{uri}>\r\n"
         f"Call-ID: {call_id}\r\n"
         f"CSeq: 1 NOTIFY\r\n"
-        f"{event}"
-        f"Subscription-State: terminated\r\n"
+        f"Contact: <sip:phone-migration@{local_host}:{local[1]}>\r\n"
+        f"{request.headers}"
         f"User-Agent: phone-migration\r\n"
-        f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
+        f"Content-Length: {len(request.body.encode())}\r\n\r\n{request.body}"
     )
     return message.encode(), call_id
 
 
-def send_restart(contact: str, register_call_id: str | None = None, *, timeout: float = 4.0) -> RestartResult:
+def send_restart(contact: str, register_call_id: str | None = None, *, model: str | None = None,
+                 timeout: float = 4.0) -> RestartResult:
     """Send the NOTIFY and wait (bounded) for a final answer."""
     try:
         _, host, port = parse_contact(contact)
@@ -97,7 +92,7 @@ def send_restart(contact: str, register_call_id: str | None = None, *, timeout: 
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.connect((host, port))
             local = sock.getsockname()[:2]
-            message, call_id = build_notify(contact, local, register_call_id)
+            message, call_id = build_notify(contact, local, register_call_id, model)
             deadline, interval, next_send = time.monotonic() + timeout, 0.5, 0.0
             while (now := time.monotonic()) < deadline:
                 if now >= next_send:
@@ -151,16 +146,16 @@ class UdpRestarts(Restarts):
     def __init__(self, db) -> None:
         self.db = db
 
-    def target(self, name: str, result=None) -> tuple[str, str | None] | None:
-        contact, call_id = _contact(self.db, name, result)
+    def target(self, name: str, result=None) -> tuple[str, str | None, str | None] | None:
+        contact, call_id, model = _contact(self.db, name, result)
         if contact and contact_transport(contact) != "udp":
             log_event("restart_skipped", device=name, contact=contact,
                       reason="the contact is not UDP and no registrar is configured: the phone restarts at its "
                              "next config poll")
             return None
-        return (contact, call_id) if contact else None
+        return (contact, call_id, model) if contact else None
 
-    def send(self, name: str, target: tuple[str, str | None]) -> bool:
+    def send(self, name: str, target: tuple[str, str | None, str | None]) -> bool:
         return _send_logged(name, *target)
 
 
@@ -195,24 +190,34 @@ class BackgroundRestarts:
         self._pool.shutdown(wait=True)  # bounded: each NOTIFY gives up after a few seconds
 
 
-def _contact(db, name: str, result) -> tuple[str | None, str | None]:
+def _contact(db, name: str, result) -> tuple[str | None, str | None, str | None]:
+    """The device's SIP contact, its REGISTER's Call-ID and its model key (R-5 picks the request by it)."""
     from sqlmodel import select
 
     from models.tables.devices import Device
 
     if result is not None:
         contact, call_id = result.sip_contact, result.register_call_id
+        model = getattr(getattr(result, "plan", None), "new_model", None)
     else:
         with db.read_session() as session:
-            contact, call_id = session.exec(
-                select(Device.sip_contact, Device.register_call_id).where(Device.name == name)).first() or (None, None)
+            contact, call_id, model = session.exec(
+                select(Device.sip_contact, Device.register_call_id, Device.model).where(Device.name == name)
+            ).first() or (None, None, None)
     if not contact:
         log_event("restart_skipped", device=name, reason="no SIP contact known: the phone restarts at its next config poll")
-    return contact, call_id
+    return contact, call_id, _model_key(model)
 
 
-def _send_logged(name: str, contact: str, call_id: str | None) -> bool:
-    result = send_restart(contact, call_id)
+def _model_key(model: str | None) -> str | None:
+    try:
+        return default_catalog().model(model).key if model else None
+    except UnknownModel:
+        return model
+
+
+def _send_logged(name: str, contact: str, call_id: str | None, model: str | None) -> bool:
+    result = send_restart(contact, call_id, model=model)
     log_event("restart_sent", device=name, contact=contact, via="udp", status=result.status, ok=result.sent,
               reason=result.reason)
     return result.sent

@@ -220,9 +220,11 @@ def test_r5_the_notify_kamailio_sends_for_a_78xx_88xx_and_for_a_7960():
     method, ruri, next_hop, socket, headers, body = notify_request(target("8851"), "sip:phone-migration@127.0.0.1")
     assert (method, ruri, next_hop, socket) == ("NOTIFY", "sip:1002@192.0.2.10:50057;transport=tcp",
                                                 "sip:127.0.0.1:50057;transport=tcp", "")
-    assert "Event: service-control\r\nContent-Type: text/plain\r\n" in headers and headers.endswith("\r\n")
+    assert ("Event: service-control\r\nSubscription-State: active\r\nContent-Type: text/plain\r\n" in headers
+            and headers.endswith("\r\n"))
     assert headers.startswith("From: <sip:phone-migration@127.0.0.1>\r\nTo: <sip:1002@192.0.2.10:50057;")
-    assert body == "action=restart\r\nRegisterCallId={reg-1@192.0.2.10}\r\n"
+    assert "\r\nContact: <sip:phone-migration@127.0.0.1>\r\n" in headers
+    assert body.startswith("action=restart\r\nRegisterCallId={reg-1@192.0.2.10}\r\nConfigVersionStamp={")
     _, _, _, _, headers, body = notify_request(target("7960"), "sip:phone-migration@127.0.0.1")
     assert "Event: check-sync\r\n" in headers and "Content-Type" not in headers and body == ""
 
@@ -248,8 +250,10 @@ def test_r5_the_phones_answer_is_logged(caplog):
 def test_r5_without_a_registrar_plain_udp_goes_to_udp_contacts_only(demo_db):
     result = SimpleNamespace(sip_contact="sip:9000@127.0.0.1:5999;transport=tcp", register_call_id="x")
     assert UdpRestarts(demo_db).target("SEP00AABBCCDDEE", result) is None  # TCP: only the registrar reaches it
-    udp = SimpleNamespace(sip_contact="sip:9000@127.0.0.1:5999", register_call_id="x")
-    assert UdpRestarts(demo_db).target("SEP00AABBCCDDEE", udp) == ("sip:9000@127.0.0.1:5999", "x")
+    udp = SimpleNamespace(sip_contact="sip:9000@127.0.0.1:5999", register_call_id="x",
+                          plan=SimpleNamespace(new_model="CP-7960G"))
+    # The model's catalogue key, which picks the request: check-sync for a SIP 7960.
+    assert UdpRestarts(demo_db).target("SEP00AABBCCDDEE", udp) == ("sip:9000@127.0.0.1:5999", "x", "7960")
 
 
 def test_the_composition_chooses_the_sender_from_the_settings(demo_db):

@@ -80,6 +80,28 @@ def test_r2_the_device_comes_from_cisco_parameters_then_the_aor():
                                     expires=60)) is None
 
 
+@pytest.mark.parametrize("model", ["8851", "7841", None])
+def test_r5_a_78xx_88xx_gets_service_control_as_cucm_sends_it(model):
+    """R-5: the body FreeSWITCH (sofia_reg.c), wazo-provd's Cisco plugin and the usecallmanager patch
+    send: action, RegisterCallId (empty braces when the REGISTER's Call-ID is unknown) and the three
+    version stamps, all zeros so that the phone fetches everything again."""
+    request = rules.restart_request(model, "00aa-1@192.0.2.10")
+    assert request.headers == "Event: service-control\r\nSubscription-State: active\r\nContent-Type: text/plain\r\n"
+    assert request.body.splitlines() == ["action=restart", "RegisterCallId={00aa-1@192.0.2.10}",
+                                         "ConfigVersionStamp={0000000000000000}",
+                                         "DialplanVersionStamp={0000000000000000}",
+                                         "SoftkeyVersionStamp={0000000000000000}"]
+    assert "RegisterCallId={}\r\n" in rules.restart_request(model, None).body
+    assert rules.restart_request(model, None, "reset").body.startswith("action=reset\r\n")
+
+
+def test_r5_a_sip_7940_7960_gets_check_sync_and_nothing_else_is_an_action():
+    assert rules.restart_request("7960", "x") == rules.RestartRequest(
+        "Event: check-sync\r\nSubscription-State: terminated\r\n", "")
+    with pytest.raises(ValueError):
+        rules.restart_request("8851", "x", "reboot")
+
+
 def test_r1_a_register_for_a_known_phone_and_one_of_its_lines_is_accepted(regs):
     assert regs.check(cisco("001122330002", "1002")) == BOB
     assert regs.check(cisco("001122330002", "1001")) == BOB  # its shared line 2

@@ -100,3 +100,34 @@ def confirmation(applied: datetime, confirmed: datetime | None, now: datetime, w
     if confirmed is not None:
         return "confirmed"
     return "applied" if now - applied <= within else "unconfirmed"
+
+
+# --- R-5: what the restart request says, by model ------------------------------------------
+CHECK_SYNC_MODELS = frozenset({"7940", "7960"})  # SIP 79x0 firmware: no service-control
+# All zeros: "everything you have cached is stale", so the phone fetches its config file,
+# dial plan and soft keys again (what FreeSWITCH's sofia_reg.c, wazo-provd's Cisco plugin and
+# the usecallmanager Asterisk patch send; CUCM sends its current stamps instead).
+STALE_STAMP = "{0000000000000000}"
+
+
+@dataclass(frozen=True)
+class RestartRequest:
+    """R-5: the NOTIFY's event headers (CRLF-ended) and its body."""
+
+    headers: str
+    body: str
+
+
+def restart_request(model: str | None, register_call_id: str | None, action: str = "restart") -> RestartRequest:
+    """R-5, C-14: a 78xx/88xx (or a model not known to be older) gets Cisco's ``service-control``
+    as CUCM sends it (``Subscription-State: active``, a ``text/plain`` body with ``action``, the
+    Call-ID of its REGISTER, which the phone checks, empty when unknown, and the three version
+    stamps); a SIP 7940/7960 gets ``check-sync`` with no body (docs/protocol.md)."""
+    if action not in ("restart", "reset"):
+        raise ValueError(f"a restart request's action is restart or reset, not {action!r}")
+    if (model or "") in CHECK_SYNC_MODELS:
+        return RestartRequest("Event: check-sync\r\nSubscription-State: terminated\r\n", "")
+    body = (f"action={action}\r\nRegisterCallId={{{register_call_id or ''}}}\r\n"
+            f"ConfigVersionStamp={STALE_STAMP}\r\nDialplanVersionStamp={STALE_STAMP}\r\n"
+            f"SoftkeyVersionStamp={STALE_STAMP}\r\n")
+    return RestartRequest("Event: service-control\r\nSubscription-State: active\r\nContent-Type: text/plain\r\n", body)

@@ -7,30 +7,29 @@ ephemeral port), which no new connection could reach. Kamailio waits for the
 phone's final answer (its ``fr_timer``, 2 s: a silent phone gives 408) and
 returns it; ``restart_sent`` logs it with ``via="registrar"``.
 
-78xx/88xx get Cisco's ``service-control`` (``action=restart`` and the Call-ID of
-their REGISTER); 7940/7960 on SIP get ``check-sync`` (docs/protocol.md).
+What the NOTIFY says is R-5's ``models.rules.registration.restart_request`` for
+the phone's model: Cisco's ``service-control`` for a 78xx/88xx, ``check-sync``
+for a SIP 7940/7960 (docs/protocol.md).
 """
 
 from __future__ import annotations
 
 import logging
 
-from ivr.restart import Restarts, notify_content
-from models.rules.registration import RestartTarget, aor_user
+from ivr.restart import Restarts
+from models.rules.registration import RestartTarget, aor_user, restart_request
 from models.services.registrations import Registrations
 from phoneservice.callcontrol.registers import from_location
 from phoneservice.callcontrol.rpc import KamailioRpc, RpcError
 from phoneservice.observe import log_event
 
-CHECK_SYNC_MODELS = frozenset({"7940", "7960"})  # SIP 79x0 firmware: no service-control
-
 
 def notify_request(target: RestartTarget, from_uri: str) -> tuple[str, str, str, str, str, str]:
     """The ``tm.t_uac_wait_block`` parameters: method, R-URI, next hop, send socket, headers, body."""
-    event, body = notify_content(target.call_id, check_sync=target.model in CHECK_SYNC_MODELS)
-    headers = (f"From: <{from_uri}>\r\nTo: <{target.contact}>\r\n{event}"
-               "Subscription-State: terminated\r\nUser-Agent: phone-migration\r\n")
-    return "NOTIFY", target.contact, target.received or "", "", headers, body
+    request = restart_request(target.model, target.call_id)
+    headers = (f"From: <{from_uri}>\r\nTo: <{target.contact}>\r\nContact: <{from_uri}>\r\n{request.headers}"
+               "User-Agent: phone-migration\r\n")
+    return "NOTIFY", target.contact, target.received or "", "", headers, request.body
 
 
 class RegistrarRestarts(Restarts):

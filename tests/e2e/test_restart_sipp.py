@@ -33,8 +33,11 @@ def wait_bound(port: int, seconds: float = 10) -> None:
     raise AssertionError(f"sipp did not bind 127.0.0.1:{port} in {seconds} s")
 
 
-@pytest.mark.parametrize("call_id,event", [(None, "check-sync"), ("abc123@10.0.0.5", "service-control")])
-def test_c14_notify_answered_by_sipp(tmp_path, call_id, event):
+@pytest.mark.parametrize("model,call_id,event", [("7960", None, "check-sync"), ("8851", "abc123@10.0.0.5", "service-control"),
+                                                 (None, None, "service-control")])
+def test_c14_r5_notify_answered_by_sipp(tmp_path, model, call_id, event):
+    """R-5: a SIP 7960 gets check-sync; a 88xx (or a phone whose model is unknown) service-control,
+    with RegisterCallId={} when its REGISTER's Call-ID is unknown."""
     if shutil.which("sipp") is None:
         pytest.fail("sipp is not installed (Debian: sip-tester)")
     port = free_udp_port()
@@ -43,7 +46,7 @@ def test_c14_notify_answered_by_sipp(tmp_path, call_id, event):
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_bound(port)
-        result = send_restart(f"sip:9000@127.0.0.1:{port};transport=udp", call_id, timeout=5)
+        result = send_restart(f"sip:9000@127.0.0.1:{port};transport=udp", call_id, model=model, timeout=5)
         assert result.sent and result.status == 200, result
         assert sipp.wait(timeout=20) == 0
     finally:
@@ -52,8 +55,9 @@ def test_c14_notify_answered_by_sipp(tmp_path, call_id, event):
             sipp.wait()
     received = (tmp_path / "msg.log").read_text()
     assert f"Event: {event}" in received
-    if call_id:
-        assert "action=restart" in received and f"RegisterCallId={{{call_id}}}" in received
+    if event == "service-control":
+        assert "action=restart" in received and f"RegisterCallId={{{call_id or ''}}}" in received
+        assert "ConfigVersionStamp={0000000000000000}" in received and "Contact: <sip:phone-migration@" in received
 
 
 def test_c14_nobody_listening_gives_up_in_bounded_time():
