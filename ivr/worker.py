@@ -59,7 +59,9 @@ RTP_BASE, RTP_SLOTS, RTP_PORTS = 10000, 200, 100  # worker RTP ranges in 10000-2
 def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=prog, description="One self-provisioning IVR worker.")
     parser.add_argument("--database", required=True, help="database URL (as for phone-migration --database)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (SIP and RTP)")
+    parser.add_argument("--host", default="127.0.0.1", help="address SIP listens on (loopback behind Kamailio, R-7)")
+    parser.add_argument("--media-host", default=None,
+                        help="address for RTP, and in the SDP: where callers send audio (default: --host)")
     parser.add_argument("--port", type=int, default=5060, help="SIP port (UDP and TCP)")
     parser.add_argument("--transport", default="udp,tcp", help="comma-separated: udp, tcp (default: both)")
     parser.add_argument("--rtp-port", type=int, default=None,
@@ -148,7 +150,7 @@ class Worker:
         host = f"[{self.args.host}]" if ":" in self.args.host else self.args.host
         acfg.idUri = f"sip:{self.route_point}@{host}:{self.args.port}"
         rtp = acfg.mediaConfig.transportConfig
-        rtp.boundAddress = self.args.host  # RTP on the SIP address, and in the SDP
+        rtp.boundAddress = self.args.media_host or self.args.host  # RTP, and the SDP's address
         rtp.port, rtp.portRange = self.args.rtp_port, RTP_PORTS
         self.account.create(acfg, True)
 

@@ -8,11 +8,13 @@ The site's own rules (S-1..S-7) live in the database: ``models.storage.settings`
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.rules.datafiles import deep_merge
@@ -84,7 +86,8 @@ class IvrSection(Section):
     """The IVR worker processes (phoneservice.processes.supervisor): worker i listens on ``port + i``."""
 
     workers: int = Field(default=1, ge=0, le=256)  # 0: no IVR in this process
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # SIP: a loopback address only (R-7), Kamailio relays to it
+    media_host: str | None = None  # RTP, and the address in the SDP, where callers send audio; default: host
     port: int = Field(default=5060, ge=1, le=65535)  # the first worker's; the others follow
     ready_timeout: float = Field(default=30.0, gt=0)  # no READY by then: killed and restarted
     start_concurrency: int = Field(default=4, ge=1)  # workers starting at once (about 1 s of CPU each)
@@ -94,6 +97,16 @@ class IvrSection(Section):
     max_restarts: int = Field(default=10, ge=0)  # more crashes within restart_window: logged as a crash loop (R-8)
     restart_window: float = Field(default=300.0, gt=0)
     drain_timeout: float = Field(default=15.0, gt=0)  # SIGTERM, then SIGKILL after this many seconds
+
+    @field_validator("host", "media_host")
+    @classmethod
+    def _an_ip(cls, host: str | None) -> str | None:
+        if host is not None:
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                raise ValueError(f"{host!r}: an IP address") from None
+        return host
 
     @field_validator("port")
     @classmethod
@@ -131,6 +144,15 @@ class CallControlSection(Section):
         """Kamailio is the registrar: restarts go through it (R-5)."""
         return bool(self.kamailio_rpc_url and self.token)
 
+    @property
+    def remote_kamailio(self) -> bool:
+        """The configured Kamailio runs on another host (its JSON-RPC address is not loopback)."""
+        host = urlsplit(self.kamailio_rpc_url).hostname if self.kamailio_rpc_url else None
+        try:
+            return host is not None and not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return host != "localhost"
+
 
 class LogSection(Section):
     level: str = "INFO"
@@ -150,6 +172,16 @@ class ServerConfig(BaseSettings):
     callcontrol: CallControlSection = CallControlSection()
     log: LogSection = LogSection()
     demo: bool = False
+
+    @model_validator(mode="after")
+    def _ivr_behind_kamailio(self) -> ServerConfig:
+        """R-7: pjsip aborts on some malformed input, so only Kamailio may reach the IVR workers: they listen
+        on loopback, unless the configured Kamailio runs on another host (which must then be the only one
+        that reaches their ports)."""
+        if not ipaddress.ip_address(self.ivr.host).is_loopback and not self.callcontrol.remote_kamailio:
+            raise ValueError(f"ivr.host: {self.ivr.host} is not a loopback address: the IVR workers listen "
+                              "on loopback behind Kamailio (R-7); media_host is the address callers send audio to")
+        return self
 
     @property
     def services_base(self) -> str:
@@ -173,4 +205,6 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServerConfi
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
+        if not key:  # a check across sections names its key itself
+            raise ConfigError(f"setting {err['msg'].removeprefix('Value error, ')}") from None
         raise ConfigError(f"setting {key}: {err['msg']}") from None

@@ -100,7 +100,7 @@ def site_db(sqlite_url):
 
 def test_the_command_writes_the_configuration_and_the_dispatcher_list(site_db, tmp_path):
     settings = tmp_path / "product.toml"
-    settings.write_text(f'[web]\nhost = "0.0.0.0"\nport = 8090\n[ivr]\nhost = "10.0.0.5"\nport = 5071\nworkers = 3\n'
+    settings.write_text(f'[web]\nhost = "0.0.0.0"\nport = 8090\n[ivr]\nport = 5071\nworkers = 3\n'
                         f'[callcontrol]\ntoken = "{TOKEN}"\nkamailio_rpc_url = "http://127.0.0.1:5095/RPC"\n')
     out, ds = tmp_path / "kamailio.cfg", tmp_path / "ivr-workers.list"
     r = CliRunner().invoke(main, ["--database", site_db, "kamailio-config", "--config", str(settings),
@@ -112,7 +112,7 @@ def test_the_command_writes_the_configuration_and_the_dispatcher_list(site_db, t
     assert '#!define CALLBACK_URL "http://127.0.0.1:8090/callcontrol"' in text  # 0.0.0.0: loopback
     assert "#!define RPC_PORT 5095" in text and '#!define ROUTE_POINT "8000"' in text  # the site setting
     assert f'#!define DS_LIST "{ds}"' in text and "#!define LISTEN udp:10.0.0.5:5060" in text
-    assert ds.read_text().splitlines()[1:] == [f"1 sip:10.0.0.5:{p} 0 0 duid=w{n};maxload=4"
+    assert ds.read_text().splitlines()[1:] == [f"1 sip:127.0.0.1:{p} 0 0 duid=w{n};maxload=4"
                                                for n, p in enumerate(range(5071, 5074), 1)]
     kamailio_check(tmp_path, text)
 

@@ -160,7 +160,8 @@ def settings_set_auth_code(ctx, code: str) -> None:
               help="SIP port of the first IVR worker, the others on the next ones; default 5060.")
 @click.option("--web-processes", type=click.IntRange(1, 64),
               help="Processes serving the web port; default 1. One per core for a storm of phones.")
-@click.option("--host", help="Listen on this address for every service (default 127.0.0.1).")
+@click.option("--host", help="Listen on this address for every service (default 127.0.0.1); the IVR workers' "
+                              "audio too, their SIP stays on loopback behind Kamailio (R-7).")
 @click.pass_context
 def serve(ctx, demo, config_file, web_port, config_port, tftp_port, ivr_workers, ivr_port, web_processes, host) -> None:
     """Run the server: web, config files over HTTP, TFTP and the IVR workers."""
@@ -178,8 +179,9 @@ def serve(ctx, demo, config_file, web_port, config_port, tftp_port, ivr_workers,
         if value is not None:
             overrides.setdefault(section, {})[key] = value
     if host:
-        for section in ("web", "config_http", "tftp", "ivr"):
+        for section in ("web", "config_http", "tftp"):
             overrides.setdefault(section, {})["host"] = host
+        overrides.setdefault("ivr", {})["media_host"] = host  # the workers' SIP stays on loopback (R-7)
     try:
         config = load_config(config_file, **overrides)
     except ConfigError as exc:

@@ -7,6 +7,7 @@ TFTP service (T-2). Modules never build their own collaborators.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -187,7 +188,8 @@ def ivr_supervisor(config: ServerConfig, services: Services, reactor) -> WorkerS
     supervisor = WorkerSupervisor(
         name="ivr", label="IVR", count=ivr.workers, first_port=ivr.port, clock=reactor, spawn=reactor.spawnProcess,
         # The worker hangs up its own calls (BYE) early enough to exit before the SIGKILL.
-        command=lambda port: worker_command(ivr.host, port, services.db.url, max(ivr.drain_timeout - 5, 1)),
+        command=lambda port: worker_command(ivr.host, port, services.db.url, max(ivr.drain_timeout - 5, 1),
+                                            media_host=ivr.media_host),
         env=callcontrol.worker_environment(config, dict(os.environ)),  # the workers restart phones alike
         policy=RestartPolicy(backoff_initial=ivr.backoff_initial, backoff_max=ivr.backoff_max,
                              healthy_after=ivr.healthy_after, max_restarts=ivr.max_restarts,
@@ -222,6 +224,11 @@ def run(config: ServerConfig, demo: bool = False) -> None:
     if demo:
         load_demo_once(db)
     db.dispose()
+    if config.ivr.workers and not config.callcontrol.kamailio_rpc_url:
+        log_event("ivr_unprotected", logging.WARNING, sip=f"{config.ivr.host}:{config.ivr.port}",
+                  reason="no Kamailio configured (callcontrol.kamailio_rpc_url): the IVR workers listen on "
+                         "loopback only, so only this host can call the IVR; run Kamailio in front "
+                         "(phone-migration kamailio-config) for phones to reach it")
     shared = start_shared_metrics() if config.web.processes > 1 else None
     root, services = build(config, reactor)
     reactor.suggestThreadPoolSize(max(10, config.web.threads))
