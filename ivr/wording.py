@@ -10,18 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from models.rules.refusals import SAYS
 from models.rules.selection import page, page_count
 
-# Refused codes -> what the caller hears (A-5, A-7, D-3, P-1, C-12).
+# Refused codes -> what the caller hears (A-5, A-7, D-3, P-1, C-12). A code every
+# door words alike (models.rules.refusals.SAYS) plays the prompt of its own name,
+# which says that sentence.
 REFUSAL_PROMPTS: Mapping[str, tuple[str, ...]] = {
     "invalid_credentials": ("invalid_credentials",),
     "bad_entry": ("invalid_entry",),
     "locked": ("locked", "forgot_pin"),
-    "unknown_caller": ("not_a_new_phone",),
-    **{code: (code,) for code in (
-        "no_old_phone", "old_phone_registered", "dn_in_several_partitions", "not_a_new_phone",
-        "not_allowed", "phone_limit", "owned_by_other", "being_migrated", "already_migrated", "no_user",
-    )},
+    **{code: (code,) for code in SAYS},
 }
 
 

@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from models.rules import auth
 from models.rules.clock import utcnow
+from models.rules.refusals import SAYS
 from models.rules.settings import EDITABLE
 from models.services import admins, site
 from models.services.admins import create_admin
@@ -312,7 +313,7 @@ def test_c15_refusals_at_confirm(services, admin):
     assert "can only be migrated to a video endpoint" in text
     admin.submit(page, f"{page}/migrate", migrate_form())
     again = text_of(admin.submit(page, f"{page}/migrate", migrate_form(mac="00:11:22:33:44:66"), status=409))
-    assert "has already been migrated and cannot be migrated again" in again
+    assert SAYS["already_migrated"] in again  # C-12: the words every door uses
     audit = admin.text("/admin/report?outcome=refused")
     assert "Audit of refusals" in audit and "mac_in_use" in audit and "video_to_audio" in audit
     refusals = list(csv.DictReader(io.StringIO(admin.get("/admin/report.csv?outcome=refused").get_data(as_text=True))))

@@ -343,7 +343,7 @@ def test_a7_locked_user_hears_locked_and_what_to_do():
         ("old_phone_registered", ("old_phone_registered",)),
         ("dn_in_several_partitions", ("dn_in_several_partitions",)),
         ("not_a_new_phone", ("not_a_new_phone",)),
-        ("unknown_caller", ("not_a_new_phone",)),
+        ("unknown_caller", ("unknown_caller",)),
         ("not_allowed", ("not_allowed",)),
         ("phone_limit", ("phone_limit",)),
         ("owned_by_other", ("owned_by_other",)),
@@ -351,7 +351,7 @@ def test_a7_locked_user_hears_locked_and_what_to_do():
         ("already_migrated", ("already_migrated",)),
         ("no_user", ("no_user",)),
         ("locked", ("locked", "forgot_pin")),
-        ("not_a_candidate", ("error",)),
+        ("not_a_candidate", ("not_a_candidate",)),
         ("something_new", ("error",)),
     ],
 )

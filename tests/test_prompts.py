@@ -23,7 +23,7 @@ NAMES_IN_USE = """welcome main_menu enter_extension enter_user_id enter_pin inva
 invalid_entry try_again too_many_attempts locked forgot_pin choose_phone for_model mac_ending press
 more_phones repeat_hint losses_intro lines_to_kem confirm migrated_restart provisioned_restart
 no_old_phone old_phone_registered dn_in_several_partitions not_a_new_phone not_allowed phone_limit
-owned_by_other being_migrated already_migrated no_user error no_input goodbye star pound""".split()
+owned_by_other being_migrated already_migrated no_user unknown_caller not_a_candidate error no_input goodbye star pound""".split()
 
 
 def wav_format(path: Path) -> tuple[int, int, int, int, float]:

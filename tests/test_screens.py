@@ -15,11 +15,14 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from models.rules.attempt import Attempt
+from models.rules.plan import Target
+from models.rules.refusals import SAYS, Refused
 from models.services.activation import issue
 from models.services.demo import AUTH_CODE
 from models.storage.settings import save_settings
 from models.tables.devices import Device
 from models.tables.lines import DirectoryNumber, LineAppearance
+from models.tables.records import MigrationRecord
 from models.tables.settings import DeviceDefaults
 from phoneservice.observe import scrub_query
 from phoneservice.web.app import create_app
@@ -216,7 +219,6 @@ def test_a4_three_wrong_pins_on_screens_lock_for_the_ivr_and_cli(services, phone
     assert "locked" in last.text and "self-care portal" in last.text  # A-4, A-7
     attempt = Attempt(door="ivr", new_device=NEW)
     services.selfservice.identify(attempt, "1001")
-    from models.rules.refusals import Refused
     with pytest.raises(Refused) as exc:
         services.selfservice.authenticate(attempt, "7314")
     assert exc.value.code == "locked"
@@ -242,7 +244,7 @@ def test_a4_session_ends_after_three_wrong_entries(phone):
 def test_m3_error_back_and_exit_return_to_the_first_screen(phone):
     p, first = start(phone)
     error = p.submit(p.choose(first, "Replace"), ext="1010")  # S-3: two partitions
-    assert "more than one partition" in error.text
+    assert "exists more than once" in error.text
     for key in ("Back", "Exit"):
         assert urlsplit(error.softkeys()[key]).path == "/screens/"
 
@@ -410,3 +412,24 @@ def test_a4_lockout_of_one_minute_is_worded_in_the_singular(services, phone):
         p, first = start(phone)
         last = login(p, first, "1001", "0000")
     assert "Try again in 1 minute, or ask your administrator" in last.text
+
+
+# --- C-12 -----------------------------------------------------------------------------
+
+
+def test_c12_the_loser_of_a_race_is_told_what_every_door_says(services, phone):
+    """C-12: two new phones preview the same old phone; the second Confirm is refused
+    as already migrated, in the words of ``models.rules.refusals.SAYS`` that the API, the
+    admin UI, the CLI and the IVR's prompt use too (not "not a phone you can replace")."""
+    p1, first1 = start(phone)
+    p2, first2 = start(phone, FRESH)
+    preview1, preview2 = login(p1, first1, "1012", "1739"), login(p2, first2, "1012", "1739")
+    assert p1.press(preview1, "Confirm").doc.findtext("Prompt") == "Success"
+    lost = p2.press(preview2, "Confirm")
+    assert lost.text == SAYS["already_migrated"] + "."
+    with pytest.raises(Refused) as admin:  # what the API and the admin UI are told for that phone
+        services.migrator.migrate("SEP001122330033", Target(mac="AABBCCDDEE09", model="8851"), door="admin")
+    assert admin.value.code == "already_migrated" and admin.value.message + "." == lost.text
+    with services.db.session() as s:
+        codes = s.exec(select(MigrationRecord.code).where(MigrationRecord.outcome == "refused")).all()
+    assert codes.count("already_migrated") == 2

@@ -34,7 +34,7 @@ def test_d3_table3_scenarios(scenario, states, chosen):
 def test_d3_lone_registered_candidate_refused():
     with pytest.raises(Refused) as exc:
         choose(devices("R"))
-    assert exc.value.code == "old_phone_registered" and "unplug" in exc.value.message
+    assert exc.value.code == "old_phone_registered" and "Unplug it" in exc.value.message
 
 
 def test_d3_no_candidate_refused():

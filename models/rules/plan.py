@@ -176,7 +176,7 @@ def plan(
 ) -> Plan:
     """C-1..C-11: the new device, without touching storage."""
     if old.migrated:
-        raise Refused("already_migrated", f"{old.name} has already been migrated and cannot be migrated again")
+        raise Refused("already_migrated")
     if new_name == old.name:
         raise Refused("same_device", "the new MAC address is the old phone's own")
     new_model, protocol, chosen_template = resolve_target(target, catalog, template_lookup)

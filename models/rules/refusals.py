@@ -4,9 +4,11 @@ A refusal has a code, a sentence fit to show a person (never a PIN or a
 hash) and, from the registry, a *kind*. Doors map kinds, not codes: the API
 answers 404 for ``NOT_FOUND``, 422 for ``INVALID``, 409 for the rest; the
 admin UI shows a not-found or a refused page; the IVR and the screens end the
-caller's session when the code says so (``ends_session``) and pick their own
-words per code where they have them. Adding a code is one line here, plus the
-doors' wording where a door words it (``docs/architecture.md``).
+caller's session when the code says so (``ends_session``). A code whose words
+every door must share (C-12: the loser of a race hears what the API says) is
+worded once, in ``SAYS``, and raised without a message. Adding a code is one
+line here, plus its sentence in ``SAYS`` if it reaches a caller of the IVR (and
+then a prompt of its name; ``docs/architecture.md``).
 """
 
 from __future__ import annotations
@@ -71,10 +73,45 @@ CODES: dict[str, Code] = {
 }
 
 
+# C-12, M-3: what every door says for these codes, worded once, with what to do next.
+# The engine raises them without a message (``Refused(code)``); the API, the admin
+# UI, the CLI and the screens show the sentence, and the IVR plays the prompt of
+# the code's name, whose English text is the sentence (``tests/test_refusals.py``).
+# Sentences end without a full stop, like every refusal message; doors add it.
+SAYS: dict[str, str] = {
+    "already_migrated": "That phone has already been migrated. "
+                        "Choose another phone, or ask an administrator to undo that migration",
+    "being_migrated": "That phone is being migrated right now. Try again in a minute",
+    "not_a_candidate": "That phone is not one you can replace from here. "
+                       "Choose another phone, or ask your administrator",
+    "no_old_phone": "No phone with that extension as its first line can be replaced from here. "
+                    "Check the extension, or ask your administrator",
+    "old_phone_registered": "Your old phone is still registered. Unplug it, and try again",
+    "dn_in_several_partitions": "That extension exists more than once, so it can't be used here. "
+                                "Ask your administrator to migrate this phone",
+    "not_a_new_phone": "This phone is already provisioned, so it can't take over another phone's settings. "
+                       "Ask your administrator",
+    "unknown_caller": "This phone is not known here, so it can't take over another phone's settings. "
+                      "Ask your administrator",
+    "not_allowed": "You are not allowed to provision your own phones. Ask your administrator",
+    "phone_limit": "You already have the most phones you may have. Ask your administrator",
+    "owned_by_other": "This phone belongs to another user and can't be given to you. Ask your administrator",
+    "no_user": "That extension belongs to no user, so there is nobody to give this phone to. "
+               "Ask your administrator",
+}
+
+
 class Refused(Exception):
-    def __init__(self, code: str, message: str, *, final: bool = False, field: str | None = None) -> None:
+    def __init__(self, code: str, message: str | None = None, *, final: bool = False,
+                 field: str | None = None) -> None:
         if code not in CODES:
             raise KeyError(f"refusal code {code!r} is not in models.rules.refusals.CODES")
+        if code in SAYS and message not in (None, SAYS[code]):
+            raise ValueError(f"refusal code {code!r} is worded once, in models.rules.refusals.SAYS: give no message")
+        if message is None:
+            if code not in SAYS:
+                raise ValueError(f"refusal code {code!r} needs a message (it has none in SAYS)")
+            message = SAYS[code]
         super().__init__(message)
         self.code = code
         self.message = message

@@ -41,21 +41,14 @@ def choose(candidates: list[Candidate]) -> Selection:
     """
     ordered = tuple(sorted(candidates, key=lambda c: c.name))
     if not ordered:
-        raise Refused(
-            "no_old_phone",
-            "No phone with that extension as its first line can be replaced. "
-            "Check the extension, or ask your administrator",
-        )
+        raise Refused("no_old_phone")
     if len(ordered) > 3:
         return Selection(choices=ordered)
     unregistered = [c for c in ordered if not c.registered]
     if len(unregistered) == 1:
         return Selection(chosen=unregistered[0])
     if len(ordered) == 1:
-        raise Refused(
-            "old_phone_registered",
-            "Your old phone is still registered: unplug it and try again",
-        )
+        raise Refused("old_phone_registered")
     return Selection(choices=ordered)
 
 

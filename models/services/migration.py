@@ -27,7 +27,6 @@ from models.rules.security import UNIVERSAL_PROFILES
 from models.storage import migration_rows as stored
 from models.storage.database import Database
 from models.storage.devices import (
-    BEING_MIGRATED,
     _is_lock_error,
     delete_device,
     device_row,
@@ -70,8 +69,8 @@ def _refusal_for(exc: Exception, new_name: str | None) -> Refused | None:
     if isinstance(exc, IntegrityError):
         if "device.name" in text or "device_name_key" in text or "ix_device_name" in text:
             return Refused("mac_in_use", f"a phone named {new_name} was created at the same moment; choose another MAC")
-        return Refused("being_migrated", BEING_MIGRATED)
-    return Refused("being_migrated", BEING_MIGRATED) if _is_lock_error(exc) else None
+        return Refused("being_migrated")
+    return Refused("being_migrated") if _is_lock_error(exc) else None
 
 
 def template_lookup(connection: Connection):
@@ -130,9 +129,11 @@ class Migrator:
                 reads = session.connection()
                 old = device_row(reads, old_name, lock=True)
                 _hook("locked")
+                # The plan first: a phone migrated meanwhile is refused as already_migrated
+                # whichever door lost the race (C-12), before a door's own check says otherwise.
+                result_plan = self._plan(reads, old, target)
                 if check is not None:
                     check(reads, old)
-                result_plan = self._plan(reads, old, target)
                 record_id, temporary = self._apply(session, old, result_plan, door=door, actor=actor, action=action)
                 if also is not None:
                     also(session)

@@ -148,11 +148,7 @@ class SelfService:
             else:
                 dns = reads.dn_ids(connection, entry)
                 if len(dns) > 1:  # S-3
-                    raise Refused(
-                        "dn_in_several_partitions",
-                        f"Extension {entry} exists in more than one partition, so it can't be used here. "
-                        "Ask your administrator to migrate this phone",
-                    )
+                    raise Refused("dn_in_several_partitions")
                 dn = dns[0] if dns else None
                 user = reads.user_by_primary_extension(connection, dn) if dn else None
             attempt.dn_id = dn
@@ -268,7 +264,7 @@ class SelfService:
 
         def check(connection: Connection, device) -> None:  # the locked row (models.storage.devices.device_row)
             if device.name not in {c.name for c in self._candidates(connection, attempt)}:
-                raise Refused("not_a_candidate", f"{device.name} is not a phone you can replace from here")
+                raise Refused("not_a_candidate")
 
         return check
 
@@ -280,22 +276,22 @@ class SelfService:
 
     def _target(self, attempt: Attempt) -> Target:
         if not attempt.new_device:
-            raise Refused("unknown_caller", "This phone is not known here, so it can't take over another phone's settings")
+            raise Refused("unknown_caller")
         with self.db.read_connection() as connection:
             device = reads.new_phone(connection, attempt.new_device)
             if device is not None and not device.auto_registered:
-                raise Refused("not_a_new_phone", "This phone is already provisioned, so it can't take over another phone's settings")
+                raise Refused("not_a_new_phone")
             model = device.model if device else attempt.new_model
             protocol = device.protocol if device else attempt.new_protocol
         if not model:
-            raise Refused("unknown_caller", "This phone's model is not known, so it can't take over another phone's settings")
+            raise Refused("unknown_caller")
         return Target(mac=attempt.new_device, model=model, protocol=protocol)
 
     @recorded("replace")
     def preview(self, attempt: Attempt, old_name: str) -> Plan:
         self._require_authenticated(attempt)
         if old_name not in {c.name for c in attempt.candidates}:
-            raise Refused("not_a_candidate", f"{old_name} is not a phone you can replace from here")
+            raise Refused("not_a_candidate")
         return self.migrator.preview(old_name, self.target(attempt))
 
     @recorded("replace")
@@ -303,7 +299,7 @@ class SelfService:
         """``also``: the door's own write, in the migration's transaction (the screens end their session)."""
         self._require_authenticated(attempt)
         if old_name not in {c.name for c in attempt.candidates}:
-            raise Refused("not_a_candidate", f"{old_name} is not a phone you can replace from here")
+            raise Refused("not_a_candidate")
         return self.migrator.migrate(
             old_name, self.target(attempt), door=attempt.door, actor=attempt.actor, check=self._check_candidate(attempt),
             also=also,
@@ -335,25 +331,25 @@ class SelfService:
     def _provision(self, session: Session, attempt: Attempt) -> str:
         user = session.get(EndUser, attempt.user_id) if attempt.user_id else None
         if user is None or user.primary_extension_id is None:
-            raise Refused("no_user", "That extension belongs to no user, so there is nobody to give this phone to")
+            raise Refused("no_user")
         if not attempt.new_device:
-            raise Refused("unknown_caller", "This phone is not known here")
+            raise Refused("unknown_caller")
         device = find_device(session, attempt.new_device, lock=True)
         profile = session.get(UserProfile, user.profile_id) if user.profile_id else UserProfile(name="default")
         if not profile.allow_self_provisioning:
-            raise Refused("not_allowed", "You are not allowed to provision your own phones; ask your administrator")
+            raise Refused("not_allowed")
         if device.owner_id == user.id and not device.auto_registered:
             raise Refused("already_yours", "This phone is already yours")
         if device.owner_id not in (None, user.id):
             previous = session.get(EndUser, device.owner_id)
             previous_profile = session.get(UserProfile, previous.profile_id) if previous and previous.profile_id else None
             if not (previous_profile and previous_profile.allow_reassign_from_other_user):
-                raise Refused("owned_by_other", "This phone belongs to another user and can't be given to you")
+                raise Refused("owned_by_other")
         owned = session.exec(
             select(func.count()).select_from(Device).where(Device.owner_id == user.id, Device.migrated == False, Device.id != device.id)  # noqa: E712
         ).one()
         if owned >= profile.phone_limit:
-            raise Refused("phone_limit", f"You already have {count(owned, 'phone')}, the most you may have; ask your administrator")
+            raise Refused("phone_limit")
         old_line1 = session.exec(select(LineAppearance).where(LineAppearance.device_id == device.id, LineAppearance.position == 1)).first()
         released = []
         if old_line1 is not None:

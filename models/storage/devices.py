@@ -14,9 +14,6 @@ from models.tables.devices import Device, KemModule
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
 from models.tables.users import EndUser
 
-BEING_MIGRATED = "That phone is being migrated right now; try again in a minute"
-
-
 # The statements of the hot path, built once and run on the driver
 # (models.storage.prepared): column rows, not ORM objects (bench/screens.py).
 _DEVICE_BY_NAME = select(Device).where(Device.name == bindparam("name"))
@@ -51,7 +48,7 @@ def _first(read, name: str):
         found = read(name)
     except OperationalError as exc:
         if _is_lock_error(exc):
-            raise Refused("being_migrated", BEING_MIGRATED) from None
+            raise Refused("being_migrated") from None
         raise
     if found is None:
         raise Refused("unknown_device", f"no phone named {name}")
