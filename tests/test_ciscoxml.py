@@ -489,6 +489,23 @@ def test_m3_softkeys_78xx_88xx_layout(series):
         ("Exit", 1, "SoftKey:Exit"), ("Select", 2, "SoftKey:Select"), ("Update", 3, "SoftKey:Update")]
 
 
+@pytest.mark.parametrize("series,layout", [
+    ("79xx", [("Submit", 1), ("<<", 2), ("Exit", 3)]),
+    ("88xx", [("Exit", 1), ("Submit", 2), ("<<", 3)]),
+])
+def test_m3_backspace_key_where_the_phone_has_it(series, layout):
+    """M-3: the input screen's backspace ("<<", ``SoftKey:<<``) takes Update's place:
+    79xx Submit, <<, Cancel/Exit; 8900/9900 and later Exit, Submit, Delete (Cisco's
+    IP Phone Services Application Development Notes); it survives escaping as text."""
+    keys = softkeys(series, submit=True, backspace=True, exit=True)
+    assert [(k.name, k.position) for k in keys] == layout
+    assert {k.name: k.url for k in keys}["<<"] == "SoftKey:<<"
+    doc = valid(input_screen("T", "P", URL, [InputItem("Ext", "ext", "N")], keys))
+    assert [k.findtext("URL") for k in doc.findall("SoftKeyItem") if k.findtext("Name") == "<<"] == ["SoftKey:<<"]
+    with pytest.raises(ScreenLimitError):
+        softkeys(series, update=True, backspace=True)  # one place: a screen has one or the other
+
+
 @pytest.mark.parametrize("series", ["79xx", "78xx", "88xx"])
 def test_m3_softkeys_submit_back_exit_on_every_series(series):
     keys = softkeys(series, submit=True, back=True, exit=True, next=URL + "&p=2", prev=URL + "&p=0")
