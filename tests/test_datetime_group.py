@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from lxml import etree
+from sqlmodel import select
 
 from models.rules import datetime_group
 from models.rules.catalog import default_catalog
@@ -19,6 +20,7 @@ from models.services.migration import Migrator
 from models.services.provisioning import device_config
 from models.storage.database import Database
 from models.storage.devicepools import date_time_group, save_date_time_group
+from models.tables.devicepools import DevicePool
 from phoneservice.cli import main
 from phoneservice.configfiles.cnf import ServerInfo, render_device
 
@@ -172,3 +174,13 @@ def test_t7_the_cli_lists_and_sets_a_pools_group(sqlite_url):
         db.dispose()
     bad = run("device-pools", "set", "Default", "--group", "X", "--time-zone", "Z", "--date-template", "MM-DD")
     assert bad.exit_code == 1 and "is not a date template" in bad.output
+
+
+def test_t7_a_site_without_groups_exports_only_cucms_columns(demo_db):
+    """T-7: the five date/time columns are this product's, not CUCM's: an All Details export of a
+    site that holds no group has none of them (CUCM's own import would not know them)."""
+    with demo_db.session() as s:
+        s.delete(s.exec(select(DevicePool)).one())
+    header = export_text(demo_db).splitlines()[0].split(",")
+    assert header[header.index("Module 3") + 1] == "Directory Number 1"
+    assert not set(header) & {t for t, _ in datetime_group.BAT_COLUMNS}

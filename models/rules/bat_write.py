@@ -18,8 +18,7 @@ _AD_DEVICE = [("Device Name", "name"), ("Description", "description"), ("Device 
               ("Phone Load Name", "load_override"), ("Device Type", "model"),
               ("Common Phone Profile", "common_profile"), ("Owner User ID", "owner"),
               ("Allow CTI Control Flag", "cti_controlled"), ("Device Security Profile", "security_profile"),
-              ("Device Protocol", "protocol"), ("SIP Profile", "sip_profile"), ("Module 3", "kem3"),
-              *datetime_group.BAT_COLUMNS]  # the device pool's date/time group (T-7), after CUCM's columns
+              ("Device Protocol", "protocol"), ("SIP Profile", "sip_profile"), ("Module 3", "kem3")]
 
 
 _AD_LINE = [("Directory Number", "pattern"), ("Route Partition", "partition"), ("Line Text Label", "label"),
@@ -55,6 +54,10 @@ def write_phones(phones: Iterable[BatPhone], fmt: str, catalog: Catalog, out: Te
     n_intercom = max([len(ls) for ls in intercom] + [0]) if fmt == ALL_DETAILS else 0
     partitions = fmt == BAT and any(l.partition for ls in normal for l in ls)
     device_cols, line_cols = (_AD_DEVICE, _AD_LINE) if fmt == ALL_DETAILS else (_BAT_DEVICE, _BAT_LINE)
+    if fmt == ALL_DETAILS and any(p.date_time is not None for p in phones):
+        # T-7: the pools' date/time groups after CUCM's columns, only when the site holds one, so a
+        # site without any still exports exactly CUCM's columns
+        device_cols = [*device_cols, *datetime_group.BAT_COLUMNS]
     speed_titles = ("Speed Dial Number", "Speed Dial Label") if fmt == ALL_DETAILS else ("SPEED DIAL NUMBER",
                                                                                          "SPEED DIAL LABEL")
     header = [title for title, _ in device_cols]
