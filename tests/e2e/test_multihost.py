@@ -99,6 +99,8 @@ def test_h1_a_migration_made_on_a_is_served_by_b_at_once_over_http_and_tftp(site
     assert status == 201 and plan["applied"], plan
     over_http, over_tftp = site.config_file(B, f"{new}.cnf.xml"), site.tftp(B, f"{new}.cnf.xml")
     assert lines(over_http)[0] == "1002" and over_tftp == over_http == site.config_file(A, f"{new}.cnf.xml")
+    # The phone's screens are behind HAProxy (web.public_url), whichever host wrote the file.
+    assert etree.fromstring(over_http).findtext(".//servicesURL") == f"http://{FRONT}:8080/screens/?name={new}"
     status, device = site.api("GET", B, f"/devices/{new}")
     assert status == 200 and device["name"] == new, device
     # The shared loads folder: one file, served by both hosts.
@@ -190,7 +192,7 @@ def test_h2_host_a_killed_mid_flow_loses_nothing_and_the_flow_finishes_on_b(site
     assert status == 200
     records_before = page["total"]
     site.kill_host("a")
-    # The phone's next screen comes through HAProxy (the address its links name): B answers.
+    # From here on through HAProxy, as a phone whose screens are at web.public_url: B answers.
     steered.to = FRONT
     preview = phone.choose(menu, "#2")
     done = phone.press(preview, "Confirm")
