@@ -168,6 +168,19 @@ def sipp_call(site: Site, calls: int, hold_ms: int) -> subprocess.Popen:
         out.close()
 
 
+def register(site: Site, dn: str, mac: str) -> str:
+    """SIPp in ``front`` as a Cisco phone registering over TCP with Kamailio; its message log."""
+    messages = site.dir / f"register-{mac}.log"
+    r = subprocess.run(["sipp", f"{FRONT}:5060", "-sf", str(SCENARIOS / "phone_register.xml"), "-t", "t1",
+                        "-i", FRONT, "-p", "25000", "-m", "1", "-nostdin", "-key", "dn", dn, "-key", "mac", mac,
+                        "-key", "expires", "600", "-key", "contact_port", "25001", "-d", "0", "-trace_msg",
+                        "-message_file", str(messages), "-timeout", "20s"],
+                       cwd=site.dir, capture_output=True, timeout=40)
+    text = messages.read_text(errors="replace") if messages.exists() else ""
+    assert r.returncode == 0, f"the REGISTER failed: {text[-2000:]}"
+    return text
+
+
 def test_r4_kamailio_spreads_ivr_calls_over_both_hosts(site):
     """R-4, H-1: two calls at once through Kamailio, one answered by each host's worker."""
     before = {h: len(site.events(h, "ivr_call_answering")) for h in HOSTS}
@@ -179,7 +192,7 @@ def test_r4_kamailio_spreads_ivr_calls_over_both_hosts(site):
 
 def test_h2_host_a_killed_mid_flow_loses_nothing_and_the_flow_finishes_on_b(site):
     """H-2, C-12, C-13, D-3: SIGKILL to every process of host A between two screens of a flow, just after
-    an API migration on A returned 201; HAProxy and Kamailio carry on with B."""
+    an API migration on A returned 201; HAProxy and Kamailio carry on with B (R-1: registrations too)."""
     steered = Steered(A)
     phone = steered.phone
     menu = phone.submit(phone.submit(phone.choose(phone.get("/screens/?name=SEPAABBCC0A0005"), "Replace"),
@@ -208,3 +221,8 @@ def test_h2_host_a_killed_mid_flow_loses_nothing_and_the_flow_finishes_on_b(site
     assert calls.wait(timeout=90) == 0, (site.dir / "sipp.out").read_text(errors="replace")[-3000:]
     assert len(site.events("b", "ivr_call_answering")) == before + 1
     wait_until(lambda: site.kamcmd("dispatcher.list").count("FLAGS: AP") == 1, 30, "A's worker out of the rotation")
+    # Registrations: Kamailio's callbacks go through HAProxy, so a new phone known only to B registers.
+    dn = lines(site.config_file(B, "SEPAABBCC0A0007.cnf.xml"))[0]
+    assert "SIP/2.0 200 OK" in register(site, dn, "AABBCC0A0007")
+    status, device = site.api("GET", FRONT, "/devices/SEPAABBCC0A0007")
+    assert status == 200 and device["registration"] == "registered", device
