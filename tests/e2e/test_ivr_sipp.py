@@ -393,13 +393,13 @@ def test_type_ahead_the_whole_call_without_pauses_migrates(tmp_path, site_url, s
     without type-ahead it would be lost and nothing would migrate.
     """
     site.fail_once("olivia")
-    holder = threading.Thread(target=hold_write_lock, args=(site_url, 3.0))
-    holder.start()
-    try:
-        with running_worker(tmp_path, url=site_url) as worker:
+    with running_worker(tmp_path, url=site_url) as worker:
+        holder = threading.Thread(target=hold_write_lock, args=(site_url, worker, 2.5))
+        holder.start()
+        try:
             call(worker, tmp_path, "ivr_type_ahead.xml", ["21012#1739#1"], keys=QuickKeys)
-    finally:
-        holder.join(timeout=10)
+        finally:
+            holder.join(timeout=40)
     old = site.device("SEP001122330033")
     assert old.migrated and old.successor == NEW and site.line1(NEW) == "1012"
     [record] = site.records()
@@ -409,11 +409,13 @@ def test_type_ahead_the_whole_call_without_pauses_migrates(tmp_path, site_url, s
     assert authenticated[0]["ms"] >= 500  # it did wait for the lock: the last key came meanwhile
 
 
-def hold_write_lock(url: str, seconds: float) -> None:
-    """Keep SQLite's write lock (the worker's writes wait, its reads go on) for ``seconds``."""
+def hold_write_lock(url: str, worker: IvrWorker, seconds: float) -> None:
+    """Keep SQLite's write lock (the worker's writes wait, its reads go on) from now until
+    ``seconds`` after the worker answered the call (the keys take about 0.5 s)."""
     connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     try:
         connection.execute("BEGIN IMMEDIATE")
+        worker.wait_log('"event": "ivr_call_answering"', timeout=30)
         time.sleep(seconds)
         connection.execute("COMMIT")
     finally:
