@@ -111,19 +111,23 @@ def test_i3_unacknowledged_answers_free_their_call_slots_within_seconds(worker, 
 
 
 def test_i4_cancel_while_the_caller_is_looked_up_ends_the_call_once(worker, caller):
-    """I-4: INVITE then CANCEL at once: 487, one ``ivr_call_ended`` per call, no object reprs in error events."""
-    calls = 5
-    for _ in range(calls):
+    """I-4: INVITE then CANCEL 0 to 30 ms later, around the look-up's end: 487 (or 200 when the answer won),
+    one ``ivr_call_ended`` per call, and error events in words, never an object's repr."""
+    delays = [i / 1000 for i in range(0, 31, 3)]
+    for delay in delays:
         dialog = caller.invite()
+        time.sleep(delay)
         caller.cancel(dialog)
         final = caller.until_final(dialog)
         assert final.status in (487, 200), final.first
         caller.ack(dialog, final)
         if final.status == 200:  # answered before the CANCEL came: hang up instead
             assert caller.hang_up(dialog).status == 200
-    log = worker.wait_log('"event": "ivr_call_ended"', count=calls, timeout=10)
+    log = worker.wait_log('"event": "ivr_call_ended"', count=len(delays), timeout=10)
     ended = [e["call"] for e in events(log, "ivr_call_ended")]
-    assert sorted(ended) == list(range(1, calls + 1)), ended
-    errors = [json.loads(line) for line in log.splitlines() if '"level": "error"' in line]
+    assert sorted(ended) == list(range(1, len(delays) + 1)), ended
+    errors = [json.loads(line) for line in log.splitlines() if '"level": "error"' in line or "_failed" in line]
     assert not [e for e in errors if "Swig" in json.dumps(e) or "proxy of" in json.dumps(e)], errors
-    assert not events(log, "ivr_answer_failed") and not events(log, "ivr_callback_failed")
+    assert not events(log, "ivr_callback_failed")
+    print("I-4:", {e["status"] if "status" in e else e["event"]: e.get("error") for e in errors} or "no errors",
+          f"{sum(1 for r in log.splitlines() if 'ivr_call_answering' in r)} of {len(delays)} calls answered")
