@@ -7,7 +7,7 @@ from flask import Response, request
 from phoneservice.web.admin.blueprint import blueprint, now, page
 from phoneservice.web.services import services
 
-OUTCOMES = {"": None, "migrated": "migrated", "provisioned": "provisioned", "refused": "refused"}
+OUTCOMES = {"": None, "migrated": "migrated", "provisioned": "provisioned", "refused": "refused", "abandoned": "abandoned"}
 
 
 @blueprint.get("/report")

@@ -30,7 +30,7 @@ from phoneservice.web.api.schemas import MigrateRequest, MigrationPlanPublic, Pa
 from phoneservice.web.services import services
 
 DOOR = "api"
-OUTCOME = query_param("outcome", {"type": "string", "enum": ["migrated", "provisioned", "refused"]},
+OUTCOME = query_param("outcome", {"type": "string", "enum": ["migrated", "provisioned", "refused", "abandoned"]},
                       "Only records with this outcome")
 # Refusals about the request's own fields (422 naming the field); the rest keep their status.
 MIGRATE_FIELDS = dict(unknown_device="old", bad_mac="mac", same_device="mac", unknown_model="model",
