@@ -294,8 +294,10 @@ def test_c15_by_phone_template(services, admin):
     ({"mac": "00:11:22"}, 422, "is not a MAC address"),
     ({"model": "CSF"}, 422, "Jabber client"),
     ({"by": "template", "template": "No Such Template"}, 422, 'no phone template named "No Such Template"'),
+    ({"mac": "001122330002"}, 422, "a phone named SEP001122330002 already exists; delete it first or choose another MAC"),
 ])
 def test_c15_refusals_at_preview_show_the_message_and_change_nothing(services, admin, fields, status, message):
+    """C-15: the preview refuses what Confirm would (a taken MAC says what the engine says, not "Nothing is lost")."""
     before = count(services, Device)
     page = f"/admin/phones/{ALICE_7965}"
     text = text_of(admin.submit(f"{page}/migrate", f"{page}/migrate/preview", migrate_form(**fields), status=status))

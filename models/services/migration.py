@@ -28,6 +28,7 @@ from models.storage import migration_rows as stored
 from models.storage.database import Database
 from models.storage.devices import (
     _is_lock_error,
+    check_new_name_free,
     delete_device,
     device_row,
     remove_temporary_device,
@@ -103,7 +104,9 @@ class Migrator:
 
     def preview(self, old_name: str, target: Target) -> Plan:
         with self.db.read_connection() as connection:
-            return self._plan(connection, device_row(connection, old_name), target)
+            result = self._plan(connection, device_row(connection, old_name), target)
+            check_new_name_free(connection, result.new_name)  # what apply refuses, said before Confirm
+            return result
 
     def migrate(
         self,

@@ -82,6 +82,19 @@ def release_unused_autoreg_dns(session: Session, dn_ids: list[int]) -> None:
             session.delete(dn)
 
 
+def _refuse_taken(row, name: str) -> None:
+    if not row.auto_registered:
+        raise Refused("mac_in_use", f"a phone named {name} already exists; delete it first or choose another MAC")
+
+
+def check_new_name_free(connection: Connection, name: str) -> None:
+    """C-15: the refusal ``remove_temporary_device`` would raise at apply, raised up front (a preview):
+    the new phone's name belongs to a phone that is not its own auto-registered record."""
+    row = _DEVICE_ROW.run(connection, {"name": name}).first()
+    if row is not None:
+        _refuse_taken(row, name)
+
+
 def remove_temporary_device(session: Session, name: str) -> Device | None:
     """C-14: the new phone's auto-registered record makes way; anything else is refused.
 
@@ -89,8 +102,7 @@ def remove_temporary_device(session: Session, name: str) -> Device | None:
     row = _DEVICE_ROW.run(session.connection(), {"name": name}).first()  # usually none: no ORM object for that
     if row is None:
         return None
-    if not row.auto_registered:
-        raise Refused("mac_in_use", f"a phone named {name} already exists; delete it first or choose another MAC")
+    _refuse_taken(row, name)
     existing = session.get(Device, row.id)
     delete_device(session, existing)
     return existing
