@@ -466,12 +466,24 @@ def test_users_list_get_create_update(api):
     assert failing_field(api.post("/users", {"user_id": "zed", "primary_extension": "1010"})) == ["primary_extension"]
     problem_of(api.get("/users/zed"), 404)
 
-    changed = api.patch("/users/zoe", {"last_name": "Zed", "primary_extension": "1001", "profile": None})
+    changed = api.patch("/users/zoe", {"last_name": "Zed", "primary_extension": "1051", "profile": None})
     assert changed.status_code == 200
-    assert changed.get_json()["last_name"] == "Zed" and changed.get_json()["primary_extension"] == "1001"
+    assert changed.get_json()["last_name"] == "Zed" and changed.get_json()["primary_extension"] == "1051"
     assert changed.get_json()["profile"] is None
     problem_of(api.patch("/users/zoe", {"self_service_id": "51002"}), 409, "self_service_id_in_use")
     problem_of(api.patch("/users/nobody", {"first_name": "X"}), 404)
+
+
+def test_s3_a_primary_extension_belongs_to_one_user(api):
+    """S-3: a second user with alice's primary extension and partition is refused, on create and on change."""
+    taken = problem_of(api.post("/users", {"user_id": "zed", "primary_extension": "1001", "partition": "Internal_PT"}),
+                       409, "extension_in_use")
+    assert 'extension 1001 in partition Internal_PT is already the primary extension of user "alice"' in taken["detail"]
+    problem_of(api.get("/users/zed"), 404)  # nothing was created
+    assert api.post("/users", {"user_id": "zed", "primary_extension": "1001", "partition": "Other_PT"}).status_code == 201
+    problem_of(api.patch("/users/bob", {"primary_extension": "1001"}), 422)  # 1001 is in two partitions now
+    problem_of(api.patch("/users/zed", {"primary_extension": "1002"}), 409, "extension_in_use")
+    assert api.patch("/users/alice", {"first_name": "Alicia"}).status_code == 200  # her own stays hers
 
 
 def test_pin_and_unlock(api):

@@ -55,7 +55,7 @@ CODES: dict[str, Code] = {
     "wrong_model": Code(INV),
     # the site's state forbids it
     "admin_exists": Code(CON), "already_migrated": Code(CON), "autoreg_exhausted": Code(CON),
-    "bat_conflict": Code(CON), "being_migrated": Code(CON), "mac_in_use": Code(CON),
+    "bat_conflict": Code(CON), "being_migrated": Code(CON), "extension_in_use": Code(CON), "mac_in_use": Code(CON),
     "nothing_to_migrate": Code(CON), "profile_exists": Code(CON), "self_service_id_in_use": Code(CON),
     "register_foreign_dn": Code(CON), "register_unknown_device": Code(CON),  # the registrar answers 403
     "task_exists": Code(CON), "task_in_progress": Code(CON), "task_not_in_progress": Code(CON),

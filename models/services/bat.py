@@ -61,6 +61,7 @@ from models.services.site import (
     create_user,
     get_or_create_security_profile,
     get_or_create_template,
+    primary_extension_owner,
 )
 from models.storage.database import Database
 from models.storage.devicepools import date_time_groups, save_date_time_group
@@ -261,9 +262,17 @@ def _owners(session: Session, phones: list[BatPhone], summary: ImportSummary) ->
     known = _existing_names(session, EndUser.user_id, owners)
     for user_id in [u for u in owners if u not in known]:
         first = next((l for l in owners[user_id].lines if not l.intercom), None)
+        if first is not None and _someones_primary(session, first.pattern, first.partition):
+            first = None  # S-3: a shared line 1 stays the primary extension of its first owner only
         create_user(session, user_id, extension=first.pattern if first else None,
                     partition=first.partition if first else "")
         summary.users_created += 1
+
+
+def _someones_primary(session: Session, pattern: str, partition: str) -> bool:
+    dn = session.exec(select(DirectoryNumber).where(DirectoryNumber.pattern == pattern,
+                                                    DirectoryNumber.partition == partition)).first()
+    return dn is not None and primary_extension_owner(session, dn.id) is not None
 
 
 def _is_tty(stream: TextIO) -> bool:

@@ -91,6 +91,8 @@ def create_user(
     if session.exec(select(EndUser).where(EndUser.user_id == user_id)).first():
         raise Refused("user_exists", f'user "{user_id}" already exists')
     dn = get_or_create_dn(session, extension, partition) if extension else None
+    if dn is not None:
+        check_extension_free(session, dn)
     prof = get_or_create_profile(session, profile) if profile else None
     user = EndUser(
         user_id=user_id, self_service_id=self_service_id, first_name=first_name, last_name=last_name,
@@ -311,6 +313,20 @@ def extension_dn(session: Session, pattern: str, partition: str | None) -> Direc
         raise field_refusal("ambiguous_dn", "primary_extension",
                        f"directory number {pattern} is in more than one partition; give the partition")
     return found[0] if found else get_or_create_dn(session, pattern, "")
+
+
+def primary_extension_owner(session: Session, dn_id: int) -> EndUser | None:
+    return session.exec(select(EndUser).where(EndUser.primary_extension_id == dn_id)).first()
+
+
+def check_extension_free(session: Session, dn: DirectoryNumber, user: EndUser | None = None) -> None:
+    """S-3: an extension (pattern and partition) is the primary extension of one user at most;
+    a second would leave the self-service doors unable to tell who is calling."""
+    other = primary_extension_owner(session, dn.id)
+    if other is not None and other is not user:
+        where = f" in partition {dn.partition}" if dn.partition else ""
+        raise Refused("extension_in_use", f'extension {dn.pattern}{where} is already the primary extension of '
+                      f'user "{other.user_id}"; give this user another extension, or change that user first')
 
 
 def check_self_service_id(session: Session, value: str | None, user: EndUser | None = None) -> None:

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, func, select
 
 from models.rules.refusals import Refused
 from models.services.site import (
+    check_extension_free,
     check_length,
     check_self_service_id,
     create_user,
@@ -37,7 +38,9 @@ def add_user(session: Session, data: EndUserCreate) -> EndUser:
     user = create_user(session, user_id, self_service_id=data.self_service_id, first_name=data.first_name,
                        last_name=data.last_name, profile=data.profile)
     if data.primary_extension is not None:
-        user.primary_extension_id = extension_dn(session, data.primary_extension, data.partition).id
+        dn = extension_dn(session, data.primary_extension, data.partition)
+        check_extension_free(session, dn, user)
+        user.primary_extension_id = dn.id
         session.add(user)
         session.flush()
     if data.pin is not None:
@@ -56,7 +59,10 @@ def update_user(session: Session, user_id: str, changes: dict[str, Any]) -> EndU
             setattr(user, name, changes[name] or "")
     if "primary_extension" in changes:
         pattern = changes["primary_extension"]
-        user.primary_extension_id = extension_dn(session, pattern, None).id if pattern is not None else None
+        dn = extension_dn(session, pattern, None) if pattern is not None else None
+        if dn is not None:
+            check_extension_free(session, dn, user)
+        user.primary_extension_id = dn.id if dn is not None else None
     if "profile" in changes:
         name = changes["profile"]
         user.profile_id = existing_profile(session, name).id if name is not None else None
