@@ -44,12 +44,22 @@ def wait_until(predicate, timeout: float, what: str, every: float = 0.2):
 class Registrar:
     """Kamailio started with the file kamailio-config wrote for the running product."""
 
-    def __init__(self, workdir: Path, server: IvrServer) -> None:
+    def __init__(self, workdir: Path, server: IvrServer, tls: bool = False) -> None:
+        """``tls``: also listen on TLS (``tls_port``) with a certificate for 127.0.0.1 made here (``ca``)."""
         if shutil.which("kamailio") is None:
             pytest.skip("kamailio is not installed (Debian: kamailio, kamailio-utils-modules)")
         need("kamcmd", "kamailio")
         assert (MODULES / "http_client.so").exists(), "Kamailio's http_client is missing (Debian: kamailio-utils-modules)"
         self.dir, self.port, self.rpc_port = workdir, free_sip_ports(1), server.rpc_port
+        self.tls_port, self.ca, tls_args = None, None, []
+        if tls:
+            self.tls_port, self.ca = free_port(), workdir / "kamailio-cert.pem"
+            key = workdir / "kamailio-key.pem"
+            made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                                   "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                                   "-keyout", str(key), "-out", str(self.ca)], capture_output=True, text=True, timeout=60)
+            assert made.returncode == 0, made.stderr
+            tls_args = ["--tls-port", str(self.tls_port), "--tls-certificate", str(self.ca), "--tls-private-key", str(key)]
         run = workdir / "run"
         run.mkdir()
         self.ctl = f"unix:{run}/kamailio_ctl"
@@ -59,7 +69,7 @@ class Registrar:
              "--sip-port", str(self.port), "--rpc", f"127.0.0.1:{self.rpc_port}",
              "--callback-url", f"http://127.0.0.1:{server.web}/callcontrol", "--workers-port", str(server.ivr_port),
              "--workers", "1", "--min-expires", "2", "--expiry-check", "1", "--ctl-socket", self.ctl,
-             "--dispatcher-list", str(workdir / "ivr-workers.list"), "-o", str(self.cfg)],
+             "--dispatcher-list", str(workdir / "ivr-workers.list"), *tls_args, "-o", str(self.cfg)],
             env=dict(os.environ, PHONE_MIGRATION_CALLCONTROL__TOKEN=TOKEN), cwd=workdir, capture_output=True, text=True, timeout=60)
         assert generated.returncode == 0, generated.stderr
         self.log_path = workdir / "kamailio.log"
@@ -184,7 +194,7 @@ def api_token(server: IvrServer) -> str:
 
 
 @contextmanager
-def registrar_site(workdir: Path):
+def registrar_site(workdir: Path, tls: bool = False):
     """The product and Kamailio in front of it, stopped (the product must exit 0) on the way out."""
     rpc_port = free_port()
     server = IvrServer(workdir, workers=1, PHONE_MIGRATION_CALLCONTROL__TOKEN=TOKEN,
@@ -194,7 +204,7 @@ def registrar_site(workdir: Path):
     server.rpc_port = rpc_port
     registrar = None
     try:
-        registrar = Registrar(workdir, server)
+        registrar = Registrar(workdir, server, tls)
         yield server, registrar
     finally:
         if registrar is not None:

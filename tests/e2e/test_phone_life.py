@@ -17,6 +17,7 @@ import json
 import re
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -32,13 +33,14 @@ from test_ivr_supervised import SCENARIOS, free_port, free_sip_ports, need  # no
 
 pytestmark = pytest.mark.slow
 ROUTE_POINT = "8000"
-VOICE_MAC, SCREENS_MAC = "AABBCCDDEE88", "AABBCCDDEE89"
+VOICE_MAC, SCREENS_MAC, TLS_MAC = "AABBCCDDEE88", "AABBCCDDEE89", "AABBCCDDEE90"
+JUDY = "SEP001122330031"  # judy's 8851, line 1010
 LOBBY = "SEP001122330040"  # the demo's lobby phone (a 7945), line 2000, no owner: the authentication code replaces it
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    with registrar_site(tmp_path_factory.mktemp("phone-life")) as started:
+    with registrar_site(tmp_path_factory.mktemp("phone-life"), tls=True) as started:
         yield started
 
 
@@ -206,3 +208,39 @@ def test_r1_r6_c14_the_same_life_by_the_screens(site, tmp_path):
     assert (record["door"], record["old_device"], record["confirmation"]) == ("screen", LOBBY, "applied")
     comes_back(server, registrar, tmp_path, SCREENS_MAC, temporary, "2000")
     assert record_of(server, token, f"SEP{SCREENS_MAC}")["confirmation"] == "confirmed"
+
+
+def test_r1_r5_a_phone_registered_over_tls_gets_its_restart_over_that_tls_connection(site, tmp_path):
+    """R-1 over TLS (Kamailio's certificate, verified by the phone): the registration is stored with
+    transport tls; after a migration through the API onto it, the restart reaches the phone over its
+    own TLS connection and is answered 200 (tests/e2e/tls_phone.py, Python's ssl in its own process)."""
+    server, registrar = site
+    temporary = boot(server, tmp_path, TLS_MAC)
+    phone = subprocess.Popen([sys.executable, str(Path(__file__).parent / "tls_phone.py"), "--port",
+                              str(registrar.tls_port), "--ca", str(registrar.ca), "--dn", temporary, "--mac", TLS_MAC,
+                              "--wait", "40"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        row = wait_until(lambda: phone.poll() is None and registrations(server).get(f"SEP{TLS_MAC}"), 15,
+                         "the TLS registration stored")
+        assert row["transport"] == "tls" and row["contact"].endswith(";transport=tls")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{server.web}/api/v1/migrate", method="POST",
+            data=json.dumps({"old": JUDY, "mac": TLS_MAC, "model": "8851"}).encode(),
+            headers={"Authorization": f"Bearer {api_token(server)}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                result = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(exc.read().decode()) from None
+        assert result["applied"] is True and result["restarted"] is True, result
+        out, err = phone.communicate(timeout=60)
+    finally:
+        if phone.poll() is None:
+            phone.kill()
+            phone.communicate()
+    seen = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+    assert seen.get("register_status") == 200 and seen.get("notify"), (out, err)
+    assert seen["notify"].startswith(f"NOTIFY sip:{temporary}@127.0.0.1:{seen['local_port']};transport=tls SIP/2.0")
+    assert f"RegisterCallId={{{seen['call_id']}}}" in seen["notify"]
+    sent = restart_sent(server, f"SEP{TLS_MAC}")
+    assert (sent["via"], sent["transport"], sent["status"], sent["ok"]) == ("registrar", "tls", 200, True)
