@@ -20,7 +20,14 @@ The same storm runs against
       at a server already running;
   (b) Debian's tftpd-hpa: ``in.tftpd -L -s FOLDER -a 127.0.0.1:PORT`` (as root
       it drops to ``nobody``, so the folder is world-readable), serving the
-      very bytes our renderer produced, pre-rendered into the folder.
+      very bytes our renderer produced, rendered into the folder.
+
+Every ``SEP<MAC>.cnf.xml`` is checked byte for byte ("wrong bytes" fails the
+file, and the bench ends INVALID). The expected bytes are rendered by the
+same resolver in the bench's process only once serve is up and its cache
+warm, and again whenever the site stamp has moved since: serve's first start
+writes into the database (its web secret), which moves the stamp and every
+file's ``versionStamp``, so bytes rendered before it started never match.
 
 The first storm against ``serve`` finds its cache cold (every file rendered
 from the database during the storm); later ones find it warm. Each run is
@@ -93,20 +100,43 @@ def build_site(workdir: Path, phones: int) -> tuple[str, int]:
     return url, free_tcp_port()
 
 
-def render_folder(folder: Path, url: str, web_port: int, phones: int) -> dict[str, bytes]:
-    """What serve will answer, pre-rendered by the same resolver into ``folder`` for in.tftpd."""
-    from phoneservice.config import load_config
-    from phoneservice.processes.server import build_services
+class Expected:
+    """What serve answers, rendered by the same resolver in this process, after serve
+    is up and warm, and again whenever the site stamp has moved since (serve's own
+    first writes, such as its web secret, or ``--stale``'s change). So the bench
+    never races the server's writes, and every SEP<MAC>.cnf.xml is checked byte for byte."""
 
-    services = build_services(load_config(database={"url": url}, web={"port": web_port}))
-    files = {f"SEP{mac(i)}.cnf.xml": services.files.resolve(f"SEP{mac(i)}.cnf.xml") for i in range(phones)}
-    services.db.dispose()
+    def __init__(self, url: str, web_port: int, phones: int) -> None:
+        from phoneservice.config import load_config
+        from phoneservice.processes.server import build_services
+
+        self.services = build_services(load_config(database={"url": url}, web={"port": web_port}))
+        self.phones, self.stamp, self.files = phones, None, {}
+
+    def current(self) -> dict[str, bytes]:
+        from models.storage.stamp import current_version
+
+        for _ in range(3):  # a write during the render: render again
+            with self.services.db.read_session() as session:
+                stamp = current_version(session)
+            if stamp == self.stamp:
+                return self.files
+            self.files = {f"SEP{mac(i)}.cnf.xml": self.services.files.resolve(f"SEP{mac(i)}.cnf.xml")
+                          for i in range(self.phones)}
+            self.stamp = stamp
+        raise SystemExit("the site kept changing while the bench rendered its expected files")
+
+    def close(self) -> None:
+        self.services.db.dispose()
+
+
+def save_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """The files in.tftpd serves (as root it drops to nobody: world-readable)."""
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)
     for name, data in files.items():
         (folder / name).write_bytes(data)
         (folder / name).chmod(0o644)
-    return files
 
 
 def invalidate(url: str) -> None:
@@ -143,14 +173,9 @@ def free_tcp_port() -> int:
 
 
 def write_folder(folder: Path, phones: int, size: int) -> dict[str, bytes]:
-    """The pre-rendered files every server serves; returns name -> bytes."""
+    """The synthetic files every server serves (``--ours harness``/``--ours-cmd``); returns name -> bytes."""
     files = {f"SEP{mac(i)}.cnf.xml": cnf_xml(i, size) for i in range(phones)}
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o755)
-    for name, data in files.items():
-        path = folder / name
-        path.write_bytes(data)
-        path.chmod(0o644)
+    save_folder(folder, files)
     return files
 
 
@@ -218,11 +243,11 @@ def wait_ready(port: int, seconds: float = 20.0) -> None:
 def start_ours(args: argparse.Namespace, folder: Path) -> RunningServer:
     """Our TFTP service serving ``folder``.
 
-    Default: the test harness (phoneservice.configfiles.tftp over a folder lookup) in a
-    subprocess. ``--ours-cmd`` replaces the command ({folder} and {port} are
-    filled in); ``--ours-port`` without a command uses a server already
-    running there. Switch this function to ``phone-migration serve`` to
-    measure per-request rendering from the database.
+    Default: ``phone-migration serve`` on the bench's site, returned once its
+    config cache is warm; ``--ours harness``: the TFTP service alone over a
+    folder lookup (tests/e2e/tftp_folder_server.py). ``--ours-cmd`` replaces
+    the command ({folder} and {port} are filled in); ``--ours-port`` without a
+    command uses a server already running there.
     """
     if args.ours_port and not args.ours_cmd:
         wait_ready(args.ours_port)
@@ -273,13 +298,14 @@ def describe(result: StormResult) -> str:
 
 
 @defer.inlineCallbacks
-def storms(reactor, args: argparse.Namespace, servers: list[RunningServer], files: dict[str, bytes]):
+def storms(reactor, args: argparse.Namespace, servers: list[RunningServer], expected):
+    """``expected(name)``: the bytes each phone must receive from that server, asked just before its storm."""
     results: dict[str, list[StormResult]] = {s.name: [] for s in servers}
     for run in range(args.runs):
         for server in servers:  # alternate so a load spike on the shared machine hits both
             if args.stale and server.name == "ours":
                 invalidate(args.site_url)  # every cached file is now stale: the storm renders them all
-            storm = Storm(reactor, args, server, files)
+            storm = Storm(reactor, args, server, expected(server.name))
             cpu_before, machine_before, own_before = server.cpu_seconds(), machine_busy_seconds(), own_cpu_seconds()
             result = yield storm.run(args.ramp, args.deadline)
             yield task.deferLater(reactor, args.settle, lambda: None)
@@ -291,13 +317,13 @@ def storms(reactor, args: argparse.Namespace, servers: list[RunningServer], file
     return results
 
 
-def run_storms(args: argparse.Namespace, servers: list[RunningServer], files: dict[str, bytes]):
+def run_storms(args: argparse.Namespace, servers: list[RunningServer], expected):
     from twisted.internet import reactor
 
     outcome: dict = {}
 
     def start() -> None:
-        d = storms(reactor, args, servers, files)
+        d = storms(reactor, args, servers, expected)
         d.addCallback(lambda results: outcome.update(results=results))
         d.addErrback(lambda failure: outcome.update(error=failure))
         d.addBoth(lambda _: reactor.stop())
@@ -336,8 +362,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--any-content", action="store_true",
                         help="accept any complete SEP<MAC>.cnf.xml (a server rendering its own), not only the folder's bytes")
     args = parser.parse_args(argv)
-    if args.stale:
-        args.any_content = True  # the versionStamp in every file moves on with each change
     if not 1 <= args.phones <= MAX_PHONES:
         parser.error(f"--phones must be 1..{MAX_PHONES}")
     if not 1 <= args.runs <= 20:
@@ -348,28 +372,35 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="tftp-bootstorm-"))
     workdir.chmod(0o755)
     folder = workdir / "tftpboot"
-    if args.ours == "serve" and not args.ours_cmd and not args.ours_port:
-        args.site_url, args.web_port = build_site(workdir, args.phones)
-        files = render_folder(folder, args.site_url, args.web_port, args.phones)
-        args.config_size = sum(map(len, files.values())) // len(files)
-    else:
-        files = write_folder(folder, args.phones, args.config_size)
+    rendering = args.ours == "serve" and not args.ours_cmd and not args.ours_port
     servers: list[RunningServer] = []
+    renderer: Expected | None = None
     try:
+        if rendering:
+            args.site_url, args.web_port = build_site(workdir, args.phones)
+        else:
+            files = write_folder(folder, args.phones, args.config_size)
         if args.only in (None, "ours"):
-            servers.append(start_ours(args, folder))
+            servers.append(start_ours(args, folder))  # serve: up, its cache warm, its first writes made
+        if rendering:
+            renderer = Expected(args.site_url, args.web_port, args.phones)
+            files = dict(renderer.current())  # in.tftpd serves these bytes, whatever --stale does to serve's
+            save_folder(folder, files)
+            args.config_size = sum(map(len, files.values())) // len(files)
         if args.only in (None, "tftp-hpa"):
             servers.append(start_tftp_hpa(args, folder))
         print(f"{args.phones} phones x 3 files (2 missing .tlv + {args.config_size}-byte cnf.xml), "
               f"blksize {args.blksize} + tsize, sources {args.source}, "
               f"{'all at once' if not args.ramp else f'ramp {args.ramp} s'}; "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)
-        results = run_storms(args, servers, files)
+        results = run_storms(args, servers, lambda name: renderer.current() if renderer and name == "ours" else files)
     finally:
         for server in servers:
             text = server.stop()
             if server.name == "ours" and text:
                 print(f"ours, server counters at exit: {text.splitlines()[-1]}")
+        if renderer is not None:
+            renderer.close()
         shutil.rmtree(workdir, ignore_errors=True)
     if not results:
         raise SystemExit("no results")
@@ -380,6 +411,9 @@ def main(argv: list[str] | None = None) -> None:
     if "ours" in medians and "tftp-hpa" in medians and medians["tftp-hpa"].files_per_s:
         ratio = medians["ours"].files_per_s / medians["tftp-hpa"].files_per_s
         print(f"ratio ours / tftp-hpa (files/s): {ratio:.2f}")
+    wrong = sum(r.errors.get("wrong bytes", 0) for runs in results.values() for r in runs)
+    if wrong:
+        raise SystemExit(f"INVALID: {wrong} config files came back with other bytes than expected")
 
 
 if __name__ == "__main__":

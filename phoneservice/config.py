@@ -159,6 +159,13 @@ class LogSection(Section):
     format: str = Field(default="json", pattern="^(json|text)$")
 
 
+class TasksSection(Section):
+    """F-6a: a bulk task outlives the process running it."""
+
+    lease_seconds: float = Field(default=30.0, gt=0)  # a runner with no batch committed this long is taken for dead
+    resume_every: float = Field(default=10.0, gt=0)  # how often this process looks for such a task to take over
+
+
 class ServerConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PHONE_MIGRATION_", env_nested_delimiter="__", extra="forbid")
 
@@ -171,6 +178,7 @@ class ServerConfig(BaseSettings):
     ivr: IvrSection = IvrSection()
     callcontrol: CallControlSection = CallControlSection()
     log: LogSection = LogSection()
+    tasks: TasksSection = TasksSection()
     demo: bool = False
 
     @model_validator(mode="after")

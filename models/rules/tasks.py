@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Mapping, Protocol
 
 from models.rules.firmware import Direction, Verdict, eligibility, license_file_name
@@ -64,6 +65,16 @@ def settle_status(status: str, counts: Mapping[str, int], upload_errors: int) ->
     if not sum(counts.values()):
         return DRAFT
     return READY_WITH_ERRORS if upload_errors or counts.get("error") or counts.get("failed") else READY
+
+
+def runner_may_take(lease_until: datetime | None, now: datetime) -> bool:
+    """F-6a: a task In progress is free to any runner when no runner holds its lease or the lease ran out
+    (the process holding it died: it renews the lease at every batch)."""
+    if lease_until is None:
+        return True
+    if lease_until.tzinfo is None:  # SQLite gives back naive UTC
+        lease_until = lease_until.replace(tzinfo=timezone.utc)
+    return lease_until <= now
 
 
 

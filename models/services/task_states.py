@@ -6,7 +6,6 @@ clock, the facts and its task look-ups (``_find``, ``_settle``, ``_counts``, ``_
 """
 from __future__ import annotations
 
-import re
 from typing import Callable, Iterable
 
 from sqlalchemy import update
@@ -21,14 +20,6 @@ from models.rules.tasks import (
 )
 from models.storage.queries import devices_by_mac
 from models.tables.tasks import MigrationTask, TaskDevice
-
-BATCH_SIZE = 200  # digest: the server pushes the migration in batches of 200 devices
-_NOT_TAKEN = ("error", "failed", "cancelled")  # a MAC in another task in these states may be uploaded again
-_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$")
-
-# Test hooks called with (stage, batch number) inside ``run_next_batch``; the
-# crash tests kill the process from one. Empty in production.
-BATCH_HOOKS: list[Callable[[str, int], None]] = []
 
 
 class TaskDeviceStates:

@@ -22,8 +22,11 @@ its devices is paused one by one.
 
 from __future__ import annotations
 
+import os
 import re
-from datetime import datetime
+import socket
+import uuid
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy import String, cast, or_, update
@@ -52,6 +55,7 @@ from models.rules.tasks import (
     state_for,
 )
 from models.rules.tasks_csv import MAX_DEVICES, RowError
+from models.services.task_leases import TaskLeases
 from models.services.task_states import TaskDeviceStates
 from models.storage.database import Database
 from models.storage.queries import devices_by_mac, in_chunks
@@ -59,6 +63,7 @@ from models.tables.devices import Device
 from models.tables.tasks import MigrationTask, TaskDevice, TaskUpload
 
 BATCH_SIZE = 200  # digest: the server pushes the migration in batches of 200 devices
+LEASE_SECONDS = 30.0  # F-6a: a runner silent this long (no batch committed) is taken for dead
 _NOT_TAKEN = ("error", "failed", "cancelled")  # a MAC in another task in these states may be uploaded again
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$")
 
@@ -82,14 +87,15 @@ _SEARCHED = ("account_type", "username", "phone_number", "extension", "device_ty
              "location", "eligibility", "reason", "target_load", "state", "error", "license_rule", "phone_load")
 
 
-class BulkTasks(TaskDeviceStates):
+class BulkTasks(TaskDeviceStates, TaskLeases):
     def __init__(self, db: Database, catalog: Catalog | None = None, facts: Mapping[str, Any] | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
-
+                 clock: Callable[[], datetime] = utcnow, lease_seconds: float = LEASE_SECONDS) -> None:
         self.db = db
         self.catalog = catalog or default_catalog()
         self.facts = facts or default_facts()
         self.clock = clock
+        self.lease = timedelta(seconds=lease_seconds)
+        self.runner = f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # F-6a: this runner
 
     # --- tasks ---------------------------------------------------------------
 
@@ -315,7 +321,7 @@ class BulkTasks(TaskDeviceStates):
             now = self.clock()
             task.status, task.paused, task.tftp_server = IN_PROGRESS, False, server
             task.started_at, task.finished_at, task.updated_at = now, None, now
-            session.add(task)
+            self._hold(session, task)  # F-6a: the starter runs it; another process only once this lease runs out
             try:
                 session.flush()
             except IntegrityError:  # PostgreSQL: another task started meanwhile; the partial unique index said no
@@ -337,6 +343,7 @@ class BulkTasks(TaskDeviceStates):
                     _hook("batch_selected", number)
                     complete, failed = self._push(session, task, batch, number)
                     task.batches_done = number
+                    self._hold(session, task)  # F-6a: renewed in the batch's own transaction
                     _hook("batch_written", number)
             counts = self._settle(session, task)
             result = BatchResult(number, complete, failed, task.status, task.paused, counts.get("in_progress", 0))

@@ -32,6 +32,8 @@ class MigrationTask(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    runner: str | None = Field(default=None, max_length=128)  # F-6a: host:pid:id of the process running it
+    lease_until: datetime | None = None  # F-6a: renewed at every batch; past it, any process may resume
 
 
 class TaskDevice(SQLModel, table=True):

@@ -35,6 +35,7 @@ from phoneservice.processes.ivr_worker import worker_command
 from phoneservice.processes.supervisor import RestartPolicy, WorkerSupervisor
 from phoneservice.web.app import create_app
 from phoneservice.web.services import Services
+from phoneservice.web.taskrunner import bulk_tasks, resume_orphans
 
 
 class LoggedSite(Site):
@@ -131,6 +132,9 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
     if reconcile is not None:  # the registrar's location table at start and at intervals; expiries
         reconcile.setServiceParent(root)
 
+    # F-6a: take over a bulk task whose runner died (any process, any host), at start and at intervals
+    internet.TimerService(config.tasks.resume_every, _resume_tasks, services, reactor).setServiceParent(root)
+
     web, (pool, screen_pool) = web_site(config, services, reactor)
     ThreadPoolService(pool).setServiceParent(root)
     ThreadPoolService(screen_pool).setServiceParent(root)
@@ -199,6 +203,16 @@ def ivr_supervisor(config: ServerConfig, services: Services, reactor) -> WorkerS
     )
     supervisor.register_metrics(services.metrics.registry)
     return supervisor
+
+
+def _resume_tasks(services: Services, reactor):
+    def resume() -> None:
+        try:
+            resume_orphans(bulk_tasks(services))
+        except Exception as exc:  # the database away for a moment: try again next time
+            log_event("task_resume_failed", logging.WARNING, error=f"{type(exc).__name__}: {exc}"[:300])
+
+    return threads.deferToThreadPool(reactor, reactor.getThreadPool(), resume)
 
 
 def _tftp_metrics(services: Services):

@@ -6,6 +6,11 @@ runs does nothing); it calls ``run_next_batch`` until that pushes nothing
 (paused, cancelled or ended), so a pause or a cancel takes effect between
 batches. Every batch is one transaction on the locked task row, so two
 runners in two processes are safe.
+
+F-6a: the runner holds the task's lease (``models.services.task_leases``),
+renewed by every batch. ``resume_orphans``, called every ``tasks.resume_every``
+seconds by each server process, takes over a task whose runner died (its lease
+ran out) and runs it here, from the first device no committed batch pushed.
 """
 
 from __future__ import annotations
@@ -24,7 +29,17 @@ _runners: dict[tuple[str, str], threading.Thread] = {}
 def bulk_tasks(svc: Services | None = None) -> BulkTasks:
     """The tasks of ``svc``'s database; by default the services of the app handling this request."""
     svc = svc or services()
-    return BulkTasks(svc.db, svc.catalog)
+    return BulkTasks(svc.db, svc.catalog, lease_seconds=svc.config.tasks.lease_seconds)
+
+
+def resume_orphans(tasks: BulkTasks) -> list[str]:
+    """F-6a: run here every task In progress whose runner is gone; the names taken over."""
+    taken = []
+    for name in tasks.orphaned():
+        if tasks.claim(name) and run_in_background(tasks, name):
+            log_event("task_resumed", task=name, runner=tasks.runner)
+            taken.append(name)
+    return taken
 
 
 def _key(tasks: BulkTasks, name: str) -> tuple[str, str]:
@@ -55,8 +70,11 @@ def _run(tasks: BulkTasks, name: str, key: tuple[str, str]) -> None:
     batches = 0
     try:
         while True:
-            if tasks.run_next_batch(name).batch is not None:
+            result = tasks.run_next_batch(name)
+            if result.batch is not None:
                 batches += 1
+                log_event("task_batch", task=name, batch=result.batch, complete=result.complete,
+                          failed=result.failed, queued=result.queued, runner=tasks.runner)
                 continue
             # Nothing pushed: decide under the lock, so a resume that found this runner alive is not lost.
             with _lock:
@@ -65,6 +83,7 @@ def _run(tasks: BulkTasks, name: str, key: tuple[str, str]) -> None:
                     if _runners.get(key) is threading.current_thread():
                         del _runners[key]
                     break
+        tasks.release(name)
         log_event("task_runner_stopped", task=name, batches=batches, status=progress.status,
                   paused=progress.paused)
     except Exception as exc:  # a thread has no caller to tell: log it; the task stays as its last batch left it
