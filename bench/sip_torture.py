@@ -53,10 +53,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-cps", type=int, default=None)
     parser.add_argument("--protos", type=int, default=None, help="fewer cases (a check of this script)")
+    parser.add_argument("--keep", metavar="DIR", help="run in DIR and keep the logs (server.log, kamailio.log)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="sip-torture-") as workdir:
-        figures = launch(Path(workdir) / "run", args.protos, workers=args.workers, worker_cps=args.worker_cps)
+        run_dir = Path(args.keep) if args.keep else Path(workdir) / "run"
+        figures = launch(run_dir, args.protos, workers=args.workers, worker_cps=args.worker_cps)
     protos, kam = figures["protos"], figures["kamailio"]
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
     print(f"PROTOS c07-sip: {protos['sent']} cases sent in {protos['seconds']} s, {protos['answered']} answered, "

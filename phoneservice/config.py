@@ -91,7 +91,7 @@ class IvrSection(Section):
     port: int = Field(default=5060, ge=1, le=65535)  # the first worker's; the others follow
     ready_timeout: float = Field(default=30.0, gt=0)  # no READY by then: killed and restarted
     start_concurrency: int = Field(default=4, ge=1)  # workers starting at once (about 1 s of CPU each)
-    backoff_initial: float = Field(default=0.5, gt=0)  # first restart delay, doubled per crash
+    backoff_initial: float = Field(default=0.2, gt=0)  # first restart delay, doubled per crash (R-8: back within 2 s)
     backoff_max: float = Field(default=30.0, gt=0)
     healthy_after: float = Field(default=60.0, gt=0)  # up this long: the back-off starts over
     max_restarts: int = Field(default=10, ge=0)  # more crashes within restart_window: logged as a crash loop
