@@ -30,7 +30,8 @@ from phoneservice.web.app import create_app
 
 ALICE_7965, NEW_MAC, NEW_NAME = "SEP001122330001", "00:11:22:33:44:55", "SEP001122334455"
 SECRETS = [pin for *_, pin in USERS] + [AUTH_CODE]
-SAMPLE_ARGS = {"name": ALICE_7965, "user_id": "alice", "record_id": 1, "code_id": 1, "section": "enterprise"}
+SAMPLE_ARGS = {"name": ALICE_7965, "user_id": "alice", "record_id": 1, "code_id": 1, "section": "enterprise",
+               "username": "admin", "token_id": 1}
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -37,7 +37,7 @@ NF, INV, CON, CRED, LOCK = Kind.NOT_FOUND, Kind.INVALID, Kind.CONFLICT, Kind.CRE
 CODES: dict[str, Code] = {
     # not found
     "unknown_device": Code(NF), "unknown_user": Code(NF), "unknown_code": Code(NF), "unknown_token": Code(NF),
-    "unknown_task": Code(NF),
+    "unknown_task": Code(NF), "unknown_admin": Code(NF),
     # the input is wrong
     "ambiguous_dn": Code(INV), "bad_activation_code": Code(INV), "bad_auth_code": Code(INV, field="code"),
     "bad_call_id": Code(INV, field="register_call_id"), "bad_contact": Code(INV, field="contact"),
@@ -48,13 +48,15 @@ CODES: dict[str, Code] = {
     "bad_profile": Code(INV), "bad_protocol": Code(INV), "bad_register": Code(INV), "bad_rows": Code(INV), "bad_registration": Code(INV), "bad_scope": Code(INV),
     "bad_self_service_id": Code(INV), "bad_setting": Code(INV), "bad_target": Code(INV),
     "bad_task_kind": Code(INV, field="kind"), "bad_task_name": Code(INV, field="name"), "bad_tftp_server": Code(INV, field="tftp_server"),
-    "bad_user_id": Code(INV), "bad_username": Code(INV), "jabber_target": Code(INV), "needs_model": Code(INV),
+    "bad_user_id": Code(INV), "bad_username": Code(INV), "bad_role": Code(INV, field="role"),
+    "bad_token_name": Code(INV, field="name"), "jabber_target": Code(INV), "needs_model": Code(INV),
     "same_device": Code(INV), "too_long": Code(INV), "too_many_rows": Code(INV, field="file"), "trivial_pin": Code(INV, field="pin"),
     "unknown_model": Code(INV), "unknown_profile": Code(INV), "unknown_template": Code(INV),
     "unsupported_model": Code(INV), "video_to_audio": Code(INV), "weak_password": Code(INV),
     "wrong_model": Code(INV),
     # the site's state forbids it
-    "admin_exists": Code(CON), "already_migrated": Code(CON), "autoreg_exhausted": Code(CON),
+    "admin_exists": Code(CON), "admin_is_you": Code(CON), "last_full_admin": Code(CON),
+    "already_migrated": Code(CON), "autoreg_exhausted": Code(CON),
     "bat_conflict": Code(CON), "being_migrated": Code(CON), "extension_in_use": Code(CON), "mac_in_use": Code(CON),
     "nothing_to_migrate": Code(CON), "profile_exists": Code(CON), "self_service_id_in_use": Code(CON),
     "register_foreign_dn": Code(CON), "register_unknown_device": Code(CON),  # the registrar answers 403

@@ -176,6 +176,7 @@ class Administrator:
 
     id: int
     username: str
+    role: str = "full"  # E-2: full | read_only
 
 
 class AdminAccounts:
@@ -187,13 +188,13 @@ class AdminAccounts:
     def login(self, username: str, password: str, now: datetime) -> Administrator | Refused:
         """``admin_login``: the administrator, or the refusal (returned, not raised)."""
         outcome = admin_login(self.db, username, password, now)
-        return outcome if isinstance(outcome, Refused) else Administrator(outcome.id, outcome.username)
+        return outcome if isinstance(outcome, Refused) else Administrator(outcome.id, outcome.username, outcome.role)
 
     def enabled(self, admin_id: int) -> Administrator | None:
         """The administrator with this id when the account is enabled (every admin request checks)."""
         with self.db.read_session() as session:
             account = admin_account(session, admin_id)
-            return Administrator(account.id, account.username) if account is not None else None
+            return Administrator(account.id, account.username, account.role) if account is not None else None
 
     def session_key(self) -> str:
         """The key that signs the admin UI's cookies: made once, shared by every process on this database."""

@@ -17,6 +17,7 @@ class AdminAccount(SQLModel, table=True):
     password_hash: str
     created_at: datetime = Field(default_factory=utcnow)
     disabled: bool = False
+    role: str = Field(default="full", max_length=16)  # full | read_only (E-2)
 
 
 class ApiToken(SQLModel, table=True):

@@ -20,4 +20,4 @@ class DeviceDefaults(SQLModel, table=True):
     __tablename__ = "device_defaults"
     model: str = Field(primary_key=True, max_length=32)
     load: str | None = None  # None: the catalogue's default load
-    onboarding_method: str = "auto_registration"  # auto_registration | activation_code
+    onboarding_method: str | None = None  # auto_registration | activation_code; None: none set (M-1)

@@ -20,11 +20,16 @@ def users() -> None:
 
 @users.command("set-pin")
 @click.argument("user_id")
-@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--pin", help="The new PIN; asked for (twice, hidden) when not given")
 @click.pass_context
 @refusals
-def users_set_pin(ctx, user_id: str, pin: str) -> None:
-    with _db(ctx).session() as session:
+def users_set_pin(ctx, user_id: str, pin: str | None) -> None:
+    db = _db(ctx)
+    with db.read_session() as session:
+        site.find_user(session, user_id)  # an unknown user is said before the PIN is asked for
+    if pin is None:
+        pin = click.prompt("Pin", hide_input=True, confirmation_prompt=True)
+    with db.session() as session:
         site.set_pin(session, user_id, pin)
     click.echo(f"PIN set for {user_id}")
 
@@ -65,17 +70,88 @@ def admins() -> None:
     """Administrator accounts for the admin web UI."""
 
 
+ROLE = click.Choice(["full", "read_only"])
+
+
 @admins.command("add")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--role", type=ROLE, default="full", show_default=True, help="read_only: looks, changes nothing (E-2)")
+@click.pass_context
+@refusals
+def admins_add(ctx, username: str, password: str, role: str) -> None:
+    from models.services.admin_accounts import add_admin
+
+    with _db(ctx).session() as session:
+        add_admin(session, username, password, role)
+    click.echo(f"administrator {username} added ({role})")
+
+
+@admins.command("list")
+@click.pass_context
+def admins_list(ctx) -> None:
+    """Every administrator: role, when added, whether five failed logins locked it (A-4)."""
+    from models.rules.clock import utcnow
+    from models.services.admin_accounts import list_admins
+
+    with _db(ctx).read_session() as session:
+        rows = list_admins(session, utcnow())
+    click.echo(f"{'USERNAME':20} {'ROLE':10} {'ADDED':16} LOCKED")
+    for row in rows:
+        click.echo(f"{row.username:20} {row.role:10} {row.created_at:%Y-%m-%d %H:%M} {'yes' if row.locked else 'no'}")
+
+
+@admins.command("remove")
+@click.argument("username")
+@click.pass_context
+@refusals
+def admins_remove(ctx, username: str) -> None:
+    """Remove an administrator (never the last one with full rights)."""
+    from models.services.admin_accounts import remove_admin
+
+    with _db(ctx).session() as session:
+        remove_admin(session, username)
+    click.echo(f"administrator {username} removed")
+
+
+@admins.command("set-role")
+@click.argument("username")
+@click.argument("role", type=ROLE)
+@click.pass_context
+@refusals
+def admins_set_role(ctx, username: str, role: str) -> None:
+    from models.services.admin_accounts import set_role
+
+    with _db(ctx).session() as session:
+        set_role(session, username, role)
+    click.echo(f"administrator {username} is now {role}")
+
+
+@admins.command("set-password")
 @click.argument("username")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.pass_context
 @refusals
-def admins_add(ctx, username: str, password: str) -> None:
-    from models.services.admins import create_admin
+def admins_set_password(ctx, username: str, password: str) -> None:
+    """Reset an administrator's password; clears a login block too."""
+    from models.services.admin_accounts import reset_password
 
     with _db(ctx).session() as session:
-        create_admin(session, username, password)
-    click.echo(f"administrator {username} added")
+        reset_password(session, username, password)
+    click.echo(f"password set for {username}")
+
+
+@admins.command("unlock")
+@click.argument("username")
+@click.pass_context
+@refusals
+def admins_unlock(ctx, username: str) -> None:
+    """Clear the block five failed logins put on USERNAME (A-4)."""
+    from models.services.admin_accounts import unlock_admin
+
+    with _db(ctx).session() as session:
+        unlock_admin(session, username)
+    click.echo(f"administrator {username} unlocked")
 
 
 @click.group()

@@ -6,7 +6,7 @@ by ``create_app``; every door (screens, admin UI, REST API, health) asks
 ``services()`` for it.
 
 A view calls the service objects here (``directory``, ``phones``, ``records``,
-``site_settings``, ``activation``, ``admins``, ``tokens``, ``device_pools``, ``migrator``,
+``site_settings``, ``activation``, ``admins``, ``tokens``, ``administration``, ``device_pools``, ``migrator``,
 ``selfservice``, the bulk tasks through ``phoneservice.web.taskrunner``): each
 of their methods opens and closes its own transaction, so no view opens one.
 Those built from ``db`` and ``catalog`` alone are built here, so the
@@ -23,6 +23,7 @@ from flask import Flask, current_app
 from ivr.restart import BackgroundRestarts, Restarts, UdpRestarts
 from models.rules.catalog import Catalog
 from models.services.activation import Activation
+from models.services.admin_accounts import Administration
 from models.services.admins import AdminAccounts, Tokens
 from models.services.devicepools import DevicePools
 from models.services.directory import Directory
@@ -74,6 +75,7 @@ class Services:
     activation: Activation = field(init=False)  # M-5 codes
     admins: AdminAccounts = field(init=False)  # admin UI logins
     tokens: Tokens = field(init=False)  # the API's bearer tokens
+    administration: Administration = field(init=False)  # E-1..E-3: administrators and tokens managed
     device_pools: DevicePools = field(init=False)  # T-7: the pools' date/time groups
 
     def __post_init__(self) -> None:
@@ -84,6 +86,7 @@ class Services:
         self.activation = Activation(self.db, self.catalog)
         self.admins = AdminAccounts(self.db)
         self.tokens = Tokens(self.db)
+        self.administration = Administration(self.db)
         self.device_pools = DevicePools(self.db)
         if self.screen_sessions is None:
             self.screen_sessions = SessionStore(self.db)

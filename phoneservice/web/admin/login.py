@@ -83,7 +83,7 @@ def login():
         log_event("admin_login_failed", username=username, reason=outcome.code)
         return page("login.html", 401, error=outcome.message, username=username)
     session.clear()  # a fresh session: no fixation
-    login_user(AdminUser(outcome.id, outcome.username))
+    login_user(AdminUser(outcome.id, outcome.username, outcome.role))
     session.permanent = True
     session["seen"] = int(now().timestamp())
     log_event("admin_login", username=outcome.username)

@@ -22,9 +22,10 @@ from phoneservice.web.services import services, services_of
 
 
 class AdminUser(UserMixin):
-    def __init__(self, account_id: int, username: str) -> None:
+    def __init__(self, account_id: int, username: str, role: str = "full") -> None:
         self.id = account_id
         self.username = username
+        self.role = role  # E-2: full | read_only
 
 
 class AdminOnlySessions(SecureCookieSessionInterface):
@@ -86,4 +87,4 @@ def _load_admin(admin_id: str):
     if not admin_id.isdigit():
         return None
     admin = services().admins.enabled(int(admin_id))
-    return AdminUser(admin.id, admin.username) if admin else None
+    return AdminUser(admin.id, admin.username, admin.role) if admin else None
