@@ -188,7 +188,7 @@ class Database:
     ``write_connection()`` (Core transactions without the ORM's cost) and
     ``shared_reads()`` (a thread's reads share one transaction). They are used
     only by named storage functions (``models.storage.settings``,
-    ``models.storage.sessions``), the self-service hot path
+    ``models.storage.sessions``, ``models.storage.stamp``), the self-service hot path
     (``models.services.selfservice``, ``models.services.migration``) and the
     screens blueprint's per-request shared read scope
     (``phoneservice.web.screens.views``). ``ping()`` is ``/healthz``'s check.

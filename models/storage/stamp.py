@@ -35,6 +35,19 @@ def current_version(session: Session) -> int:
     return row or 0
 
 
+_SITE_STAMP = Prepared(select(SiteVersion.version).where(SiteVersion.id == SITE))
+
+
+def site_version(db) -> int:
+    """The site stamp in a read of its own (``models.storage.database.Database``): a
+    warm config file's only database work. ``current_version`` through an ORM read
+    session cost 270 µs a call and was 39 % of serve's samples in the TFTP boot storm
+    (py-spy; ``bench/tftp_bootstorm.py``, ``docs/benchmarks.md`` "Session 8: the TFTP
+    boot storm"); this prepared statement on a Core read connection costs 35 µs."""
+    with db.read_connection() as connection:
+        return _SITE_STAMP.run(connection).scalar() or 0
+
+
 _SETTINGS_STAMP = Prepared(select(SiteVersion.version).where(SiteVersion.id == SETTINGS))
 
 

@@ -22,7 +22,7 @@ from models.rules.refusals import Refused
 from models.services.provisioning import auto_register, default_loads, device_config, device_configs, device_names
 from models.storage.database import Database
 from models.storage.settings import load_settings
-from models.storage.stamp import current_version
+from models.storage.stamp import current_version, site_version
 from phoneservice.configfiles.cnf import ServerInfo, render_default, render_device
 from phoneservice.observe import Metrics, log_event
 
@@ -95,9 +95,11 @@ class ConfigFiles:
 
     def device_file(self, name: str, model_hint: str | None = None) -> bytes | None:
         for _ in range(3):  # a phone registered by a concurrent request is read on the next turn
-            with self.db.read_session() as session:
-                version = current_version(session)
-                data = self._fresh(name, version) or self._render_batch(session, name, version)
+            data = self._fresh(name, site_version(self.db))  # warm: the stamp is the only read
+            if data is None:
+                with self.db.read_session() as session:
+                    version = current_version(session)
+                    data = self._fresh(name, version) or self._render_batch(session, name, version)
             if data is not None:
                 return data
             try:
