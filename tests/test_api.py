@@ -110,7 +110,8 @@ def count(api, table, *where):
 
 def _routes(app):
     """Every API route with a value for its path parameters, and its methods."""
-    values = {"name": ALICE_OLD, "user_id": "alice", "code_id": "1", "username": "admin", "token_id": "1"}
+    values = {"name": ALICE_OLD, "user_id": "alice", "code_id": "1", "username": "admin", "token_id": "1",
+              "model": "8861", "record_id": "1"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api.") and rule.endpoint not in ("api.not_found", "api.openapi"):
             path = re.sub(r"<(?:[^:>]+:)?(\w+)>", lambda m: values[m[1]], rule.rule)
@@ -120,7 +121,7 @@ def _routes(app):
 
 def test_every_endpoint_refuses_a_request_without_a_valid_token(api):
     routes = list(_routes(api.app))
-    assert len(routes) == 44  # with E-1..E-3: /admins (6) and /tokens (3)
+    assert len(routes) == 46  # with E-1..E-3: /admins (6) and /tokens (3); S-6: /device-defaults (2)
     for method, path in routes:
         for token in (None, "revoked", "pm_not-a-token", "not-even-pm"):
             headers = {"Authorization": f"Bearer {api.tokens.get(token, token)}"} if token else {}

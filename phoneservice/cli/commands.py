@@ -23,6 +23,7 @@ from phoneservice.cli.accounts import activation_codes, admins, tokens, users
 from phoneservice.cli.bat_files import export_bat_file, import_bat_file
 from phoneservice.cli.callcontrol import kamailio_config
 from phoneservice.cli.common import OperatorGroup, _db, _fail, refusals
+from phoneservice.cli.devicedefaults import device_defaults
 from phoneservice.cli.devicepools import device_pools
 from phoneservice.cli.tasks import dhcp_option150, tasks
 from phoneservice.demo import load_demo_once
@@ -217,3 +218,4 @@ main.add_command(tasks)  # F-6 bulk firmware-migration tasks; F-7 DHCP option 15
 main.add_command(dhcp_option150)
 main.add_command(kamailio_config)  # the registrar's configuration (R-1..R-5)
 main.add_command(device_pools)  # T-7: the pools' date/time groups
+main.add_command(device_defaults)  # S-6: per model, the default load and onboarding method
