@@ -71,11 +71,11 @@ def test_users_set_pin_unlock(cli):
 
 def test_settings_show_never_prints_the_auth_code_hash(cli):
     out = cli("settings", "show").output
-    assert "auth_code_set = True" in out and "argon2" not in out
+    assert "auth_code_set = yes" in out and "argon2" not in out
     assert cli("settings", "set", "replacement_policy", "delete").exit_code == 0
     assert "replacement_policy = delete" in cli("settings", "show").output
     assert cli("settings", "set", "ivr_languages", "fr,en").exit_code == 0
-    assert "['fr', 'en']" in cli("settings", "show").output
+    assert "ivr_languages = fr, en" in cli("settings", "show").output  # what settings set takes back
 
 
 def test_console_script_runs_as_a_process(sqlite_url):
@@ -98,3 +98,35 @@ def test_tokens_list_says_when_each_token_was_last_used(cli, sqlite_url):
                          datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc))
     db.dispose()
     assert "2026-11-21 09:30" in cli("tokens", "list").output
+
+
+def test_c13_show_prints_values_not_python_reprs(cli):
+    """C-13 (the CLI's view of a phone): no None, False, dict or list reprs; the tables have a header row."""
+    shown = cli("show", "SEP001122330001").output
+    for repr_ in ("None", "False", "True", "{'", "['"):
+        assert repr_ not in shown, repr_
+    assert "kems                   7914" in shown and "migrated               no" in shown
+    assert "product_params         webAccess: 1; " in shown
+    assert cli("devices").output.splitlines()[0].split()[:3] == ["NAME", "MODEL", "PROTO"]
+    assert cli("report").output.splitlines()[0].startswith("AT (UTC)")
+
+
+def test_settings_set_of_an_unknown_key_is_one_line_naming_the_keys(cli):
+    """S-1..S-5: a typo in a key says which keys exist, in one line, exit status 2 (the command line is wrong)."""
+    result = cli("settings", "set", "nosuchkey", "1")
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert 'no setting "nosuchkey"' in result.output and "replacement_policy, " in result.output
+
+
+def test_c15_migrate_asks_on_a_terminal_unless_yes(cli, monkeypatch):
+    """C-15: on a terminal the plan is shown and nothing changes without a yes; --yes applies at once."""
+    import phoneservice.cli.commands as commands
+
+    monkeypatch.setattr(commands, "on_terminal", lambda: True)
+    args = ("migrate", "SEP001122330001", "--mac", "aabb.ccdd.eeff", "--model", "8861")
+    declined = cli(*args, input="n\n")
+    assert "lines 6 and 7 will move to the KEM" in declined.output and "Apply this migration?" in declined.output
+    assert "nothing changed" in declined.output and "SEP001122330001" not in cli("devices", "--migrated").output
+    applied = cli(*args, "--yes")
+    assert applied.exit_code == 0 and "Apply this migration?" not in applied.output
+    assert "migrated SEP001122330001 -> SEPAABBCCDDEEFF" in applied.output

@@ -22,7 +22,7 @@ from models.storage.settings import load_settings, save_settings
 from phoneservice.cli.accounts import activation_codes, admins, tokens, users
 from phoneservice.cli.bat_files import export_bat_file, import_bat_file
 from phoneservice.cli.callcontrol import kamailio_config
-from phoneservice.cli.common import OperatorGroup, _db, _fail, refusals
+from phoneservice.cli.common import EXIT_USAGE, OperatorGroup, _db, _fail, on_terminal, readable, refusals
 from phoneservice.cli.devicedefaults import device_defaults
 from phoneservice.cli.devicepools import device_pools
 from phoneservice.cli.tasks import dhcp_option150, tasks
@@ -73,14 +73,20 @@ def _print_plan(plan: Plan) -> None:
 @click.option("--template", help="A phone template naming the new model and protocol.")
 @click.option("--description", default=None)
 @click.option("--dry-run", is_flag=True, help="Show the plan and what will be lost; change nothing.")
+@click.option("--yes", is_flag=True, help="Apply without asking (a terminal is asked after the plan is shown).")
 @click.pass_context
 @refusals
-def migrate(ctx, old, mac, model, protocol, template, description, dry_run) -> None:
+def migrate(ctx, old, mac, model, protocol, template, description, dry_run, yes) -> None:
     """Migrate OLD (SEP<MAC>) to a new phone (C-15)."""
     if bool(template) == bool(model):
         _fail("give either --model (and --protocol) or --template")
     target = Target(mac=mac, model=model, protocol=protocol, template=template, description=description)
     migrator = Migrator(_db(ctx))
+    if not dry_run and not yes and on_terminal():
+        _print_plan(migrator.migrate(old, target, door="cli", actor="cli", dry_run=True).plan)
+        if not click.confirm("Apply this migration?", default=False):
+            click.echo("nothing changed")
+            return
     result = migrator.migrate(old, target, door="cli", actor="cli", dry_run=dry_run)
     _print_plan(result.plan)
     click.echo("dry run: nothing changed" if dry_run else f"migrated {result.plan.old.name} -> {result.new_device}")
@@ -92,6 +98,7 @@ def migrate(ctx, old, mac, model, protocol, template, description, dry_run) -> N
 @click.pass_context
 def devices(ctx, migrated: bool, search: str) -> None:
     """List phones."""
+    click.echo(f"{'NAME':16} {'MODEL':7} {'PROTO':5} {'OWNER':8} {'LINES':20} {'STATE':14} DESCRIPTION")
     with _db(ctx).session() as session:
         for device in reports.find_devices(session, search, migrated=True if migrated else None):
             view = reports.device_public(session, device)
@@ -110,6 +117,7 @@ def report(ctx, as_csv: bool) -> None:
     if as_csv:
         click.echo(reports.report_csv(rows), nl=False)
         return
+    click.echo(f"{'AT (UTC)':19} {'DOOR':6} {'OUTCOME':11} {'OLD PHONE':16}    {'NEW PHONE':16} MESSAGE")
     for r in rows:
         click.echo(f"{r.at:%Y-%m-%d %H:%M:%S} {r.door:6} {r.outcome:11} {r.old_device or '-':16} -> {r.new_device or '-':16} {r.message}")
 
@@ -124,15 +132,18 @@ def settings() -> None:
 def settings_show(ctx) -> None:
     with _db(ctx).session() as session:
         for key, value in load_settings(session).public().items():
-            click.echo(f"{key} = {value}")
+            click.echo(f"{key} = {readable(value) if value != '' else chr(34) * 2}")  # "": set to nothing
 
 
 @settings.command("set")
-@click.argument("key", type=click.Choice(EDITABLE))
+@click.argument("key")
 @click.argument("value")
 @click.pass_context
 @refusals
 def settings_set(ctx, key: str, value: str) -> None:
+    """Set KEY (one of the keys `settings show` lists) to VALUE."""
+    if key not in EDITABLE:
+        _fail(f'no setting "{key}"; the settings are {", ".join(EDITABLE)}', EXIT_USAGE)
     with _db(ctx).session() as session:
         save_settings(session, **{key: parse_value(key, value)})
     click.echo(f"{key} set")
@@ -201,7 +212,7 @@ def show(ctx, name: str) -> None:
         view = reports.device_public(session, find_device(session, normalize_device_name(name)))
     for key, value in view.model_dump().items():
         if key != "lines":
-            click.echo(f"{key:22} {value}")
+            click.echo(f"{key:22} {readable(value)}")
     for line in view.lines:
         flags = " shared" * line["shared"] + " intercom" * line["intercom"]
         click.echo(f"line {line['position']:<2} {line['directory_number']:8} {line['partition']:12} {line['label']}{flags}")

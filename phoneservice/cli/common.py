@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from models.rules.refusals import Refused
 from models.storage.database import Database, database_url, schema_problem
 
-EXIT_REFUSED, EXIT_DATABASE, EXIT_MACHINE = 1, 3, 4
+EXIT_REFUSED, EXIT_USAGE, EXIT_DATABASE, EXIT_MACHINE = 1, 2, 3, 4
 
 
 def _fail(message: str, status: int = EXIT_REFUSED) -> None:
@@ -48,6 +48,24 @@ class OperatorGroup(click.Group):
             where = f"{exc.interface or '*'}:{exc.port}"
             _fail(f"cannot listen on {where} ({exc.socketError}): stop what uses it or choose another port "
                   "(--web-port, --config-port, --tftp-port, --ivr-port)", EXIT_MACHINE)
+
+
+def readable(value) -> str:
+    """A value as an operator reads it, never a Python repr: none '-', yes/no, lists and mappings spelled out."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {readable(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(readable(v) for v in value) or "-"
+    return str(value)
+
+
+def on_terminal() -> bool:
+    """Whether a person types at this command (a confirmation may be asked); tests replace it."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def refusals(fn):
