@@ -15,11 +15,24 @@ then the library is shut down in the order docs/pjsua2.md found safe and the
 process exits 0. A fatal error exits non-zero.
 
 Threads: the reactor thread is pjsua's main thread (``threadCnt=0``,
-``mainThreadOnly``) and pumps ``libHandleEvents`` every 10 ms; database work
+``mainThreadOnly``) and pumps ``libHandleEvents``: every 10 ms while a call
+or a restart is under way, every ``--idle-poll`` (50 ms) otherwise (I-5:
+``next_poll``); database work
 runs in the reactor's thread pool, whose threads are registered with pjsua2
 anyway (a stray finalizer there would otherwise abort the process). Python's
 cyclic garbage collector runs only on the reactor thread, from a LoopingCall,
 so a pjsua2 object caught in a cycle is never destroyed on a pjmedia thread.
+
+I-5, what an idle worker costs: a 10 ms pump is mostly Twisted waking up
+(1.1-1.5 % of a core for a bare no-op loop), and a full collection walked the
+~90k objects of the start (the imports, SQLAlchemy's metadata, pjsua2's
+wrappers) in 45-53 ms every 5 s. So the pump slows down when nothing is under
+way (a new INVITE waits at most one idle poll in the socket), and once started
+the worker ``gc.freeze()``s: those objects live as long as the process, and a
+frozen object is never walked again, so a collection costs what the calls
+since the last one created. ``shutdown`` unfreezes first, so a cycle holding
+a pjsua2 object from the start is still collected before ``libDestroy``.
+Measured in docs/benchmarks.md (session 8, ``bench/ivr_idle.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +49,8 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from twisted.python.failure import Failure
+
 from ivr.adapter import IvrAdapter
 from ivr.log import error_text, log_event
 from ivr.native import NativeError, Pjsip
@@ -47,7 +62,9 @@ from models.storage.database import Database
 
 MAX_CALLS = 4  # the wheel's PJSUA_MAX_CALLS (docs/pjsua2.md)
 MAX_PLAYERS = 32  # pjsua's player limit; retired players stay alive RELEASE_AFTER seconds
-POLL = 0.01  # seconds between libHandleEvents
+POLL = 0.01  # seconds between libHandleEvents while a call, a restart or a SIP transaction is under way (I-5)
+IDLE_POLL = 0.05  # seconds between them otherwise: at most this added to a new call's answer (I-5)
+BUSY_TAIL = 2.0  # seconds polled fast after a call or a restart ended (the next call comes in at once)
 GC_EVERY = 5.0  # seconds between cyclic garbage collections (reactor thread only)
 HANGUP_GRACE = 3.0  # seconds for BYEs to complete after the drain deadline
 # I-1: what the worker serves (pjsip's invite session: INVITE, ACK, BYE, CANCEL, UPDATE; OPTIONS; INFO for DTMF)
@@ -71,6 +88,8 @@ def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.
                         help="seconds calls in progress may take to finish after SIGTERM")
     parser.add_argument("--first-digit-timeout", type=float, default=None, help="seconds to wait for a first key")
     parser.add_argument("--inter-digit-timeout", type=float, default=None, help="seconds to wait between keys")
+    parser.add_argument("--idle-poll", type=float, default=IDLE_POLL,
+                        help="seconds between SIP polls while no call is under way (I-5; 0.01 to 1)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--pj-log-level", type=int, default=2, choices=range(0, 4),
                         help="pjsip log level forwarded to the log (at most 3: higher levels would log DTMF, A-6)")
@@ -79,6 +98,8 @@ def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.
         args.rtp_port = RTP_BASE + (args.port % RTP_SLOTS) * RTP_PORTS
     if not 1024 <= args.rtp_port <= 65535 - RTP_PORTS:
         parser.error(f"--rtp-port: between 1024 and {65535 - RTP_PORTS}")
+    if not POLL <= args.idle_poll <= 1.0:
+        parser.error(f"--idle-poll: between {POLL:g} and 1 second")
     args.transports = [t.strip().lower() for t in args.transport.split(",") if t.strip()]
     if not args.transports or set(args.transports) - {"udp", "tcp"}:
         parser.error(f"--transport: udp, tcp or both, not {args.transport!r}")
@@ -98,6 +119,8 @@ class Worker:
         self.draining = False
         self.ep = self.account = self.adapter = self.log_writer = None
         self._loops: list = []
+        self._pump_call = None  # the next libHandleEvents (I-5)
+        self._busy_until = 0.0
 
     # --- start -----------------------------------------------------------------
     def start(self) -> None:
@@ -144,7 +167,9 @@ class Worker:
         # registrar: the one the other doors use), so the pool threads never touch pjsua2.
         self.adapter = IvrAdapter(self.service, self.reactor, in_thread=in_thread, restart=self.restarts.restart,
                                   first_digit_timeout=self.args.first_digit_timeout,
-                                  inter_digit_timeout=self.args.inter_digit_timeout)
+                                  inter_digit_timeout=self.args.inter_digit_timeout,
+                                  # the supervisor's pm_ivr_calls_active, on the READY line's channel
+                                  on_calls=lambda n: print(f"CALLS {n}", file=self.ready_out, flush=True))
         self.account = RoutePoint(self.adapter, self.reactor)
         acfg = pj.AccountConfig()
         host = f"[{self.args.host}]" if ":" in self.args.host else self.args.host
@@ -154,15 +179,29 @@ class Worker:
         rtp.port, rtp.portRange = self.args.rtp_port, RTP_PORTS
         self.account.create(acfg, True)
 
-        poll = LoopingCall(ep.libHandleEvents, 0)
-        poll.start(POLL).addErrback(self._fatal, "pjsua event loop failed")
+        self._pump()
         collect = LoopingCall(gc.collect)
         collect.start(GC_EVERY, now=False).addErrback(self._fatal, "garbage collection failed")
-        self._loops = [poll, collect]
+        self._loops = [collect]
+        gc.collect()
+        gc.freeze()  # I-5: what the start built lives as long as the process; no collection walks it again
         log_event("ivr_worker_ready", host=self.args.host, port=self.args.port, transports=self.args.transports,
                   rtp_ports=[self.args.rtp_port, self.args.rtp_port + RTP_PORTS - 1], route_point=self.route_point,
                   pjsip=ep.libVersion().full, **sip)
         print(f"READY {self.args.port}", file=self.ready_out, flush=True)
+
+    def _pump(self) -> None:
+        """pjsua's events on the reactor thread, fast while anything is under way (I-5)."""
+        self._pump_call = None
+        try:
+            events = self.ep.libHandleEvents(0)
+        except Exception:  # noqa: BLE001 - pjsua's loop is the worker: stop and say why
+            self._fatal(Failure(), "pjsua event loop failed")
+            return
+        active = self.draining or not self.adapter.idle()
+        delay, self._busy_until = next_poll(time.monotonic(), self._busy_until, events, active, self.args.idle_poll)
+        if self.reactor.running:
+            self._pump_call = self.reactor.callLater(delay, self._pump)
 
     def _serve_only(self, pj) -> dict:
         """I-1 and I-3 through ``ivr.native``: Allow lists what is served; an unacknowledged answer frees its slot."""
@@ -211,6 +250,9 @@ class Worker:
         check()
 
     def _stop_reactor(self) -> None:
+        if self._pump_call is not None and self._pump_call.active():
+            self._pump_call.cancel()
+        self._pump_call = None
         for loop in self._loops:
             if loop.running:
                 loop.stop()
@@ -239,6 +281,7 @@ class Worker:
                     call.cancel()  # drops its arguments: sessions, legs
             if self.adapter is not None:
                 self.adapter.close()
+            gc.unfreeze()  # I-5: the start's objects are collectable again, the account's cycles with them
             gc.collect()
             if self.account is not None:
                 self.account.shutdown()
@@ -251,6 +294,20 @@ class Worker:
         finally:
             self.ep = None
         log_event("ivr_worker_stopped", exit_code=self.exit_code)
+
+
+def next_poll(now: float, busy_until: float, events: int, active: bool, idle_poll: float) -> tuple[float, float]:
+    """I-5: the delay to the next ``libHandleEvents`` and until when to stay fast.
+
+    Fast (``POLL``) while a call, a restart or a drain is under way (``active``)
+    and for ``BUSY_TAIL`` seconds after, so a busy worker picks up its next
+    call at once; right after a poll that handled a SIP event (an OPTIONS, a
+    request that follows at once); ``idle_poll`` otherwise. An event alone
+    buys no tail: Kamailio's OPTIONS ping every 5 s would keep a worker fast.
+    """
+    if active:
+        busy_until = now + BUSY_TAIL
+    return (POLL if events > 0 or now < busy_until else idle_poll), busy_until
 
 
 @contextmanager

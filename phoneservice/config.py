@@ -64,6 +64,47 @@ class TftpSection(Section):
     burst_per_source: int = Field(default=100, ge=1)
     timeout: float = Field(default=1.0, gt=0, le=255)
     retries: int = Field(default=5, ge=0, le=50)
+    # T-6 proxy TFTP: the TFTP servers asked, in this order, for a phone this cluster doesn't know
+    peers: list[str] = Field(default=[], max_length=16)  # "host:port", "[v6]:port", or "host" for port 69
+    peer_timeout: float = Field(default=2.0, gt=0, le=30)  # seconds a peer has for the whole file
+    peer_negative_seconds: float = Field(default=60.0, ge=0)  # a name no peer had, a peer that timed out
+    # fetches from peers at once, per process; below the reactor's pool (max(10, web.threads)) so
+    # phones this cluster knows keep their threads while a peer is slow
+    peer_concurrency: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("peers")
+    @classmethod
+    def _peer_addresses(cls, peers: list[str]) -> list[str]:
+        for peer in peers:
+            peer_address(peer)
+        return peers
+
+    @property
+    def peer_addresses(self) -> list[tuple[str, int]]:
+        return [peer_address(peer) for peer in self.peers]
+
+
+def peer_address(text: str) -> tuple[str, int]:
+    """T-6: ``host:port``, ``[v6 address]:port`` or ``host`` (port 69) as (host, port)."""
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]")
+        if port and not port.startswith(":"):
+            raise ValueError(f"{text!r}: [v6 address]:port")
+        port = port[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""  # a host name, or a v6 address without a port
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{text!r}: not an IPv6 address") from None
+    if not host or any(c.isspace() or c in "/[]" for c in host):
+        raise ValueError(f"{text!r}: host:port")
+    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"{text!r}: the port is 1 to 65535")
+    return host, int(port) if port else 69
 
 
 class FilesSection(Section):

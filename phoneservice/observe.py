@@ -114,6 +114,10 @@ class Metrics:
         self.tftp_active = Gauge("pm_tftp_active_transfers", "TFTP transfers in flight", registry=r,
                                  multiprocess_mode="livesum")
         self.autoreg = Counter("pm_auto_registrations", "Auto-registration attempts", ["result"], registry=r)
+        self.peer_requests = Counter("pm_tftp_peer_requests", "T-6: files asked of peer servers",
+                                     ["peer", "result"], registry=r)
+        self.proxy_answers = Counter("pm_tftp_proxy_answers", "T-6: unknown phones' files, by answer",
+                                     ["result"], registry=r)
         self.migrations = Counter("pm_migrations", "Migrations by door and outcome", ["door", "outcome"], registry=r)
         self.auth_failures = Counter("pm_auth_failures", "Failed PIN or code entries", ["door"], registry=r)
         self.calls_active = Gauge("pm_ivr_calls_active", "IVR calls in progress", registry=r,

@@ -5,7 +5,9 @@ only call ``ConfigFiles.resolve``. Config files are rendered per request from
 the database and cached under the site version stamp (``models.storage.stamp``), so a
 cached file is never stale. Files on disk (loads, licenses) are served only
 from inside their folders: ``..``, absolute paths, NUL, backslashes and
-symlinks that lead out are refused.
+symlinks that lead out are refused. A device file this cluster has no device
+for goes to ``peers`` (T-6, ``peers.PeerFiles``) unless a peer forwarded
+the request itself.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from models.storage.database import Database
 from models.storage.settings import load_settings
 from models.storage.stamp import current_version, site_version
 from phoneservice.configfiles.cnf import ServerInfo, render_default, render_device
+from phoneservice.configfiles.peers import PeerFiles
 from phoneservice.observe import Metrics, log_event
 
 SEP_CNF = re.compile(r"^SEP([0-9A-F]{12})\.cnf\.xml$", re.IGNORECASE)
@@ -36,13 +39,14 @@ READ_AHEAD = 200  # a miss renders this many stale or unrendered files in one ba
 
 class ConfigFiles:
     def __init__(self, db: Database, catalog: Catalog, server: ServerInfo, loads_dir: Path, licenses_dir: Path,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, peers: PeerFiles | None = None) -> None:
         self.db = db
         self.catalog = catalog
         self.server = server
         self.loads_dir = Path(loads_dir)
         self.licenses_dir = Path(licenses_dir)
         self.metrics = metrics or Metrics()
+        self.peers = peers
         self._cache: dict[str, tuple[int, bytes]] = {}
         self._lock = threading.Lock()
         self._render_lock = threading.Lock()  # one batch at a time; the others then find their file
@@ -62,19 +66,25 @@ class ConfigFiles:
         """CTL/ITL files: answered "not found" at once, without a thread or the database (T-1)."""
         return bool(SECURITY_FILE.match(name))
 
-    def resolve(self, name: str, model_hint: str | None = None, transport: str = "tftp") -> bytes | None:
-        """The file's bytes, None when there is no such file; PermissionError for a bad name."""
+    def resolve(self, name: str, model_hint: str | None = None, transport: str = "tftp",
+                forwarded: bool = False) -> bytes | None:
+        """The file's bytes, None when there is no such file; PermissionError for a bad name.
+        ``forwarded``: asked by a peer proxying (T-6), answered from this cluster's devices only."""
         name = self.check_name(name)
-        kind, data = self._resolve(name, model_hint)
+        kind, data = self._resolve(name, model_hint, forwarded)
         self.metrics.config_requests.labels(transport, kind, "found" if data is not None else "missing").inc()
         return data
 
-    def _resolve(self, name: str, model_hint: str | None) -> tuple[str, bytes | None]:
+    def _resolve(self, name: str, model_hint: str | None, forwarded: bool = False) -> tuple[str, bytes | None]:
         if self.is_missing_fast(name):
             return "security", None
         match = SEP_CNF.match(name)
         if match:
-            return "device", self.device_file("SEP" + match.group(1).upper(), model_hint)
+            device = "SEP" + match.group(1).upper()
+            data = self.device_file(device, model_hint, register=not forwarded)
+            if data is None and self.peers is not None and not forwarded:  # T-6: only this canonical name
+                return "proxied", self.peers.fetch(device + ".cnf.xml")
+            return "device", data
         if name.lower() in DEFAULT:
             return "default", self.default_file()
         lic = LICENSE.match(name)
@@ -93,14 +103,14 @@ class ConfigFiles:
                 self._cache[key] = (version, data)
         return data
 
-    def device_file(self, name: str, model_hint: str | None = None) -> bytes | None:
+    def device_file(self, name: str, model_hint: str | None = None, register: bool = True) -> bytes | None:
         for _ in range(3):  # a phone registered by a concurrent request is read on the next turn
             data = self._fresh(name, site_version(self.db))  # warm: the stamp is the only read
             if data is None:
                 with self.db.read_session() as session:
                     version = current_version(session)
                     data = self._fresh(name, version) or self._render_batch(session, name, version)
-            if data is not None:
+            if data is not None or not register:
                 return data
             try:
                 with self.db.session() as session:

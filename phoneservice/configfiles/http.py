@@ -3,6 +3,11 @@
 Only translates: the resolver (``ConfigFiles``, put on the app by
 ``install``) decides. A model hint comes from the phone's
 ``x-CiscoIPPhoneModelName`` or ``User-Agent: Cisco-CP8851/...`` header.
+
+A phone this cluster doesn't know gets the file its peers have (T-6) here
+too: a phone tries this port before TFTP, and the same request must get the
+same answer by either door. The peers are asked by TFTP either way (the
+resolver's hook, ``peers.PeerFiles``).
 """
 
 from __future__ import annotations

@@ -220,7 +220,9 @@ class TFTPService(Service):
     anyway (``rate`` <= 0 turns the limit off). A request identical to one
     in flight (same client port, same name: the client retransmitted it) is
     ignored, so a slow resolver is not asked twice. A resolver that has not
-    answered after ``resolve_timeout`` seconds fails the request.
+    answered after ``resolve_timeout`` seconds fails the request. A request
+    another server forwarded (T-6, the ``pm-forwarded`` option) goes to
+    ``resolve_forwarded`` when one is given.
     """
 
     name = "tftp"
@@ -229,7 +231,8 @@ class TFTPService(Service):
                  reactor=None, timeout: float = 1.0, retries: int = 5, max_transfers: int = 1000,
                  rate: float = 50.0, burst: int = 100, receive_buffer: int = RECEIVE_BUFFER,
                  resolve_timeout: float = 10.0, stop_grace: float = 10.0,
-                 on_event: Callable[[TFTPEvent], None] | None = None) -> None:
+                 on_event: Callable[[TFTPEvent], None] | None = None,
+                 resolve_forwarded: Resolver | None = None) -> None:
         _check_settings(port=(port, 0 <= port <= 65535), timeout=(timeout, timeout > 0),
                         retries=(retries, retries >= 0), max_transfers=(max_transfers, max_transfers >= 1),
                         burst=(burst, burst >= 1), receive_buffer=(receive_buffer, receive_buffer >= 0),
@@ -239,6 +242,7 @@ class TFTPService(Service):
             from twisted.internet import reactor
         self.clock = reactor
         self._resolve, self._port_number, self._interface = resolve, port, interface
+        self._resolve_forwarded = resolve_forwarded or resolve
         self._timeout, self._retries, self._max_transfers = timeout, retries, max_transfers
         self._limit = SourceRateLimit(rate, burst)
         self._receive_buffer, self._resolve_timeout, self._stop_grace = receive_buffer, resolve_timeout, stop_grace
@@ -318,7 +322,8 @@ class TFTPService(Service):
         self.stats.active += 1
         self._in_flight.add((peer, request.filename))
         self._emit("started", peer, request.filename)
-        pending = defer.maybeDeferred(self._resolve, request.filename, peer)
+        resolve = self._resolve_forwarded if request.forwarded else self._resolve
+        pending = defer.maybeDeferred(resolve, request.filename, peer)
         if not pending.called:
             self._resolving.add(pending)
             pending.addTimeout(self._resolve_timeout, self.clock)

@@ -21,6 +21,11 @@ BLKSIZE_RANGE = (8, 65464)  # RFC 2348
 TIMEOUT_RANGE = (1, 255)  # RFC 2349
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")  # never in a file name; keeps logs one line each
+# T-6: an RRQ option a proxying server adds, so the peer answers from what it
+# knows itself (no auto-registration, no peers of its own: two clusters that
+# name each other never ask in a loop). Servers ignore options they don't know
+# (RFC 2347), so any TFTP server can be a peer.
+FORWARDED = "pm-forwarded"
 
 
 class PacketError(Exception):
@@ -37,6 +42,11 @@ class ReadRequest:
     filename: str
     mode: str  # "octet" or "netascii"
     options: tuple[tuple[str, str], ...]  # (name, value) as the client spelled them
+
+    @property
+    def forwarded(self) -> bool:
+        """T-6: asked by another server proxying for a phone it doesn't know."""
+        return any(name.lower() == FORWARDED for name, _ in self.options)
 
 
 def error_packet(code: int, message: str) -> bytes:

@@ -26,6 +26,7 @@ from phoneservice.callcontrol import wiring as callcontrol
 from phoneservice.config import ServerConfig
 from phoneservice.configfiles.cnf import ServerInfo
 from phoneservice.configfiles.files import ConfigFiles
+from phoneservice.configfiles.peers import PeerFiles
 from phoneservice.configfiles.tftp import TFTPService
 from phoneservice.demo import load_demo_once
 from phoneservice.observe import Metrics, log_event, log_request, start_shared_metrics
@@ -100,22 +101,26 @@ def build_services(config: ServerConfig) -> Services:
         sccp_port=config.callmanager.sccp_port, services_base=config.services_base,
         call_manager_group=config.callmanager.group,
     )
-    files = ConfigFiles(db, catalog, server_info, config.files.loads_dir, config.files.licenses_dir, metrics)
+    peers = PeerFiles(config.tftp.peer_addresses, config.tftp.peer_timeout, config.tftp.peer_negative_seconds,
+                      config.tftp.peer_concurrency, metrics) if config.tftp.peers else None  # T-6
+    files = ConfigFiles(db, catalog, server_info, config.files.loads_dir, config.files.licenses_dir, metrics, peers)
     registrations = callcontrol.registrations(config.callcontrol, db, catalog)
     return Services(config=config, db=db, catalog=catalog, migrator=migrator, selfservice=SelfService(migrator),
                     files=files, metrics=metrics, registrations=registrations,
                     restarts=callcontrol.restarts(config.callcontrol, db, registrations))
 
 
-def tftp_resolver(services: Services, reactor):
-    """TFTP's resolve callable: CTL/ITL answered at once, the rest off the reactor thread."""
+def tftp_resolver(services: Services, reactor, forwarded: bool = False):
+    """TFTP's resolve callable: CTL/ITL answered at once, the rest off the reactor thread.
+    ``forwarded``: for requests a peer proxies (T-6), answered from this cluster's devices only."""
     files = services.files
 
     def resolve(name: str, peer):
         if files.is_missing_fast(files.check_name(name)):
             services.metrics.config_requests.labels("tftp", "security", "missing").inc()
             return None
-        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), files.resolve, name, None, "tftp")
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), files.resolve, name, None, "tftp",
+                                         forwarded)
 
     return resolve
 
@@ -155,7 +160,9 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
             tftp_resolver(services, reactor), port=config.tftp.port, interface=config.tftp.host, reactor=reactor,
             max_transfers=config.tftp.max_transfers, rate=config.tftp.rate_per_source,
             burst=config.tftp.burst_per_source, timeout=config.tftp.timeout, retries=config.tftp.retries,
-            on_event=_tftp_metrics(services),
+            on_event=_tftp_metrics(services), resolve_forwarded=tftp_resolver(services, reactor, forwarded=True),
+            # T-6: asking the peers (each its timeout, after waiting for a slot as long) fits in the answer's time
+            resolve_timeout=10.0 + 2 * (services.files.peers.budget if services.files.peers else 0),
         )
         tftp.setServiceParent(root)
         services.metrics.live(services.metrics.tftp_active, lambda: tftp.stats.active)
