@@ -19,7 +19,8 @@ A-8, type-ahead: keys pressed while the IVR is busy (before the answer is
 confirmed, or while the engine works) are kept in ``State.ahead`` and replayed
 in order as soon as the flow listens again; they barge in, so the question they
 answer is not played. A refusal, a retry or the end of the call drops them: the
-caller must hear why before typing on.
+caller must hear why before typing on. So does the confirmation (C-15): the
+caller hears what the migration loses before any key says yes.
 
 C-13: a caller who hangs up after an extension was accepted, before any
 migration started, gets ``RunEngine("abandon", option)``: the attempt is
@@ -207,7 +208,9 @@ def _cancel(state: State) -> tuple[Action, ...]:
 
 def _ask(state: State, phase: str, question: tuple[str, ...], before: tuple[str, ...] = ()) -> Step:
     """Play ``before`` + the question (barge-in) and listen for keys afterwards."""
-    new = replace(state, phase=phase, question=question, buffer="", playing=True, timing=False, pending=None)
+    ahead = "" if phase == CONFIRM else state.ahead  # A-8, C-15: a yes is never typed ahead
+    new = replace(state, phase=phase, question=question, buffer="", ahead=ahead, playing=True, timing=False,
+                  pending=None)
     return new, _cancel(state) + (Play(before + question),)
 
 

@@ -46,20 +46,31 @@ def test_a8_partial_entry_typed_ahead_waits_for_the_rest():
     assert call.keys("531#")[-1] == RunEngine("authenticate", PIN)
 
 
-def test_a8_whole_call_typed_ahead_migrates():
-    """A-8: menu key, extension#, PIN# and the confirmation typed with no pause at all."""
+def test_a8_whole_entry_typed_ahead_reaches_the_preview():
+    """A-8: menu key, extension# and PIN# typed with no pause at all, partly before the answer, reach the preview."""
     call = Call()
     call.keys("2")  # before the answer is confirmed
     assert call.send(Answered(NEW)) == (Play(("enter_extension",)),)
     call.keys("1001#" + PIN + "#")  # the extension barges in; the PIN waits for identify
     call.send(EngineDone("identify", None))
-    call.keys("1")  # typed while authenticate and select run: the confirmation
     call.send(EngineDone("authenticate", None))
     call.send(EngineDone("select", {"chosen": choice("SEP001122334455")}))
-    assert call.send(EngineDone("preview", {"losses": 0, "kem_moves": False})) == (
-        RunEngine("replace", "SEP001122334455"),)
-    assert [e.op for e in engine(call.actions)] == ["identify", "authenticate", "select", "preview", "replace"]
+    assert [e.op for e in engine(call.actions)] == ["identify", "authenticate", "select", "preview"]
     assert ("enter_pin",) not in plays(call.actions)
+
+
+def test_a8_c15_the_confirmation_is_never_typed_ahead():
+    """A-8, C-15: a "1" typed while the preview is worked out is dropped: the caller hears the losses first."""
+    call = identifying()
+    call.send(EngineDone("identify", None))
+    call.keys(PIN + "#")
+    call.keys("1")  # typed ahead, meant as "yes"
+    call.send(EngineDone("authenticate", None))
+    call.send(EngineDone("select", {"chosen": choice("SEP001122334455")}))
+    actions = call.send(EngineDone("preview", {"losses": 2, "kem_moves": False}))
+    assert plays(actions) == [("losses_intro", "digit_2", "confirm")] and engine(actions) == []
+    assert call.state.phase == flow.CONFIRM and call.state.ahead == ""
+    assert call.keys("1")[-1] == RunEngine("replace", "SEP001122334455")
 
 
 def test_a8_a_refusal_drops_the_keys_typed_ahead():

@@ -379,43 +379,43 @@ def test_hangup_in_the_middle_of_the_pin_changes_nothing_but_is_recorded(tmp_pat
 
 
 class QuickKeys(DtmfPcaps):
-    """Keys pressed quickly: 20 ms of event and 20 ms apart, so keys arrive while the engine works."""
+    """Keys pressed quickly: 60 ms of event and 60 ms apart (shorter, pjmedia loses a repeated key)."""
 
-    PACKETS, GAP_MS = 1, 20
+    PACKETS, GAP_MS = 3, 60
 
 
-def test_type_ahead_the_whole_call_without_pauses_migrates(tmp_path, site_url, site):
-    """A-8: menu key, extension#, PIN# and the confirmation keyed in one go while the IVR is busy.
+def test_type_ahead_the_whole_entry_without_pauses_migrates(tmp_path, site_url, site):
+    """A-8: menu key, extension#, PIN# and the choice from the list keyed in one go while the IVR is busy.
 
-    olivia has one failed PIN on record, so her right PIN is a write (A-4's
-    counter is reset); the test holds SQLite's write lock for the first seconds
-    of the call, so the confirmation key arrives while ``authenticate`` waits:
-    without type-ahead it would be lost and nothing would migrate.
+    erin (1005) has one failed PIN on record, so her right PIN is a write
+    (A-4's counter is reset); the test holds SQLite's write lock for the first
+    seconds of the call, so the list choice ("2", the 8841) arrives while
+    ``authenticate`` waits: without type-ahead it would be lost and the call
+    would end unanswered. The confirmation comes after the preview (C-15).
     """
-    site.fail_once("olivia")
+    site.fail_once("erin")
     with running_worker(tmp_path, url=site_url) as worker:
-        holder = threading.Thread(target=hold_write_lock, args=(site_url, worker, 2.5))
+        holder = threading.Thread(target=hold_write_lock, args=(site_url, worker, 3.0))
         holder.start()
         try:
-            call(worker, tmp_path, "ivr_type_ahead.xml", ["21012#1739#1"], keys=QuickKeys)
+            call(worker, tmp_path, "ivr_type_ahead.xml", ["21005#3851#2", "1"], keys=QuickKeys)
         finally:
             holder.join(timeout=40)
-    old = site.device("SEP001122330033")
-    assert old.migrated and old.successor == NEW and site.line1(NEW) == "1012"
+    assert site.device("SEP001122330016").migrated and site.line1(NEW) == "1005" and site.owner(NEW) == "erin"
     [record] = site.records()
     assert (record.door, record.action, record.outcome) == ("ivr", "replace", "migrated")
-    assert site.credentials("olivia").failures == 0
+    assert site.credentials("erin").failures == 0
     authenticated = [json.loads(line) for line in worker.log().splitlines() if '"op": "authenticate"' in line]
-    assert authenticated[0]["ms"] >= 500  # it did wait for the lock: the last key came meanwhile
+    assert authenticated[0]["ms"] >= 500  # it did wait for the lock: the choice came meanwhile
 
 
 def hold_write_lock(url: str, worker: IvrWorker, seconds: float) -> None:
-    """Keep SQLite's write lock (the worker's writes wait, its reads go on) from now until
-    ``seconds`` after the worker answered the call (the keys take about 0.5 s)."""
+    """Keep SQLite's write lock (the worker's writes wait, its reads go on) from the call's
+    answer until ``seconds`` later (the keys take about 1.5 s)."""
+    worker.wait_log('"event": "ivr_call_answering"', timeout=30)
     connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     try:
         connection.execute("BEGIN IMMEDIATE")
-        worker.wait_log('"event": "ivr_call_answering"', timeout=30)
         time.sleep(seconds)
         connection.execute("COMMIT")
     finally:
