@@ -102,8 +102,10 @@ class IvrAdapter:
         prompts_dir: Path | str | None = None,
         first_digit_timeout: float | None = None,
         inter_digit_timeout: float | None = None,
+        on_calls: Callable[[int], object] | None = None,
     ) -> None:
         self.service = service
+        self.on_calls = on_calls  # told the number of calls whenever it changes
         self.reactor = reactor
         self.in_thread = in_thread
         self.restart = restart  # C-14, called in a thread with the device name
@@ -123,6 +125,7 @@ class IvrAdapter:
         leg.serial = serial = self._serial
         session = CallSession(serial, leg, caller, started=self.reactor.seconds())
         self.sessions[serial] = session
+        self._calls_changed()
         log_event("ivr_call_incoming", call=serial, number=caller.number, device_name=caller.device_name,
                   instance=caller.instance, accepting=self.accepting)
         if not self.accepting:  # draining: the dispatcher tries another worker
@@ -377,6 +380,10 @@ class IvrAdapter:
         log_event(event, logging.ERROR, call=session.serial, error=error_text(failure.value))
 
     # --- forgetting --------------------------------------------------------------
+    def _calls_changed(self) -> None:
+        if self.on_calls is not None:
+            self.on_calls(len(self.sessions))
+
     def _forget_leg(self, session: CallSession) -> None:
         if session.leg is not None:
             session.leg.detach()
@@ -385,4 +392,5 @@ class IvrAdapter:
 
     def _maybe_forget(self, session: CallSession) -> None:
         if session.hung_up and session.leg is None and session.engine_jobs == 0 and not session.feeding:
-            self.sessions.pop(session.serial, None)
+            if self.sessions.pop(session.serial, None) is not None:
+                self._calls_changed()

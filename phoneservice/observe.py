@@ -17,12 +17,28 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
+import re
 import sys
 import tempfile
+import time
+import uuid
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
+from typing import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from prometheus_client.metrics_core import Metric
 from twisted.internet import task
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
@@ -30,6 +46,9 @@ SECRET_FIELDS = {"pin", "code", "secret", "password", "auth_code", "authcode", "
 logger = logging.getLogger("phone_migration")  # ivr.log logs on the same one
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 STATUS_FILE = "main-status.json"
+PROCESSES_FILE = "processes.json"  # the main process's {process: pid}, for every /metrics
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")  # an incoming X-Request-Id kept as it is
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 def scrub(fields: dict) -> dict:
@@ -90,12 +109,24 @@ def log_event(event: str, level: int = logging.INFO, **fields) -> None:
     logger.log(level, event, extra={"fields": scrub(fields)})
 
 
+def request_id(incoming: str | None) -> str:
+    """A request's id: the caller's ``X-Request-Id`` when it is a sane token (a load balancer's, so one
+    request can be followed through both logs), else a new one."""
+    if incoming and _REQUEST_ID.match(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
 def log_request(request) -> None:
     """The access log: one event per HTTP request, query values scrubbed; ``pid``
-    tells the web processes apart (``web.processes``)."""
+    tells the web processes apart (``web.processes``); ``request_id`` and ``ms`` when the
+    request came through ``phoneservice.processes.access.ObservedRequest``."""
+    started = getattr(request, "started", None)
     log_event("http_request", pid=os.getpid(), peer=getattr(request.getClientAddress(), "host", ""),
               method=request.method.decode("ascii", "replace"),
-              uri=scrub_query(request.uri.decode("ascii", "replace")), status=request.code, bytes=request.sentLength)
+              uri=scrub_query(request.uri.decode("ascii", "replace")), status=request.code, bytes=request.sentLength,
+              request_id=getattr(request, "request_id", None),
+              ms=round((time.monotonic() - started) * 1000, 1) if started is not None else None)
 
 
 class Metrics:
@@ -123,6 +154,17 @@ class Metrics:
         self.calls_active = Gauge("pm_ivr_calls_active", "IVR calls in progress", registry=r,
                                   multiprocess_mode="livesum")
         self.render_seconds = Histogram("pm_config_render_seconds", "Time to render a config file", registry=r)
+        # HTTP by the route's rule (``/api/v1/devices/<name>``), never by the raw path: a bounded set of series
+        self.http_requests = Counter("pm_http_requests", "HTTP requests by method, route rule and status",
+                                     ["method", "route", "status"], registry=r)
+        self.http_seconds = Histogram("pm_http_request_seconds", "HTTP request time in the app, by route rule",
+                                      ["method", "route"], registry=r)
+        self.build_info = Gauge("pm_build_info", "This server's version and Python", ["version", "python"], registry=r,
+                                multiprocess_mode="max")
+        self.build_info.labels(build_version(), platform.python_version()).set(1)
+        # {process name: pid} of this server's processes, for pm_process_* (the composition root sets it)
+        self.processes: Callable[[], dict[str, int]] = lambda: {"main": os.getpid()}
+        r.register(ProcessesCollector(lambda: self.processes()))
         self._live: list[tuple[Gauge, object]] = []
 
     def live(self, gauge: Gauge, compute) -> None:
@@ -158,12 +200,52 @@ def shared_metrics_dir() -> Path | None:
 
 
 def exposition(registry) -> bytes:
-    """``/metrics``: every process's counters when several serve the web port."""
+    """``/metrics``: every process's counters when several serve the web port, and every process's
+    ``pm_process_*`` (the main process lists them in ``processes.json``)."""
     if shared_metrics_dir() is None:
         return generate_latest(registry)
     merged = CollectorRegistry()
     multiprocess.MultiProcessCollector(merged)
+    merged.register(ProcessesCollector(read_processes))
     return generate_latest(merged)
+
+
+def build_version() -> str:
+    try:
+        return metadata.version("phone-migration")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+class ProcessesCollector:
+    """``pm_process_*`` (CPU seconds, memory, open files, start time) of each named process, read from
+    ``/proc`` by prometheus_client's own ``ProcessCollector``, labelled ``process``: the main process, the
+    web workers and the IVR workers, whichever process answers ``/metrics``."""
+
+    def __init__(self, processes: Callable[[], dict[str, int]]) -> None:
+        self.processes = processes
+
+    def collect(self):
+        families: dict[str, Metric] = {}
+        for name, pid in sorted(self.processes().items()):
+            for family in ProcessCollector(namespace="pm", pid=lambda pid=pid: pid, registry=None).collect():
+                merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+                for sample in family.samples:
+                    merged.add_sample(sample.name, {**sample.labels, "process": name}, sample.value)
+        return list(families.values())
+
+
+def write_processes(directory: Path, processes: dict[str, int]) -> None:
+    _write_json(directory, PROCESSES_FILE, processes)
+
+
+def read_processes() -> dict[str, int]:
+    directory = shared_metrics_dir()
+    try:
+        found = json.loads((directory / PROCESSES_FILE).read_text()) if directory else {}
+    except (OSError, ValueError):
+        return {"this": os.getpid()}
+    return found if os.getpid() in found.values() else {**found, "this": os.getpid()}
 
 
 def process_dead(pid: int) -> None:
@@ -174,10 +256,14 @@ def process_dead(pid: int) -> None:
 def write_status(directory: Path, status: dict) -> None:
     """The main process's IVR and cache state for the web workers' ``/healthz``.
     Atomically: a worker never reads half a file."""
+    _write_json(directory, STATUS_FILE, status)
+
+
+def _write_json(directory: Path, name: str, data: dict) -> None:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".status-")
     with os.fdopen(fd, "w") as out:
-        json.dump(status, out)
-    os.replace(tmp, directory / STATUS_FILE)
+        json.dump(data, out)
+    os.replace(tmp, directory / name)
 
 
 def read_status() -> dict | None:

@@ -12,7 +12,7 @@ import os
 import time
 
 from twisted.application import internet, service
-from twisted.internet import defer, threads
+from twisted.internet import defer, task, threads
 from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import Resource
 from twisted.web.server import Site
@@ -29,21 +29,15 @@ from phoneservice.configfiles.files import ConfigFiles
 from phoneservice.configfiles.peers import PeerFiles
 from phoneservice.configfiles.tftp import TFTPService
 from phoneservice.demo import load_demo_once
-from phoneservice.observe import Metrics, log_event, log_request, start_shared_metrics
+from phoneservice.observe import Metrics, log_event, start_shared_metrics, write_processes
 from phoneservice.processes import webprocs
+from phoneservice.processes.access import LoggedSite
 from phoneservice.processes.bufferedwsgi import BufferedWSGI
 from phoneservice.processes.ivr_worker import worker_command
 from phoneservice.processes.supervisor import RestartPolicy, WorkerSupervisor
 from phoneservice.web.app import create_app
 from phoneservice.web.services import Services
 from phoneservice.web.taskrunner import bulk_tasks, resume_orphans
-
-
-class LoggedSite(Site):
-    """A Site whose access log never shows a query value (PINs arrive as query parameters)."""
-
-    def log(self, request) -> None:
-        log_request(request)
 
 
 class PooledWSGI(Resource):
@@ -130,8 +124,11 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
     root = service.MultiService()
 
     services.ivr = ivr_supervisor(config, services, reactor) if config.ivr.workers else None
+    supervisors = []
     if services.ivr is not None:
         services.ivr.setServiceParent(root)
+        supervisors.append(services.ivr)
+        services.metrics.live(services.metrics.calls_active, services.ivr.calls)  # the workers' CALLS lines
 
     reconcile = callcontrol.reconcile_service(config.callcontrol, services.registrations, reactor)
     if reconcile is not None:  # R-3: the registrar's location table at start and at intervals; expiries
@@ -149,6 +146,7 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
         workers = webprocs.web_workers(config, sock.getsockname()[1], reactor)
         workers.register_metrics(services.metrics.registry)
         workers.setServiceParent(root)
+        supervisors.append(workers)
     else:
         internet.TCPServer(config.web.port, web, interface=config.web.host, reactor=reactor).setServiceParent(root)
     if config.config_http.enabled:
@@ -166,6 +164,9 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
         )
         tftp.setServiceParent(root)
         services.metrics.live(services.metrics.tftp_active, lambda: tftp.stats.active)
+    main = os.getpid()
+    # pm_process_* for this process and every worker it supervises
+    services.metrics.processes = lambda: {"main": main, **{k: v for s in supervisors for k, v in s.pids().items()}}
     return root, services
 
 
@@ -274,6 +275,7 @@ def run(config: ServerConfig, demo: bool = False) -> None:
 
     if shared is not None:  # what the web workers answer on /healthz
         webprocs.status_writer(shared, services).start(webprocs.STATUS_EVERY)
+        task.LoopingCall(lambda: write_processes(shared, services.metrics.processes())).start(webprocs.STATUS_EVERY)
         services.metrics.start_live_updates(webprocs.STATUS_EVERY)
     try:
         root.startService()  # a port in use fails here, before the reactor runs

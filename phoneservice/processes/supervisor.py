@@ -9,8 +9,9 @@ One supervisor class for both kinds of worker the server runs:
 - the web workers (``web.processes``, ``phoneservice.processes.webprocs``):
   their "port" is their number, from 1, and they inherit the web port's socket.
 
-What it asks of a worker: print ``READY <port>`` on stdout once it serves,
-and on SIGTERM stop taking new work, finish what it has and exit 0. What a
+What it asks of a worker: print ``READY <port>`` on stdout once it serves
+(and, for the IVR workers, ``CALLS <n>`` whenever its number of calls changes:
+``pm_ivr_calls_active`` is their sum), and on SIGTERM stop taking new work, finish what it has and exit 0. What a
 worker is and how it starts is the caller's: ``command(port)`` gives its argv,
 ``name`` prefixes the log events and metrics (``ivr_worker_up``,
 ``pm_web_workers_up``).
@@ -158,6 +159,7 @@ class _Worker:
         self.protocol: _WorkerProtocol | None = None
         self.process = None  # IProcessTransport while it runs
         self.timer = None  # IDelayedCall: the READY deadline or the restart back-off
+        self.calls = 0  # its last CALLS line
 
     def cancel_timer(self) -> None:
         if self.timer is not None and self.timer.active():
@@ -207,6 +209,14 @@ class WorkerSupervisor(service.Service):
 
     def up(self) -> int:
         return sum(w.state == UP for w in self.status)
+
+    def calls(self) -> int:
+        """Calls in progress over the workers, as they last reported them (``CALLS <n>``)."""
+        return sum(w.calls for w in self._workers)
+
+    def pids(self) -> dict[str, int]:
+        """``{"<name> worker <port>": pid}`` of the workers running now."""
+        return {f"{self.name} worker {w.port}": w.pid for w in self.status if w.pid is not None}
 
     def register_metrics(self, registry) -> None:
         """``pm_<name>_workers_up`` and ``pm_<name>_worker_restarts_total`` on the server's registry.
@@ -272,6 +282,9 @@ class WorkerSupervisor(service.Service):
     def _line(self, worker: _Worker, proto: _WorkerProtocol, line: str) -> None:
         if proto is not worker.protocol or not line:
             return
+        if line.startswith("CALLS ") and line[6:].isdigit():
+            worker.calls = int(line[6:])
+            return
         if not line.startswith("READY"):
             # pjlib prints a few lines to stdout before its log is set up; the worker logs on stderr.
             self._log(f"{self.name}_worker_output", logging.DEBUG, port=worker.port, pid=worker.pid, line=line[:200])
@@ -297,6 +310,7 @@ class WorkerSupervisor(service.Service):
             return
         pid, now = worker.pid, self._clock.seconds()
         worker.protocol = worker.process = worker.pid = None
+        worker.calls = 0  # a dead worker's calls ended with it
         if self._on_exit is not None and pid is not None:
             self._on_exit(pid)
         worker.cancel_timer()

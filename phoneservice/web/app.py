@@ -10,7 +10,7 @@ from flask import Flask
 
 from phoneservice.callcontrol import events as callcontrol_events
 from phoneservice.configfiles import http as configfiles_http
-from phoneservice.web import admin, api, health, screens
+from phoneservice.web import admin, api, health, observed, screens
 from phoneservice.web.services import EXTENSION, Services
 
 
@@ -18,6 +18,7 @@ def create_app(services: Services, role: str = "web") -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     app.extensions[EXTENSION] = services
+    observed.install(app, services.metrics)  # pm_http_requests, pm_http_request_seconds
     if role == "config":
         configfiles_http.install(app, services.files)
     else:
