@@ -41,9 +41,10 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
 
 
 class Server:
-    def __init__(self, workdir: Path, ivr_args: tuple[str, ...] = ("--ivr-workers", "0")):
+    def __init__(self, workdir: Path, ivr_args: tuple[str, ...] = ("--ivr-workers", "0"),
+                 env: dict[str, str] | None = None, tftp_port: int | None = None):
         self.dir = workdir
-        self.web, self.cfg, self.tftp = free_port(), free_port(), free_port(socket.SOCK_DGRAM)
+        self.web, self.cfg, self.tftp = free_port(), free_port(), tftp_port or free_port(socket.SOCK_DGRAM)
         self.url = f"sqlite:///{workdir / 'pm.db'}"
         (workdir / "loads").mkdir()
         (workdir / "licenses").mkdir()
@@ -51,7 +52,7 @@ class Server:
         (workdir / "secret.txt").write_text("secret")
         env = dict(os.environ, PHONE_MIGRATION_FILES__LOADS_DIR=str(workdir / "loads"),
                    PHONE_MIGRATION_FILES__LICENSES_DIR=str(workdir / "licenses"),
-                   PHONE_MIGRATION_TFTP__RATE_PER_SOURCE="0")
+                   PHONE_MIGRATION_TFTP__RATE_PER_SOURCE="0", **(env or {}))
         self.log = open(workdir / "server.log", "wb")
         self.proc = subprocess.Popen(
             [str(BIN / "phone-migration"), "--database", self.url, "serve", "--demo", "--web-port", str(self.web),
