@@ -42,7 +42,7 @@ CODES: dict[str, Code] = {
     "ambiguous_dn": Code(INV), "bad_activation_code": Code(INV), "bad_auth_code": Code(INV, field="code"),
     "bad_call_id": Code(INV, field="register_call_id"), "bad_contact": Code(INV, field="contact"),
     "bad_csv": Code(INV, field="file"), "bad_datetime_group": Code(INV), "bad_device_field": Code(INV), "bad_dn": Code(INV), "bad_encoding": Code(INV),
-    "bad_entry": Code(INV), "bad_file_name": Code(INV, field="file_name"), "bad_format": Code(INV), "bad_header": Code(INV),
+    "bad_entry": Code(INV), "bad_filter": Code(INV), "bad_file_name": Code(INV, field="file_name"), "bad_format": Code(INV), "bad_header": Code(INV),
     "bad_kem": Code(INV), "bad_load": Code(INV), "bad_mac": Code(INV), "bad_onboarding": Code(INV),
     "bad_option": Code(INV), "bad_param": Code(INV, field="product_params"), "bad_pin": Code(INV, field="pin"),
     "bad_profile": Code(INV), "bad_protocol": Code(INV), "bad_register": Code(INV), "bad_rows": Code(INV), "bad_registration": Code(INV), "bad_scope": Code(INV),

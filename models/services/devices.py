@@ -11,8 +11,9 @@ from sqlmodel import Session, col, func, select
 from models.rules.catalog import (
     Catalog,
 )
+from models.rules.record_filter import RecordFilter
 from models.rules.refusals import Refused
-from models.services.reports import public_records
+from models.services.reports import filtered, public_records
 from models.services.site import (
     LOAD_NAME,
     check_length,
@@ -152,11 +153,12 @@ def device_search(session: Session, search: str = "", *, migrated: bool | None =
 
 
 def record_search(session: Session, *, outcome: str | None = None, limit: int | None = 50,
-                  offset: int = 0) -> tuple[list[MigrationRecordPublic], int]:
+                  offset: int = 0, where: RecordFilter | None = None) -> tuple[list[MigrationRecordPublic], int]:
     """A page of the migration records (C-13), newest first, and how many in all."""
     stmt = select(MigrationRecord)
     if outcome:
         stmt = stmt.where(MigrationRecord.outcome == outcome)
+    stmt = filtered(stmt, where)
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     rows = session.exec(stmt.order_by(col(MigrationRecord.at).desc(), col(MigrationRecord.id).desc())
                         .offset(offset).limit(limit))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.rules.record_filter import RecordFilter
 from models.services import devices, reports
 from models.storage.database import Database
 from models.tables.records import MigrationRecordPublic
@@ -31,11 +32,11 @@ class Records:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def search_page(self, *, outcome: str | None, limit: int, offset: int
-                    ) -> tuple[list[MigrationRecordPublic], int]:
-        """A page of the records, newest first, and how many in all."""
+    def search_page(self, *, outcome: str | None = None, limit: int, offset: int,
+                    where: RecordFilter | None = None) -> tuple[list[MigrationRecordPublic], int]:
+        """A page of the records, newest first, and how many in all (``where``: C-13's filter)."""
         with self.db.read_session() as session:
-            return devices.record_search(session, outcome=outcome, limit=limit, offset=offset)
+            return devices.record_search(session, outcome=outcome, limit=limit, offset=offset, where=where)
 
     def recent(self, limit: int = 10) -> list[MigrationRecordPublic]:
         with self.db.read_session() as session:
@@ -45,13 +46,13 @@ class Records:
         with self.db.read_session() as session:
             return reports.migration_record(session, record_id)
 
-    def report(self, outcome: str | None = None, limit: int = 1000) -> Report:
+    def report(self, outcome: str | None = None, limit: int = 1000, where: RecordFilter | None = None) -> Report:
         """The report page's two lists, read in one scope."""
         with self.db.read_session() as session:
             return Report(reports.search_devices(session, migrated=True, limit=OLD_PHONES_SHOWN),
-                          reports.records(session, outcome=outcome, limit=limit))
+                          reports.records(session, outcome=outcome, limit=limit, where=where))
 
-    def csv(self, outcome: str | None = None, limit: int | None = None) -> str:
+    def csv(self, outcome: str | None = None, limit: int | None = None, where: RecordFilter | None = None) -> str:
         """The migration report as CSV, newest first (``limit`` None: every record)."""
         with self.db.read_session() as session:
-            return reports.report_csv(reports.records(session, outcome=outcome, limit=limit))
+            return reports.report_csv(reports.records(session, outcome=outcome, limit=limit, where=where))

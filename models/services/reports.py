@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, func, or_, select
 
 from models.rules.auth import is_locked
 from models.rules.catalog import Catalog, UnknownModel
 from models.rules.clock import utcnow
 from models.rules.names import normalize_device_name
+from models.rules.record_filter import RecordFilter
 from models.rules.refusals import Refused
 from models.rules.registration import confirmation
 from models.rules.security import trust_list_note
@@ -67,11 +68,29 @@ def device_public(session: Session, device: Device) -> DevicePublic:
                         if profile else "")
 
 
-def records(session: Session, *, outcome: str | None = None, limit: int = 1000) -> list[MigrationRecordPublic]:
+def filtered(stmt, where: RecordFilter | None):
+    """C-13: the records ``where`` keeps (outcome, door, a part of the actor, UTC days)."""
+    if where is None:
+        return stmt
+    if where.outcome:
+        stmt = stmt.where(MigrationRecord.outcome == where.outcome)
+    if where.door:
+        stmt = stmt.where(MigrationRecord.door == where.door)
+    if where.actor:
+        stmt = stmt.where(func.lower(MigrationRecord.actor).contains(where.actor.lower(), autoescape=True))
+    if where.start:
+        stmt = stmt.where(MigrationRecord.at >= where.start)
+    if where.end:
+        stmt = stmt.where(MigrationRecord.at < where.end)
+    return stmt
+
+
+def records(session: Session, *, outcome: str | None = None, limit: int = 1000,
+            where: RecordFilter | None = None) -> list[MigrationRecordPublic]:
     stmt = select(MigrationRecord).order_by(col(MigrationRecord.at).desc(), col(MigrationRecord.id).desc())
     if outcome:
         stmt = stmt.where(MigrationRecord.outcome == outcome)
-    return public_records(session, session.exec(stmt.limit(limit)))
+    return public_records(session, session.exec(filtered(stmt, where).limit(limit)))
 
 
 def public_records(session: Session, rows: Iterable[MigrationRecord], now: datetime | None = None

@@ -13,6 +13,7 @@ import click
 
 from models.rules.names import normalize_device_name
 from models.rules.plan import Plan, Target
+from models.rules.record_filter import DOORS, OUTCOMES, record_filter
 from models.rules.settings import EDITABLE, parse_value
 from models.services import reports, site
 from models.services.migration import Migrator
@@ -109,11 +110,18 @@ def devices(ctx, migrated: bool, search: str) -> None:
 
 @main.command()
 @click.option("--csv", "as_csv", is_flag=True, help="CSV for a spreadsheet.")
+@click.option("--outcome", default="", help=f"One of {', '.join(OUTCOMES)}.")
+@click.option("--door", default="", help=f"One of {', '.join(DOORS)}.")
+@click.option("--actor", default="", help="A part of the actor, e.g. admin: for every administrator.")
+@click.option("--since", default="", metavar="YYYY-MM-DD", help="From this UTC day on.")
+@click.option("--until", default="", metavar="YYYY-MM-DD", help="Up to this UTC day, included.")
 @click.pass_context
-def report(ctx, as_csv: bool) -> None:
-    """The migration report: every migration and refusal (C-13)."""
-    with _db(ctx).session() as session:
-        rows = reports.records(session)
+@refusals
+def report(ctx, as_csv: bool, outcome: str, door: str, actor: str, since: str, until: str) -> None:
+    """The migration report: every migration and refusal (C-13), newest first; the filters combine."""
+    where = record_filter(outcome=outcome, door=door, actor=actor, since=since, until=until)
+    with _db(ctx).read_session() as session:
+        rows = reports.records(session, where=where)
     if as_csv:
         click.echo(reports.report_csv(rows), nl=False)
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Response, g, request, url_for
 
 from models.rules.plan import Plan, Target
+from models.rules.record_filter import DOORS, RecordFilter, record_filter
 from models.rules.refusals import Refused
 from models.tables.records import MigrationRecordPublic
 from phoneservice.observe import log_event
@@ -25,6 +26,7 @@ from phoneservice.web.api.common import (
     page_args,
     paged,
     query_param,
+    str_arg,
 )
 from phoneservice.web.api.schemas import MigrateRequest, MigrationPlanPublic, Page
 from phoneservice.web.services import services
@@ -32,6 +34,14 @@ from phoneservice.web.services import services
 DOOR = "api"
 OUTCOME = query_param("outcome", {"type": "string", "enum": ["migrated", "provisioned", "refused", "abandoned"]},
                       "Only records with this outcome")
+# C-13's report filter beside the outcome (models.rules.record_filter, the same in every door)
+FILTER_QUERY = [
+    query_param("door", {"type": "string", "enum": list(DOORS)}, "Only records made through this door"),
+    query_param("actor", {"type": "string", "maxLength": 100},
+                "Only records whose actor contains this, any case (e.g. `admin:` for every administrator)"),
+    query_param("since", {"type": "string", "format": "date"}, "Only records from this UTC day on (YYYY-MM-DD)"),
+    query_param("until", {"type": "string", "format": "date"}, "Only records up to this UTC day, included"),
+]
 # Refusals about the request's own fields (422 naming the field); the rest keep their status.
 MIGRATE_FIELDS = dict(unknown_device="old", bad_mac="mac", same_device="mac", unknown_model="model",
                       bad_target="model", jabber_target="model", video_to_audio="model", bad_protocol="protocol",
@@ -89,21 +99,27 @@ def migrate():
 
 
 @blueprint.get("/records")
-@operation("The migration records (C-13)", tag="migration", query=[OUTCOME, *PAGE_QUERY],
+@operation("The migration records (C-13)", tag="migration", query=[OUTCOME, *FILTER_QUERY, *PAGE_QUERY],
            responses={200: Page[MigrationRecordPublic]},
-           description="Every migration and every refusal, newest first, by every door.")
+           description="Every migration and every refusal, newest first, by every door; the filters combine.")
 def list_records():
     limit, offset = page_args()
-    rows, total = services().records.search_page(outcome=_outcome(), limit=limit, offset=offset)
+    rows, total = services().records.search_page(limit=limit, offset=offset, where=_where())
     return paged(rows, total, limit, offset)
 
 
 @blueprint.get("/records.csv")
-@operation("The migration report as CSV (C-13)", tag="migration", query=[OUTCOME],
+@operation("The migration report as CSV (C-13)", tag="migration", query=[OUTCOME, *FILTER_QUERY],
            responses={200: ("text/csv", {"type": "string"})})
 def records_csv():
-    return Response(services().records.csv(_outcome()), content_type="text/csv; charset=utf-8",
+    return Response(services().records.csv(where=_where()), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="migration-report.csv"'})
+
+
+def _where() -> RecordFilter:
+    """C-13: the report filter from the query string; a bad value is 422 naming the parameter."""
+    args = {name: str_arg(name, 100) for name in ("door", "actor", "since", "until")}
+    return record_filter(outcome=_outcome() or "", **args)
 
 
 def _outcome() -> str | None:
