@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -49,7 +50,7 @@ def launch(workdir: Path, protos: int | None, workers: int = 2, rates: tuple[int
             "--workers", str(workers), "--rates", ",".join(map(str, rates)), "--seconds", str(seconds)]
     argv += ["--protos", str(protos)] if protos is not None else []
     argv += ["--worker-cps", str(worker_cps)] if worker_cps is not None else []
-    command = "ip link set lo up && exec " + " ".join(f"'{a}'" for a in argv)
+    command = "ip link set lo up && exec " + shlex.join(argv)
     done = subprocess.run(["unshare", "-n", "sh", "-c", command], capture_output=True, text=True, timeout=timeout)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
