@@ -1,0 +1,96 @@
+"""E-1..E-3 and C-13's report filter in a real browser (Chromium, as ``test_admin_chromium``):
+an administrator adds a read-only administrator and an API token on the Administrators page,
+filters the report by door and day; the read-only administrator then sees the pages and is
+refused a change. Screenshots go to the test's tmp dir."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_admin_chromium import browser, follow, page_text, server  # noqa: E402,F401  (the fixtures)
+
+pytestmark = pytest.mark.slow
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "admin-accounts"
+
+
+def shot(driver, folder: Path, name: str) -> Path:
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, min(max(800, height + 160), 6000))
+    path = folder / f"{name}.png"
+    assert driver.save_screenshot(str(path)), path
+    driver.set_window_size(1400, 1000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, ARTIFACTS / path.name)
+    return path
+
+
+def api_status(url: str, token: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def login(driver, base: str, username: str, password: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/admin/login")
+    driver.find_element(By.NAME, "username").send_keys(username)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click)
+
+
+def test_e1_e3_administrators_page_and_c13_report_filter_in_chromium(server, browser, tmp_path):  # noqa: F811
+    """E-1, E-2, E-3, C-13 through the pages an administrator clicks."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    base = f"http://127.0.0.1:{server.web}"
+    login(browser, base, "admin", "migrate-demo-2026")
+    follow(browser, browser.find_element(By.LINK_TEXT, "Administrators").click)
+    add = browser.find_element(By.XPATH, "//h2[text()='Add an administrator']/following-sibling::form")
+    add.find_element(By.NAME, "username").send_keys("viewer")
+    add.find_element(By.NAME, "password").send_keys("viewer-pass-2026")
+    add.find_element(By.NAME, "password_again").send_keys("viewer-pass-2026")
+    Select(add.find_element(By.NAME, "role")).select_by_value("read_only")
+    follow(browser, add.find_element(By.TAG_NAME, "button").click)
+    text = page_text(browser)
+    assert "Administrator viewer added." in text and "viewer read-only" in text
+
+    make = browser.find_element(By.XPATH, "//h2[text()='Create an API token']/following-sibling::form")
+    make.find_element(By.NAME, "name").send_keys("monitoring")
+    follow(browser, make.find_element(By.TAG_NAME, "button").click)
+    text = page_text(browser)
+    token = re.search(r"pm_[A-Za-z0-9_-]{43}", text).group(0)
+    assert "shown only once" in text and "monitoring read" in text
+    shot(browser, tmp_path, "01-administrators-and-new-token")
+    assert api_status(f"{base}/api/v1/devices?limit=1", token) == 200
+    follow(browser, browser.find_element(By.XPATH, "//tr[td[text()='monitoring']]//button[text()='Revoke']").click)
+    assert "revoked" in page_text(browser)
+    assert api_status(f"{base}/api/v1/devices?limit=1", token) == 401
+
+    follow(browser, browser.find_element(By.LINK_TEXT, "Refusals").click)
+    Select(browser.find_element(By.NAME, "door")).select_by_value("ivr")
+    follow(browser, browser.find_element(By.XPATH, "//button[text()='Filter']").click)
+    assert "door=ivr" in browser.current_url and "outcome=refused" in browser.current_url
+    assert "Clear filters" in page_text(browser)
+    shot(browser, tmp_path, "02-report-filtered")
+
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "form.logout button").click)
+    login(browser, base, "viewer", "viewer-pass-2026")
+    follow(browser, browser.find_element(By.LINK_TEXT, "Administrators").click)
+    assert "viewer (read-only)" in page_text(browser)
+    follow(browser, browser.find_element(By.XPATH, "//tr[td[starts-with(text(),'admin')]]//button[text()='Make read-only']").click)
+    assert "Your administrator account is read-only" in page_text(browser)
+    shot(browser, tmp_path, "03-read-only-refused")
