@@ -16,8 +16,9 @@ process exits 0. A fatal error exits non-zero.
 
 Threads: the reactor thread is pjsua's main thread (``threadCnt=0``,
 ``mainThreadOnly``) and pumps ``libHandleEvents``: every 10 ms while a call
-or a restart is under way, every ``--idle-poll`` (50 ms) otherwise (I-5:
-``next_poll``); database work
+or a restart is under way, every ``--idle-poll`` (50 ms) otherwise, and at
+once when a datagram reaches the SIP UDP socket of an idle worker (I-5,
+``ivr.poll``); database work
 runs in the reactor's thread pool, whose threads are registered with pjsua2
 anyway (a stray finalizer there would otherwise abort the process). Python's
 cyclic garbage collector runs only on the reactor thread, from a LoopingCall,
@@ -55,6 +56,7 @@ from ivr.adapter import IvrAdapter
 from ivr.log import error_text, log_event
 from ivr.native import NativeError, Pjsip
 from ivr.pjsua import pjsua2_classes
+from ivr.poll import IDLE_POLL, POLL, SipWake, next_poll, udp_socket_fd
 from ivr.restart import Restarts, UdpRestarts
 from models.services.migration import Migrator
 from models.services.selfservice import SelfService
@@ -62,9 +64,6 @@ from models.storage.database import Database
 
 MAX_CALLS = 4  # the wheel's PJSUA_MAX_CALLS (docs/pjsua2.md)
 MAX_PLAYERS = 32  # pjsua's player limit; retired players stay alive RELEASE_AFTER seconds
-POLL = 0.01  # seconds between libHandleEvents while a call, a restart or a SIP transaction is under way (I-5)
-IDLE_POLL = 0.05  # seconds between them otherwise: at most this added to a new call's answer (I-5)
-BUSY_TAIL = 2.0  # seconds polled fast after a call or a restart ended (the next call comes in at once)
 GC_EVERY = 5.0  # seconds between cyclic garbage collections (reactor thread only)
 HANGUP_GRACE = 3.0  # seconds for BYEs to complete after the drain deadline
 # I-1: what the worker serves (pjsip's invite session: INVITE, ACK, BYE, CANCEL, UPDATE; OPTIONS; INFO for DTMF)
@@ -120,6 +119,7 @@ class Worker:
         self.ep = self.account = self.adapter = self.log_writer = None
         self._loops: list = []
         self._pump_call = None  # the next libHandleEvents (I-5)
+        self._wake: SipWake | None = None
         self._busy_until = 0.0
 
     # --- start -----------------------------------------------------------------
@@ -179,6 +179,11 @@ class Worker:
         rtp.port, rtp.portRange = self.args.rtp_port, RTP_PORTS
         self.account.create(acfg, True)
 
+        if "udp" in self.args.transports:
+            fd = udp_socket_fd(self.args.host, self.args.port)
+            self._wake = SipWake(self.reactor, fd, self._woken) if fd is not None else None
+            if self._wake is None:
+                log_event("ivr_worker_no_wake", logging.WARNING, port=self.args.port)
         self._pump()
         collect = LoopingCall(gc.collect)
         collect.start(GC_EVERY, now=False).addErrback(self._fatal, "garbage collection failed")
@@ -190,8 +195,18 @@ class Worker:
                   pjsip=ep.libVersion().full, **sip)
         print(f"READY {self.args.port}", file=self.ready_out, flush=True)
 
-    def _pump(self) -> None:
-        """pjsua's events on the reactor thread, fast while anything is under way (I-5)."""
+    def _woken(self) -> None:
+        """SIP arrived while idle: the pump now rather than an idle poll later (I-5)."""
+        if self._pump_call is not None and self._pump_call.active():
+            self._pump_call.cancel()
+            self._pump(woken=True)
+
+    def _pump(self, woken: bool = False) -> None:
+        """pjsua's events on the reactor thread, fast while anything is under way (I-5).
+
+        An idle pace lets the SIP socket wake the pump; only a scheduled pump
+        watches it again, so a wake costs at most one pump more a fast poll.
+        """
         self._pump_call = None
         try:
             events = self.ep.libHandleEvents(0)
@@ -202,6 +217,8 @@ class Worker:
         delay, self._busy_until = next_poll(time.monotonic(), self._busy_until, events, active, self.args.idle_poll)
         if self.reactor.running:
             self._pump_call = self.reactor.callLater(delay, self._pump)
+            if self._wake is not None and delay > POLL and not woken:
+                self._wake.arm()
 
     def _serve_only(self, pj) -> dict:
         """I-1 and I-3 through ``ivr.native``: Allow lists what is served; an unacknowledged answer frees its slot."""
@@ -250,6 +267,8 @@ class Worker:
         check()
 
     def _stop_reactor(self) -> None:
+        if self._wake is not None:
+            self._wake.disarm()
         if self._pump_call is not None and self._pump_call.active():
             self._pump_call.cancel()
         self._pump_call = None
@@ -294,20 +313,6 @@ class Worker:
         finally:
             self.ep = None
         log_event("ivr_worker_stopped", exit_code=self.exit_code)
-
-
-def next_poll(now: float, busy_until: float, events: int, active: bool, idle_poll: float) -> tuple[float, float]:
-    """I-5: the delay to the next ``libHandleEvents`` and until when to stay fast.
-
-    Fast (``POLL``) while a call, a restart or a drain is under way (``active``)
-    and for ``BUSY_TAIL`` seconds after, so a busy worker picks up its next
-    call at once; right after a poll that handled a SIP event (an OPTIONS, a
-    request that follows at once); ``idle_poll`` otherwise. An event alone
-    buys no tail: Kamailio's OPTIONS ping every 5 s would keep a worker fast.
-    """
-    if active:
-        busy_until = now + BUSY_TAIL
-    return (POLL if events > 0 or now < busy_until else idle_poll), busy_until
 
 
 @contextmanager

@@ -1,11 +1,13 @@
-"""I-5: an idle IVR worker polls SIP slowly, a worker with anything under way polls fast (ivr.worker.next_poll)."""
+"""I-5: an idle IVR worker polls SIP slowly, a worker with anything under way polls fast (ivr.poll)."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 
 from ivr import worker
-from ivr.worker import BUSY_TAIL, IDLE_POLL, POLL, next_poll
+from ivr.poll import BUSY_TAIL, IDLE_POLL, POLL, SipWake, next_poll, udp_socket_fd
 
 
 def test_an_idle_worker_polls_slowly():
@@ -37,3 +39,38 @@ def test_the_idle_poll_is_bounded():
     for wrong in ("0.001", "2"):
         with pytest.raises(SystemExit):
             worker.parse_args([*base, "--idle-poll", wrong])
+
+
+def test_the_sip_udp_socket_is_found_among_the_process_descriptors():
+    """I-5: the wake-up watches the worker's own SIP UDP socket: found by its bound address, not a TCP one on the port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        port = udp.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", port))
+            assert udp_socket_fd("127.0.0.1", port) == udp.fileno()
+        assert udp_socket_fd("127.0.0.2", port) is None
+
+
+class _Reactor:
+    def __init__(self) -> None:
+        self.readers: list = []
+
+    def addReader(self, reader) -> None:
+        self.readers.append(reader)
+
+    def removeReader(self, reader) -> None:
+        self.readers.remove(reader)
+
+
+def test_a_datagram_wakes_the_pump_once_until_it_is_armed_again():
+    """I-5: a wake takes the socket off the reactor before it runs the pump, so an unread datagram can't spin it."""
+    reactor, woken = _Reactor(), []
+    wake = SipWake(reactor, 7, lambda: woken.append(list(reactor.readers)))
+    wake.arm()
+    wake.arm()
+    assert reactor.readers == [wake] and wake.fileno() == 7
+    wake.doRead()
+    assert woken == [[]] and reactor.readers == [] and not wake.armed
+    wake.disarm()
+    assert reactor.readers == []
