@@ -38,6 +38,7 @@ CODES: dict[str, Code] = {
     # not found
     "unknown_device": Code(NF), "unknown_user": Code(NF), "unknown_code": Code(NF), "unknown_token": Code(NF),
     "unknown_task": Code(NF), "unknown_admin": Code(NF),
+    "unknown_record": Code(NF),  # U-1: no migration record with that id
     # the input is wrong
     "ambiguous_dn": Code(INV), "bad_activation_code": Code(INV), "bad_auth_code": Code(INV, field="code"),
     "bad_call_id": Code(INV, field="register_call_id"), "bad_contact": Code(INV, field="contact"),
@@ -62,6 +63,10 @@ CODES: dict[str, Code] = {
     "register_foreign_dn": Code(CON), "register_unknown_device": Code(CON),  # the registrar answers 403
     "task_exists": Code(CON), "task_in_progress": Code(CON), "task_not_in_progress": Code(CON),
     "task_not_ready": Code(CON), "task_started": Code(CON), "user_exists": Code(CON),
+    # U-1: why a migration cannot be undone
+    "not_undoable": Code(CON), "already_undone": Code(CON), "undo_needs_retain": Code(CON),
+    "undo_window_passed": Code(CON), "undo_old_deleted": Code(CON), "undo_new_migrated": Code(CON),
+    "undo_device_changed": Code(CON),
     # ... and a self-service session cannot go on after it
     "already_yours": Code(CON, ends_session=True), "dn_in_several_partitions": Code(CON, ends_session=True),
     "no_old_phone": Code(CON, ends_session=True), "no_user": Code(CON, ends_session=True),

@@ -51,6 +51,8 @@ class SiteSettings(BaseModel):
     auth_code_block_minutes: int = PField(default=15, ge=1, le=YEAR_MINUTES)
     # a migration its new phone has not confirmed by registering within this time is flagged
     migration_confirm_minutes: int = PField(default=30, ge=1, le=YEAR_MINUTES)
+    # U-1: how long after a migration (under retain) an administrator may undo it
+    undo_window_hours: int = PField(default=72, ge=1, le=YEAR_MINUTES // 60)
 
     @model_validator(mode="after")
     def _range(self) -> "SiteSettings":

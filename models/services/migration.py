@@ -25,6 +25,7 @@ from models.rules.plan import (
 from models.rules.refusals import Refused
 from models.rules.security import UNIVERSAL_PROFILES
 from models.storage import migration_rows as stored
+from models.storage import undo_rows
 from models.storage.database import Database
 from models.storage.devices import (
     _is_lock_error,
@@ -169,6 +170,8 @@ class Migrator:
         """The writes, as Core statements on the session's connection (ORM
         objects only where a device is deleted); returns the record's id."""
         writes = session.connection()
+        # U-1: under retain the old phone stays, so its rows are kept to give back on an undo
+        before = undo_rows.capture(writes, old.id) if p.replacement_policy == "retain" else None
         temporary = remove_temporary_device(session, p.new_name)
         _hook("temporary_removed")
         new_id = stored.insert_device(session, dict(
@@ -208,6 +211,10 @@ class Migrator:
             details={"kems": p.kems, "template": p.template_name, "security_profile": p.security_profile,
                      "lines": len(p.lines), "policy": p.replacement_policy},
         ))
+        if before is not None:
+            new_after = undo_rows.capture(writes, new_id)
+            undo_rows.keep(writes, record_id, new_after["device"]["uid"], before, undo_rows.capture(writes, old.id),
+                           new_after)
         _hook("recorded")
         return record_id, temporary
 

@@ -14,10 +14,11 @@ from models.tables.sessions import ScreenSessionRow
 from models.tables.settings import DeviceDefaults, SiteSetting
 from models.tables.tasks import MigrationTask, TaskDevice, TaskUpload
 from models.tables.templates import PhoneButtonTemplate, SecurityProfile
+from models.tables.undo import MigrationSnapshot
 from models.tables.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
 from models.tables.versions import SiteVersion
 
 __all__ = ["ActivationCode", "AdminAccount", "ApiToken", "DevicePool", "Device", "KemModule", "DirectoryNumber", "FeatureButton",
            "LineAppearance", "MigrationRecord", "Registration", "ScreenSessionRow", "DeviceDefaults", "SiteSetting", "MigrationTask",
            "TaskDevice", "TaskUpload", "PhoneButtonTemplate", "SecurityProfile", "AuthCodeThrottle", "CredentialState",
-           "EndUser", "UserProfile", "SiteVersion"]
+           "EndUser", "UserProfile", "SiteVersion", "MigrationSnapshot"]

@@ -27,6 +27,7 @@ from phoneservice.cli.common import EXIT_USAGE, OperatorGroup, _db, _fail, on_te
 from phoneservice.cli.devicedefaults import device_defaults
 from phoneservice.cli.devicepools import device_pools
 from phoneservice.cli.tasks import dhcp_option150, tasks
+from phoneservice.cli.undo import undo
 from phoneservice.demo import load_demo_once
 
 
@@ -238,3 +239,4 @@ main.add_command(dhcp_option150)
 main.add_command(kamailio_config)  # the registrar's configuration (R-1..R-5)
 main.add_command(device_pools)  # T-7: the pools' date/time groups
 main.add_command(device_defaults)  # S-6: per model, the default load and onboarding method
+main.add_command(undo)  # U-1: undo a migration

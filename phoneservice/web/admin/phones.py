@@ -1,4 +1,5 @@
-"""Admin pages: Find and List Phones (C-13 filter), a phone's page, Migrate Phone (C-15).
+"""Admin pages: Find and List Phones (C-13 filter), a phone's page, Migrate Phone (C-15),
+a migration's record and its undo (U-1: a preview of what comes back, then a confirmation POST).
 
 Migrate Phone is three steps: the form (new MAC, phone template or phone type,
 description), a preview that plans without saving (``dry_run``) and lists what
@@ -13,6 +14,7 @@ from flask import flash, redirect, request, url_for
 
 from models.rules.plan import Target
 from models.rules.refusals import Refused
+from models.services.undo import Undoer
 from phoneservice.observe import log_event
 from phoneservice.web.admin.blueprint import actor, blueprint, page, refused_page
 from phoneservice.web.services import services
@@ -109,4 +111,31 @@ def migration(record_id: int):
     record = services().records.get(record_id)
     if record is None:
         return page("message.html", 404, title="Not found", message=f"no migration record {record_id}")
-    return page("migrated.html", r=record)
+    return page("migrated.html", r=record, record_id=record_id)
+
+
+def _undoer() -> Undoer:
+    svc = services()
+    return Undoer(svc.db, recorder=svc.migrator)
+
+
+@blueprint.get("/migrations/<int:record_id>/undo")
+def undo_preview(record_id: int):
+    try:
+        return page("undo.html", u=_undoer().preview(record_id))
+    except Refused as refusal:
+        return refused_page(refusal)
+
+
+@blueprint.post("/migrations/<int:record_id>/undo")
+def undo_confirm(record_id: int):
+    svc = services()
+    try:
+        done = _undoer().undo(record_id, door="admin", actor=actor())
+    except Refused as refusal:
+        return refused_page(refusal)
+    log_event("undone", door="admin", record=record_id, old=done.old_device, new=done.new_device, actor=actor())
+    notified = svc.restart(done.new_device, done)  # it asks for its file again: XMLDefault.cnf.xml
+    flash(f"Migration {record_id} undone: {done.old_device} has its settings back and {done.new_device} is deleted"
+          + (" (it restarts now)." if notified else "."))
+    return redirect(url_for(".migration", record_id=done.undo_record_id))

@@ -6,11 +6,10 @@ from flask import Response, request
 
 from models.rules.record_filter import DOORS, RecordFilter, record_filter
 from models.rules.refusals import Refused
-
 from phoneservice.web.admin.blueprint import blueprint, now, page
 from phoneservice.web.services import services
 
-OUTCOMES = {"": None, "migrated": "migrated", "provisioned": "provisioned", "refused": "refused", "abandoned": "abandoned"}
+OUTCOMES = {"": None, "migrated": "migrated", "provisioned": "provisioned", "refused": "refused", "abandoned": "abandoned", "undone": "undone"}
 
 
 def _where() -> tuple[RecordFilter, str | None]:

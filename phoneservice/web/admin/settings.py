@@ -22,7 +22,8 @@ from phoneservice.web.services import services
 
 SECTIONS = {
     "enterprise": ("Enterprise parameters (S-1 to S-3)",
-                   ("replacement_policy", "security_profile_policy", "secure_config_files", "identification")),
+                   ("replacement_policy", "security_profile_policy", "secure_config_files", "identification",
+                    "undo_window_hours")),
     "self-provisioning": ("Self-provisioning (S-4)", ("authentication", "ivr_languages", "ivr_route_point")),
     "auto-registration": ("Auto-registration (S-5)",
                           ("autoreg_enabled", "autoreg_start_dn", "autoreg_end_dn", "autoreg_partition",
@@ -39,6 +40,7 @@ LABELS = {
     "secure_config_files": "Config file of a phone on a secure profile (this product issues no trust list: "
                            "non_secure keeps such phones working)",
     "identification": "User identification prompt",
+    "undo_window_hours": "An administrator may undo a migration (under retain) within (hours)",
     "authentication": "Self-provisioning authentication",
     "ivr_languages": "IVR prompt languages, in order (comma separated)",
     "ivr_route_point": "IVR route-point extension",

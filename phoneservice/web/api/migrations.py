@@ -1,5 +1,5 @@
-"""``/api/v1/migrate`` and ``/api/v1/records``: the admin door of the engine (C-15)
-and the migration report (C-13).
+"""``/api/v1/migrate`` and ``/api/v1/records``: the admin door of the engine (C-15),
+the migration report (C-13) and undo (U-1).
 
 A migration is planned and applied by ``Migrator.migrate`` exactly as for the
 other doors (door ``api``, actor = the token's name); ``dry_run`` shows what
@@ -13,6 +13,7 @@ from flask import Response, g, request, url_for
 from models.rules.plan import Plan, Target
 from models.rules.record_filter import DOORS, RecordFilter, record_filter
 from models.rules.refusals import Refused
+from models.services.undo import Undoer, UndoPreview
 from models.tables.records import MigrationRecordPublic
 from phoneservice.observe import log_event
 from phoneservice.web.api.common import (
@@ -28,11 +29,12 @@ from phoneservice.web.api.common import (
     query_param,
     str_arg,
 )
-from phoneservice.web.api.schemas import MigrateRequest, MigrationPlanPublic, Page
+from phoneservice.web.api.schemas import MigrateRequest, MigrationPlanPublic, Page, UndoPublic
 from phoneservice.web.services import services
 
 DOOR = "api"
-OUTCOME = query_param("outcome", {"type": "string", "enum": ["migrated", "provisioned", "refused", "abandoned"]},
+OUTCOME = query_param("outcome", {"type": "string", "enum": ["migrated", "provisioned", "refused", "abandoned",
+                                                             "undone"]},
                       "Only records with this outcome")
 # C-13's report filter beside the outcome (models.rules.record_filter, the same in every door)
 FILTER_QUERY = [
@@ -114,6 +116,39 @@ def list_records():
 def records_csv():
     return Response(services().records.csv(where=_where()), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="migration-report.csv"'})
+
+
+def _undo_public(done: UndoPreview, restarted: bool | None) -> UndoPublic:
+    return UndoPublic(record=done.record_id, old=done.old_device, new_name=done.new_device, lines=done.lines,
+                      features=done.features, kems=done.kems, restored=done.restored, applied=done.applied,
+                      undo_record=done.undo_record_id, restarted=restarted)
+
+
+def _undoer() -> Undoer:
+    svc = services()
+    return Undoer(svc.db, recorder=svc.migrator)
+
+
+@blueprint.get("/records/<int:record_id>/undo")
+@operation("Preview undoing a migration (U-1)", tag="migration", responses={200: UndoPublic}, errors=(404, 409),
+           description="What the old phone gets back and which new device is deleted; nothing changes. "
+                       "409 with the reason when the undo would be refused: the old phone was deleted (policy "
+                       "delete), either device changed since, the new device was migrated again, the undo window "
+                       "passed, or the replacement policy is not retain.")
+def undo_preview(record_id: int):
+    return ok(_undo_public(_undoer().preview(record_id), None))
+
+
+@blueprint.post("/records/<int:record_id>/undo")
+@operation("Undo a migration (U-1)", tag="migration", responses={200: UndoPublic}, errors=(404, 409),
+           description="One transaction: the old phone gets back exactly its rows from before the migration and "
+                       "loses its migrated flag, the new device is deleted (its MAC is served XMLDefault.cnf.xml "
+                       "again) and told to restart; recorded (C-13) as an undo. Refusals as the preview, recorded.")
+def undo(record_id: int):
+    svc = services()
+    done = _undoer().undo(record_id, door=DOOR, actor=_actor())
+    log_event("undone", door=DOOR, record=record_id, old=done.old_device, new=done.new_device)
+    return ok(_undo_public(done, svc.restart(done.new_device, done)))
 
 
 def _where() -> RecordFilter:

@@ -176,3 +176,19 @@ class DevicePoolPublic(BaseModel):
     phones: int = Field(description="how many phones name this pool")
     configured: bool = Field(description="false: the site holds no group for it, the default one applies")
     date_time_group: DateTimeGroupBody
+
+
+class UndoPublic(BaseModel):
+    """U-1: what undoing a migration gives back to the old phone, or gave back."""
+
+    record: int = Field(description="The migration record undone")
+    old: str
+    new_name: str = Field(description="The new device, deleted by the undo")
+    lines: list[str] = Field(description="The old phone's lines as they come back: position: number (partition) label")
+    features: list[str]
+    kems: list[str]
+    restored: list[str] = Field(description="The old phone's columns that change back: name: now -> then")
+    applied: bool
+    undo_record: int | None = Field(default=None, description="C-13: the record of the undo")
+    restarted: bool | None = Field(default=None, description="C-14: the new phone answered the restart NOTIFY; "
+                                                             "null for a preview")

@@ -1,0 +1,110 @@
+"""U-1's reads and writes: a device's rows as a snapshot (``models.rules.undo``'s
+format), the kept snapshots, and the old phone's rows written back.
+
+A snapshot is read with four queries on the transaction's connection; values
+go through JSON (dates as ISO text) so a snapshot read back from the database
+compares equal to one just taken.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from models.rules.undo import FORMAT, VOLATILE
+from models.storage.stamp import bump
+from models.tables.devices import Device, KemModule
+from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
+from models.tables.records import MigrationRecord
+from models.tables.undo import MigrationSnapshot
+
+DEVICE, LINES, FEATURES, KEMS = (Device.__table__, LineAppearance.__table__, FeatureButton.__table__,
+                                 KemModule.__table__)
+SNAPSHOTS = MigrationSnapshot.__table__
+_LINE_COLUMNS = ("position", "dn_id", "label", "display_name", "ascii_display_name", "line_template", "settings")
+_FEATURE_COLUMNS = ("position", "feature", "target", "label")
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda v: v.isoformat()))
+
+
+def capture(connection: Connection, device_id: int) -> dict[str, Any] | None:
+    """The device's row and its buttons as a snapshot; None when the device is gone."""
+    row = connection.execute(select(DEVICE).where(DEVICE.c.id == device_id)).mappings().first()
+    if row is None:
+        return None
+    lines = connection.execute(
+        select(*(LINES.c[name] for name in _LINE_COLUMNS), DirectoryNumber.pattern, DirectoryNumber.partition)
+        .join(DirectoryNumber.__table__, DirectoryNumber.__table__.c.id == LINES.c.dn_id)
+        .where(LINES.c.device_id == device_id).order_by(LINES.c.position)).mappings().all()
+    features = connection.execute(select(*(FEATURES.c[name] for name in _FEATURE_COLUMNS))
+                                  .where(FEATURES.c.device_id == device_id).order_by(FEATURES.c.position)).mappings()
+    kems = connection.execute(select(KEMS.c.slot, KEMS.c.model).where(KEMS.c.device_id == device_id)
+                              .order_by(KEMS.c.slot)).mappings()
+    return _plain({"format": FORMAT, "device": dict(row), "lines": [dict(r) for r in lines],
+                   "features": [dict(r) for r in features], "kems": [dict(r) for r in kems]})
+
+
+def keep(connection: Connection, record_id: int, new_device_uid: str, before: dict, old_after: dict,
+         new_after: dict) -> None:
+    """The snapshots of one migration, beside its record (same transaction)."""
+    connection.execute(insert(SNAPSHOTS).values(record_id=record_id, format=FORMAT, new_device_uid=new_device_uid,
+                                                before=before, old_after=old_after, new_after=new_after))
+
+
+def kept(connection: Connection, record_id: int, *, lock: bool = False):
+    """(record row, snapshot row or None), or None when there is no such record; ``lock``: FOR UPDATE
+    on PostgreSQL (SQLite's writer already holds the database)."""
+    record = connection.execute(select(MigrationRecord.__table__).where(MigrationRecord.__table__.c.id == record_id)
+                                ).first()
+    if record is None:
+        return None
+    statement = select(SNAPSHOTS).where(SNAPSHOTS.c.record_id == record_id)
+    return record, connection.execute(statement.with_for_update() if lock else statement).first()
+
+
+def device_id_by_uid(connection: Connection, uid: str) -> int | None:
+    return connection.execute(select(DEVICE.c.id).where(DEVICE.c.uid == uid)).scalar()
+
+
+def migrated_since(connection: Connection, uid: str) -> bool:
+    """The device with this uid was itself migrated (its record stands)."""
+    table = MigrationRecord.__table__
+    return connection.execute(select(table.c.id).where(table.c.old_device_uid == uid, table.c.outcome == "migrated")
+                              .limit(1)).first() is not None
+
+
+def restore(session: Session, device_id: int, before: dict[str, Any]) -> None:
+    """Write the old phone's kept rows back: its columns (but the volatile ones) and, replacing
+    what it has now, its lines, feature buttons and KEMs. Moves the site stamp."""
+    bump(session)
+    connection = session.connection()
+    columns = {name: value for name, value in before["device"].items() if name not in VOLATILE | {"uid", "created_at"}}
+    connection.execute(update(DEVICE).where(DEVICE.c.id == device_id).values(**columns))
+    for table in (LINES, FEATURES, KEMS):
+        connection.execute(delete(table).where(table.c.device_id == device_id))
+    rows = {LINES: [{k: line[k] for k in _LINE_COLUMNS} for line in before["lines"]],
+            FEATURES: before["features"], KEMS: before["kems"]}
+    for table, values in rows.items():
+        if values:
+            connection.execute(insert(table), [{**v, "device_id": device_id} for v in values])
+
+
+def mark_undone(connection: Connection, record_id: int, undo_record_id: int, at) -> None:
+    """The migration's record is no longer a standing migration (C-12's one-copy index lets the
+    old phone be migrated again), and its snapshot says when it was undone, by which record."""
+    table = MigrationRecord.__table__
+    connection.execute(update(table).where(table.c.id == record_id).values(outcome="undone"))
+    connection.execute(update(SNAPSHOTS).where(SNAPSHOTS.c.record_id == record_id)
+                       .values(undone_at=at, undo_record_id=undo_record_id))
+
+
+def lock_device(connection: Connection, device_id: int) -> None:
+    """C-12: the old phone's row lock (PostgreSQL ``FOR UPDATE NOWAIT``; SQLite's writer holds the database)."""
+    if connection.dialect.name != "sqlite":
+        connection.execute(select(DEVICE.c.id).where(DEVICE.c.id == device_id).with_for_update(nowait=True))
