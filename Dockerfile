@@ -13,7 +13,7 @@
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libpq5 tini kamailio kamailio-utils-modules libcap2-bin \
+    && apt-get install -y --no-install-recommends libpq5 tini kamailio kamailio-utils-modules sqlite3 libcap2-bin \
     && setcap cap_net_bind_service=+ep "$(readlink -f /usr/local/bin/python3.11)" \
     && rm -rf /var/lib/apt/lists/*
 

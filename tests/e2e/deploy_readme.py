@@ -36,7 +36,7 @@ import pgcluster  # noqa: E402
 
 ADDRESSES = ("10.0.0.5", "10.0.0.6")
 SECTIONS = {"One host": 1, "Checking": 1, "Several hosts": 3, "Several hosts on PostgreSQL": 2,
-            "Kamailio as a Debian service": 1}
+            "Kamailio as a Debian service": 1, "Backups and upgrades": 2}
 BLOCK_TIMEOUT = 180
 SYSTEMCTL = """#!/bin/bash
 # systemctl for tests/e2e/deploy_readme.py: the Debian kamailio unit's ExecStart, as its user, waiting like
@@ -197,6 +197,11 @@ def main(workdir: Path) -> int:
         assert "SIP/2.0 200 OK" in messages, messages[-2000:]
         session.run("Checking", by_section["Checking"][0].replace("--search 9000", f"--search {dn}")
                     if dn != "9000" else by_section["Checking"][0])
+        # A backup of the running SQLite site holds its phones; the upgrade command leaves it serving.
+        session.run("Backups and upgrades", by_section["Backups and upgrades"][0])
+        copied = subprocess.run(["sqlite3", "/var/backups/phone-migration/pm.db", "SELECT count(*) FROM device"],
+                                capture_output=True, text=True, check=True).stdout
+        assert int(copied) >= 1, copied
         session.stop_all()
 
         # Several hosts, PostgreSQL: 10.0.0.6 and 10.0.0.5, Kamailio on 10.0.0.5.
@@ -223,6 +228,7 @@ def main(workdir: Path) -> int:
                 session.run("Several hosts on PostgreSQL", block)
             assert "--callback-url http://10.0.0.4:8080/callcontrol" in by_section["Several hosts on PostgreSQL"][1]
             assert "http://10.0.0.4:8080/callcontrol" in Path("/etc/kamailio/kamailio.cfg").read_text()
+            session.run("Backups and upgrades", by_section["Backups and upgrades"][1])  # pg_dump of the shared site
             session.stop_all()
 
             # The Debian unit (its ExecStart, as the user kamailio) with the generated file; the site's
