@@ -39,3 +39,15 @@ def test_h1_warm_file_changes_with_another_process_s_commit(demo_db, tmp_path):
     finally:
         other.dispose()
     assert b"sip88xx.h1" in files.resolve("SEP001122330002.cnf.xml")
+
+
+def test_h1_a_change_elsewhere_re_reads_but_keeps_an_unchanged_file(demo_db, tmp_path):
+    """H-1/T-1: after any commit the file is checked against the database again, and a
+    phone whose config did not change keeps the very bytes it had (not rendered anew)."""
+    files = ConfigFiles(demo_db, default_catalog(), ServerInfo(), tmp_path, tmp_path)
+    before = files.resolve("SEP001122330002.cnf.xml")
+    with demo_db.session() as session:
+        session.exec(select(Device).where(Device.name != "SEP001122330002")).first().load_override = "sip88xx.other"
+    stamp = site_version(demo_db)
+    assert files.resolve("SEP001122330002.cnf.xml") is before
+    assert files._fresh("SEP001122330002", stamp) is before  # cached again under the new stamp

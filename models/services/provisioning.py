@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from models.rules.catalog import Catalog, UnknownModel
 from models.rules.datetime_group import DEFAULT, DateTimeGroup
@@ -20,11 +20,11 @@ from models.rules.refusals import Refused
 from models.rules.security import rendered_security
 from models.rules.settings import SiteSettings
 from models.services.site import LineSpec, create_device
+from models.storage.config_rows import config_rows
 from models.storage.devicepools import date_time_groups
-from models.storage.queries import in_chunks
 from models.storage.settings import load_settings
-from models.tables.devices import Device, KemModule
-from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
+from models.tables.devices import Device
+from models.tables.lines import DirectoryNumber
 from models.tables.settings import DeviceDefaults
 from models.tables.templates import SecurityProfile
 
@@ -108,43 +108,19 @@ def device_config(session: Session, name: str, catalog: Catalog) -> DeviceConfig
 
 
 def device_configs(session: Session, names: list[str], catalog: Catalog) -> dict[str, DeviceConfig]:
-    """Many devices in a fixed number of queries (a boot storm renders hundreds at once)."""
-    devices = {}
-    for chunk in in_chunks(names):
-        devices.update({d.id: d for d in session.exec(select(Device).where(col(Device.name).in_(chunk)))})
-    if not devices:
+    """Many devices in a fixed number of queries (a boot storm renders hundreds at once),
+    read as column rows (``models.storage.config_rows``)."""
+    rows = config_rows(session, names)
+    if not rows.devices:
         return {}
-    ids = list(devices)
     profiles = {p.id: p for p in session.exec(select(SecurityProfile))}
     defaults = {d.model: d for d in session.exec(select(DeviceDefaults))}
-    lines: dict[int, list] = {i: [] for i in ids}
-    features: dict[int, list] = {i: [] for i in ids}
-    kems: dict[int, list] = {i: [] for i in ids}
-    dn_ids: set[int] = set()
-    for chunk in in_chunks(ids):
-        for la, dn in session.exec(
-            select(LineAppearance, DirectoryNumber)
-            .join(DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id))
-            .where(col(LineAppearance.device_id).in_(chunk)).order_by(col(LineAppearance.position))
-        ):
-            lines[la.device_id].append((la, dn))
-            dn_ids.add(dn.id)
-        for f in session.exec(select(FeatureButton).where(col(FeatureButton.device_id).in_(chunk))
-                              .order_by(col(FeatureButton.position))):
-            features[f.device_id].append(f)
-        for k in session.exec(select(KemModule).where(col(KemModule.device_id).in_(chunk)).order_by(col(KemModule.slot))):
-            kems[k.device_id].append(k.model)
-    groups = date_time_groups(session, (d.device_pool for d in devices.values()))
+    groups = date_time_groups(session, (d.device_pool for d in rows.devices.values()))
     secure_config_files = load_settings(session).secure_config_files
-    counts: dict[int, int] = {}
-    for chunk in in_chunks(sorted(dn_ids)):
-        counts.update(session.exec(select(LineAppearance.dn_id, func.count())
-                                   .where(col(LineAppearance.dn_id).in_(chunk)).group_by(LineAppearance.dn_id)).all())
     return {d.name: _config(d, catalog, profiles.get(d.security_profile_id), defaults.get(d.model),
-                            lines[i], features[i], kems[i], counts, groups.get(d.device_pool, DEFAULT),
-                            secure_config_files)
-            for i, d in devices.items()}
-
+                            rows.lines[i], rows.features[i], rows.kems[i], rows.appearances,
+                            groups.get(d.device_pool, DEFAULT), secure_config_files)
+            for i, d in rows.devices.items()}
 
 
 def _config(device, catalog, profile, defaults, rows, feature_rows, kem_models, counts, date_time,
@@ -156,11 +132,11 @@ def _config(device, catalog, profile, defaults, rows, feature_rows, kem_models, 
         display, keys = device.model, 1
     lines = tuple(
         LineConfig(
-            button=i, dn=dn.pattern, partition=dn.partition, label=la.label or dn.pattern,
-            display_name=la.display_name or la.label or dn.pattern, shared=counts.get(dn.id, 1) > 1,
+            button=i, dn=la.pattern, partition=la.partition, label=la.label or la.pattern,
+            display_name=la.display_name or la.label or la.pattern, shared=counts.get(la.dn_id, 1) > 1,
             max_calls=int(la.settings.get("max_calls", 4)), busy_trigger=int(la.settings.get("busy_trigger", 2)),
         )
-        for i, (la, dn) in enumerate(rows, 1)
+        for i, la in enumerate(rows, 1)
     )
     features = tuple(FeatureConfig(len(lines) + i, f.feature, f.target, f.label or f.target)
                      for i, f in enumerate(feature_rows, 1))
