@@ -51,16 +51,22 @@ def _text(s: _PjStr) -> str:
 
 
 class Pjsip:
-    """The wheel's native library, already loaded by ``import pjsua2``."""
+    """pjsip's functions in ``lib``: the wheel's native library (``Pjsip.load``), or a fake in the unit tests."""
 
-    def __init__(self, pj) -> None:
-        self.lib = ctypes.CDLL(pj._pjsua2.__file__)
-        self.lib.pjsua_get_pjsip_endpt.restype = ctypes.c_void_p
-        self.lib.pjsua_get_pjsip_endpt.argtypes = []
-        self.lib.pjsip_endpt_get_capability.restype = ctypes.c_void_p
-        self.lib.pjsip_endpt_get_capability.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
-        self.lib.pjsip_tsx_set_timers.restype = None
-        self.lib.pjsip_tsx_set_timers.argtypes = [ctypes.c_uint] * 4
+    def __init__(self, lib) -> None:
+        self.lib = lib
+
+    @classmethod
+    def load(cls, pj) -> "Pjsip":
+        """The library ``import pjsua2`` loaded (``ctypes.CDLL`` of the same file is the same copy)."""
+        lib = ctypes.CDLL(pj._pjsua2.__file__)
+        lib.pjsua_get_pjsip_endpt.restype = ctypes.c_void_p
+        lib.pjsua_get_pjsip_endpt.argtypes = []
+        lib.pjsip_endpt_get_capability.restype = ctypes.c_void_p
+        lib.pjsip_endpt_get_capability.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        lib.pjsip_tsx_set_timers.restype = None
+        lib.pjsip_tsx_set_timers.argtypes = [ctypes.c_uint] * 4
+        return cls(lib)
 
     def _allow(self) -> _ArrayHeader:
         endpoint = self.lib.pjsua_get_pjsip_endpt()

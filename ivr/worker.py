@@ -223,7 +223,7 @@ class Worker:
     def _serve_only(self, pj) -> dict:
         """I-1 and I-3 through ``ivr.native``: Allow lists what is served; an unacknowledged answer frees its slot."""
         try:
-            native = Pjsip(pj)
+            native = Pjsip.load(pj)
             dropped = native.serve_only(SERVED_METHODS)
             native.transaction_timeout(TRANSACTION_TIMEOUT_MS)
             return {"allow": native.allowed(), "not_allowed": dropped, "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS}
