@@ -442,3 +442,21 @@ def _intercom_conflicts(phones: list[BatPhone]) -> list[RowError]:
     return errors
 
 
+def profile_fields(name: str) -> dict[str, Any]:
+    """C-3's four inputs of a security profile a BAT file names but the site lacks: what its name says.
+
+    CUCM's BAT files carry a profile's name only. Its mode is the word Encrypted or
+    Authenticated (not after "Non"/"Not"), else Non-Secure; "TFTP" means an encrypted
+    TFTP config; "EC" an EC-preferred key order (RSA backup); "UDP", "TCP" or "TLS" the
+    transport, else TLS for a secure mode and TCP otherwise. So "Encrypted TFTP EC" keeps all
+    four and maps to Encrypted - Device_TFTP, not to plain Encrypted.
+    """
+    words = re.split(r"[\s_\-/]+", name.casefold())
+    mode = "non_secure"
+    for candidate in ("encrypted", "authenticated"):  # "Non-Encrypted" is not encrypted
+        if any(w == candidate and (i == 0 or words[i - 1] not in ("non", "not")) for i, w in enumerate(words)):
+            mode = candidate
+            break
+    transport = next((t for t in ("tls", "udp", "tcp") if t in words), "tls" if mode != "non_secure" else "tcp")
+    return dict(mode=mode, tftp_encrypted=mode == "encrypted" and "tftp" in words, transport=transport,
+                key_order="ec_preferred_rsa_backup" if "ec" in words else "rsa")

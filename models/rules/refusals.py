@@ -37,7 +37,7 @@ NF, INV, CON, CRED, LOCK = Kind.NOT_FOUND, Kind.INVALID, Kind.CONFLICT, Kind.CRE
 CODES: dict[str, Code] = {
     # not found
     "unknown_device": Code(NF), "unknown_user": Code(NF), "unknown_code": Code(NF), "unknown_token": Code(NF),
-    "unknown_task": Code(NF), "unknown_admin": Code(NF),
+    "unknown_task": Code(NF), "unknown_admin": Code(NF), "unknown_security_profile": Code(NF),
     "unknown_record": Code(NF),  # U-1: no migration record with that id
     # the input is wrong
     "ambiguous_dn": Code(INV), "bad_activation_code": Code(INV), "bad_auth_code": Code(INV, field="code"),

@@ -16,9 +16,8 @@ run again on every phone):
   is a standard template, "Universal Device Template ..." the universal layout,
   anything else custom (C-4). An empty cell means the model's standard template.
 - a security profile is used by name when it exists (the universal profiles of
-  C-3 are known by name); else created Non-Secure over TCP, unless its name says
-  Authenticated or Encrypted: then that mode over TLS (a name says nothing of
-  TFTP encryption or key order: those get the defaults, RSA and not encrypted).
+  C-3 are known by name); else created with the four inputs of C-3 its name
+  says (``bat_format.profile_fields``: mode, TFTP-encrypted, transport, key order).
 - KEM modules (C-5), Extension Mobility (C-8) and CTI control (C-9) flags.
 
 Export (``export_bat``) writes every phone back in either format; importing an
@@ -197,15 +196,6 @@ def _template_kind(name: str) -> str:
     return "standard" if name.startswith("Standard ") else "custom"
 
 
-def _profile_fields(name: str) -> dict:
-    """A profile unknown here: its mode as its name says, else Non-Secure (see the module docstring)."""
-    words = name.casefold().replace("-", " ").split()
-    for mode in ("encrypted", "authenticated"):  # "Non-Encrypted" is not encrypted
-        if any(word == mode and (i == 0 or words[i - 1] not in ("non", "not")) for i, word in enumerate(words)):
-            return dict(mode=mode, transport="tls")
-    return dict(mode="non_secure", transport="tcp")
-
-
 def _apply(session: Session, phones: list[BatPhone], catalog: Catalog, progress: TextIO | None,
            summary: ImportSummary) -> None:
     _templates_and_profiles(session, phones, catalog, summary)
@@ -233,7 +223,7 @@ def _templates_and_profiles(session: Session, phones: list[BatPhone], catalog: C
         summary.templates_created += 1
     profiles = {p.security_profile for p in phones if p.security_profile}
     for name in sorted(profiles - _existing_names(session, SecurityProfile.name, profiles)):
-        get_or_create_security_profile(session, name, **({} if name in UNIVERSAL_PROFILES else _profile_fields(name)))
+        get_or_create_security_profile(session, name, **({} if name in UNIVERSAL_PROFILES else bat_format.profile_fields(name)))
         summary.security_profiles_created += 1
 
 

@@ -17,6 +17,7 @@ from models.rules.record_filter import DOORS, OUTCOMES, record_filter
 from models.rules.settings import EDITABLE, parse_value
 from models.services import reports, site
 from models.services.migration import Migrator
+from models.services.security_profiles import profile as security_profile
 from models.storage.database import URL_ENV
 from models.storage.devices import find_device
 from models.storage.settings import load_settings, save_settings
@@ -26,6 +27,7 @@ from phoneservice.cli.callcontrol import kamailio_config
 from phoneservice.cli.common import EXIT_USAGE, OperatorGroup, _db, _fail, on_terminal, readable, refusals
 from phoneservice.cli.devicedefaults import device_defaults
 from phoneservice.cli.devicepools import device_pools
+from phoneservice.cli.security import security_profiles
 from phoneservice.cli.tasks import dhcp_option150, tasks
 from phoneservice.cli.undo import undo
 from phoneservice.demo import load_demo_once
@@ -219,9 +221,13 @@ def show(ctx, name: str) -> None:
     """One phone: lines, KEMs, template, security profile, state."""
     with _db(ctx).session() as session:
         view = reports.device_public(session, find_device(session, normalize_device_name(name)))
+        secure = security_profile(session, view.security_profile) if view.security_profile else None
     for key, value in view.model_dump().items():
         if key != "lines":
             click.echo(f"{key:22} {readable(value)}")
+        if key == "security_profile" and secure is not None:  # C-3's inputs, and what a migration maps them to
+            click.echo(f"{'  mode, TFTP, transport':22} {secure.mode}, TFTP encrypted {readable(secure.tftp_encrypted)}, "
+                       f"{secure.transport}, key order {secure.key_order}; migrates to {secure.maps_to}")
     for line in view.lines:
         flags = " shared" * line["shared"] + " intercom" * line["intercom"]
         click.echo(f"line {line['position']:<2} {line['directory_number']:8} {line['partition']:12} {line['label']}{flags}")
@@ -239,4 +245,5 @@ main.add_command(dhcp_option150)
 main.add_command(kamailio_config)  # the registrar's configuration (R-1..R-5)
 main.add_command(device_pools)  # T-7: the pools' date/time groups
 main.add_command(device_defaults)  # S-6: per model, the default load and onboarding method
+main.add_command(security_profiles)  # C-3: the security profiles' four inputs
 main.add_command(undo)  # U-1: undo a migration

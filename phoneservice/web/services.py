@@ -6,7 +6,7 @@ by ``create_app``; every door (screens, admin UI, REST API, health) asks
 ``services()`` for it.
 
 A view calls the service objects here (``directory``, ``phones``, ``records``,
-``site_settings``, ``activation``, ``admins``, ``tokens``, ``administration``, ``device_pools``, ``migrator``,
+``site_settings``, ``activation``, ``admins``, ``tokens``, ``administration``, ``security_profiles``, ``device_pools``, ``migrator``,
 ``selfservice``, the bulk tasks through ``phoneservice.web.taskrunner``): each
 of their methods opens and closes its own transaction, so no view opens one.
 Those built from ``db`` and ``catalog`` alone are built here, so the
@@ -31,6 +31,7 @@ from models.services.migration import Migrator
 from models.services.phones import Phones
 from models.services.records import Records
 from models.services.registrations import Registrations
+from models.services.security_profiles import SecurityProfiles
 from models.services.selfservice import SelfService
 from models.services.site_settings import SiteSettingsService
 from models.storage.database import Database
@@ -76,6 +77,7 @@ class Services:
     admins: AdminAccounts = field(init=False)  # admin UI logins
     tokens: Tokens = field(init=False)  # the API's bearer tokens
     administration: Administration = field(init=False)  # E-1..E-3: administrators and tokens managed
+    security_profiles: SecurityProfiles = field(init=False)  # C-3's inputs
     device_pools: DevicePools = field(init=False)  # T-7: the pools' date/time groups
 
     def __post_init__(self) -> None:
@@ -87,6 +89,7 @@ class Services:
         self.admins = AdminAccounts(self.db)
         self.tokens = Tokens(self.db)
         self.administration = Administration(self.db)
+        self.security_profiles = SecurityProfiles(self.db)
         self.device_pools = DevicePools(self.db)
         if self.screen_sessions is None:
             self.screen_sessions = SessionStore(self.db)

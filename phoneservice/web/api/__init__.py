@@ -4,7 +4,7 @@ Every request but ``GET /api/v1/openapi.json`` carries ``Authorization: Bearer
 pm_...`` (``models.services.admins``); every error is ``application/problem+json``
 (RFC 9457). One ``blueprint`` (``common.py``, with the problem details, JSON
 bodies, pages and the OpenAPI notes each view carries); the routes by
-resource in ``admins``, ``devicedefaults``, ``devicepools``, ``devices``, ``migrations``, ``site``, ``tasks`` and ``users``;
+resource in ``admins``, ``devicedefaults``, ``devicepools``, ``devices``, ``migrations``, ``security``, ``site``, ``tasks`` and ``users``;
 the bearer-token check, ``/openapi.json`` and the error handlers in ``edge``.
 
 This package assembles them, in this order: the OpenAPI document lists the
@@ -18,6 +18,7 @@ from phoneservice.web.api import (  # noqa: F401  (their routes)
     devices,
     edge,  # noqa: F401,I001  (authentication, /openapi.json, errors: after the routes)
     migrations,
+    security,
     site,
     tasks,
     users,
