@@ -178,3 +178,27 @@ def test_u1_c13_every_refused_undo_is_recorded(demo_db):
     with demo_db.session() as s:
         row = s.exec(select(MigrationRecord).where(MigrationRecord.action == "undo")).one()
     assert (row.outcome, row.code, row.old_device, row.new_device) == ("refused", "undo_device_changed", ALICE, NEW)
+
+
+def test_u1_c12_two_undos_at_once_one_applies(demo_db):
+    """U-1, C-12: two doors undoing the same migration at the same moment: one undoes it, the other is
+    told it is already undone (or, on PostgreSQL's NOWAIT lock, that it is being changed); the phone is
+    given back once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    record_id = migrate(demo_db)
+    before = Undoer(demo_db).preview(record_id)
+
+    def attempt(door):
+        try:
+            return Undoer(demo_db).undo(record_id, door=door).applied
+        except Refused as refusal:
+            return refusal.code
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(attempt, ["api", "admin"]))
+    assert outcomes.count(True) == 1 and {o for o in outcomes if o is not True} <= {"already_undone", "being_migrated"}
+    with demo_db.session() as s:
+        assert len(s.exec(select(MigrationRecord).where(MigrationRecord.outcome == "undone",
+                                                        MigrationRecord.action == "undo")).all()) == 1
+        assert s.exec(select(Device).where(Device.name == before.new_device)).first() is None

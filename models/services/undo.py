@@ -104,6 +104,8 @@ class Undoer:
         if old_id is not None and lock:
             undo_rows.lock_device(connection, old_id)
         new_id = undo_rows.device_id_by_uid(connection, snapshot.new_device_uid) if snapshot else None
+        if new_id is not None and lock:
+            undo_rows.lock_device(connection, new_id)  # a migration of the new phone racing this undo waits or loses
         old_now = undo_rows.capture(connection, old_id) if old_id is not None and snapshot else None
         new_now = undo_rows.capture(connection, new_id) if new_id is not None else None
         facts = rules.UndoFacts(
