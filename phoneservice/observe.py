@@ -40,7 +40,7 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import Metric
 from twisted.internet import task
-from twisted.logger import STDLibLogObserver, globalLogBeginner
+from twisted.logger import FilteringLogObserver, PredicateResult, STDLibLogObserver, globalLogBeginner
 
 SECRET_FIELDS = {"pin", "code", "secret", "password", "auth_code", "authcode", "token"}
 logger = logging.getLogger("phone_migration")  # ivr.log logs on the same one
@@ -86,7 +86,19 @@ def setup_logging(level: str = "INFO", fmt: str = "json", stream=None) -> None:
     root.setLevel(level.upper())
     for noisy in ("alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo([FilteringLogObserver(STDLibLogObserver(name="twisted"), [_not_port_chatter])],
+                                     redirectStandardIO=False)
+
+
+# Twisted logs every UDP port it opens and closes; TFTP opens one per transfer (T-2),
+# so a 500-phone boot storm wrote 1,000 such lines, 11 % of serve's CPU in the storm
+# (py-spy, bench/tftp_bootstorm.py, docs/benchmarks.md "Session 8: the TFTP boot storm").
+_PORT_CHATTER = re.compile(r"^(\(UDP Port \d+ Closed\)|_TransferProtocol starting on \d+)$")
+
+
+def _not_port_chatter(event: dict) -> PredicateResult:
+    text = event.get("log_text")
+    return PredicateResult.no if text is not None and _PORT_CHATTER.match(text) else PredicateResult.maybe
 
 
 def scrub_query(uri: str) -> str:

@@ -7,8 +7,10 @@ import io
 import json
 import logging
 
+from twisted.logger import PredicateResult
+
 from ivr.log import log_event as ivr_log_event
-from phoneservice.observe import JsonFormatter, SecretFilter, log_event
+from phoneservice.observe import JsonFormatter, SecretFilter, _not_port_chatter, log_event
 
 
 def captured(log, *args, **fields) -> dict:
@@ -38,3 +40,16 @@ def test_the_handler_drops_secret_fields_an_ivr_record_carries():
 def test_the_server_log_event_drops_them_before_the_handler_too():
     line = captured(log_event, "probe", token="pm_secret", password="x", user="alice")
     assert line["user"] == "alice" and not {"token", "password"} & set(line)
+
+
+def test_t2_a_transfer_port_s_open_and_close_are_not_logged():
+    """T-2: each TFTP transfer has a UDP port of its own; Twisted's line for its start and
+    its close is dropped (1,000 lines a 500-phone boot storm), every other line kept."""
+    def verdict(text: str) -> PredicateResult:
+        return _not_port_chatter({"log_format": "{log_text}", "log_text": text})
+
+    assert verdict("_TransferProtocol starting on 41234") == PredicateResult.no
+    assert verdict("(UDP Port 41234 Closed)") == PredicateResult.no
+    assert verdict("Site starting on 8080") == PredicateResult.maybe
+    assert verdict("_RequestPort starting on 69") == PredicateResult.maybe
+    assert _not_port_chatter({"log_format": "TFTP send to {addr} failed"}) == PredicateResult.maybe
