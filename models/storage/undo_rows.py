@@ -1,21 +1,22 @@
 """U-1's reads and writes: a device's rows as a snapshot (``models.rules.undo``'s
 format), the kept snapshots, and the old phone's rows written back.
 
-A snapshot is read with four queries on the transaction's connection; values
-go through JSON (dates as ISO text) so a snapshot read back from the database
+A snapshot is read with four prepared statements on the transaction's connection; dates
+are ISO text, as JSON holds them, so a snapshot read back from the database
 compares equal to one just taken.
 """
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from models.rules.undo import FORMAT, VOLATILE
+from models.storage.prepared import Prepared
 from models.storage.stamp import bump
 from models.tables.devices import Device, KemModule
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
@@ -29,32 +30,41 @@ _LINE_COLUMNS = ("position", "dn_id", "label", "display_name", "ascii_display_na
 _FEATURE_COLUMNS = ("position", "feature", "target", "label")
 
 
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda v: v.isoformat()))
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's values as JSON holds them: dates as ISO text (the JSON columns are dicts already)."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+_DEVICE = Prepared(select(DEVICE).where(DEVICE.c.id == bindparam("device")))
+_LINES = Prepared(
+    select(*(LINES.c[name] for name in _LINE_COLUMNS), DirectoryNumber.pattern, DirectoryNumber.partition)
+    .join(DirectoryNumber.__table__, DirectoryNumber.__table__.c.id == LINES.c.dn_id)
+    .where(LINES.c.device_id == bindparam("device")).order_by(LINES.c.position))
+_FEATURES = Prepared(select(*(FEATURES.c[name] for name in _FEATURE_COLUMNS))
+                     .where(FEATURES.c.device_id == bindparam("device")).order_by(FEATURES.c.position))
+_KEMS = Prepared(select(KEMS.c.slot, KEMS.c.model).where(KEMS.c.device_id == bindparam("device"))
+                 .order_by(KEMS.c.slot))
+_INSERT_SNAPSHOT = Prepared.insert(SNAPSHOTS)
 
 
 def capture(connection: Connection, device_id: int) -> dict[str, Any] | None:
-    """The device's row and its buttons as a snapshot; None when the device is gone."""
-    row = connection.execute(select(DEVICE).where(DEVICE.c.id == device_id)).mappings().first()
+    """The device's row and its buttons as a snapshot; None when the device is gone. Four prepared
+    statements: a migration under retain takes three snapshots (bench/migrate.py)."""
+    ids = {"device": device_id}
+    row = _DEVICE.run(connection, ids).first()
     if row is None:
         return None
-    lines = connection.execute(
-        select(*(LINES.c[name] for name in _LINE_COLUMNS), DirectoryNumber.pattern, DirectoryNumber.partition)
-        .join(DirectoryNumber.__table__, DirectoryNumber.__table__.c.id == LINES.c.dn_id)
-        .where(LINES.c.device_id == device_id).order_by(LINES.c.position)).mappings().all()
-    features = connection.execute(select(*(FEATURES.c[name] for name in _FEATURE_COLUMNS))
-                                  .where(FEATURES.c.device_id == device_id).order_by(FEATURES.c.position)).mappings()
-    kems = connection.execute(select(KEMS.c.slot, KEMS.c.model).where(KEMS.c.device_id == device_id)
-                              .order_by(KEMS.c.slot)).mappings()
-    return _plain({"format": FORMAT, "device": dict(row), "lines": [dict(r) for r in lines],
-                   "features": [dict(r) for r in features], "kems": [dict(r) for r in kems]})
+    return {"format": FORMAT, "device": _plain(row._asdict()),
+            "lines": [r._asdict() for r in _LINES.run(connection, ids)],
+            "features": [r._asdict() for r in _FEATURES.run(connection, ids)],
+            "kems": [r._asdict() for r in _KEMS.run(connection, ids)]}
 
 
 def keep(connection: Connection, record_id: int, new_device_uid: str, before: dict, old_after: dict,
          new_after: dict) -> None:
     """The snapshots of one migration, beside its record (same transaction)."""
-    connection.execute(insert(SNAPSHOTS).values(record_id=record_id, format=FORMAT, new_device_uid=new_device_uid,
-                                                before=before, old_after=old_after, new_after=new_after))
+    _INSERT_SNAPSHOT.run(connection, dict(record_id=record_id, format=FORMAT, new_device_uid=new_device_uid,
+                                          before=before, old_after=old_after, new_after=new_after))
 
 
 def kept(connection: Connection, record_id: int, *, lock: bool = False):
