@@ -202,3 +202,24 @@ def test_u1_c12_two_undos_at_once_one_applies(demo_db):
         assert len(s.exec(select(MigrationRecord).where(MigrationRecord.outcome == "undone",
                                                         MigrationRecord.action == "undo")).all()) == 1
         assert s.exec(select(Device).where(Device.name == before.new_device)).first() is None
+
+
+def test_u1_a_migration_that_kept_no_snapshot_cannot_be_undone(demo_db):
+    """U-1: migrations applied before undo existed (no snapshot kept) are refused with that reason."""
+    record_id = migrate(demo_db)
+    with demo_db.session() as s:
+        s.delete(s.get(MigrationSnapshot, record_id))
+    refusal = refusal_of(demo_db, record_id)
+    assert refusal.code == "not_undoable" and "made before undo existed" in refusal.message
+
+
+def test_u1_changes_ignore_what_the_registration_writes():
+    """U-1 (pure rule): registration facts are not changes; a column, a line or a KEM is, by name."""
+    from models.rules.undo import changes
+
+    kept = {"device": {"description": "a", "registration": "registered", "sip_contact": None},
+            "lines": [{"position": 1}], "features": [], "kems": []}
+    same = {**kept, "device": {**kept["device"], "registration": "unregistered", "sip_contact": "sip:x@h"}}
+    assert changes(kept, same) == []
+    moved = {**kept, "device": {**kept["device"], "description": "b"}, "kems": [{"slot": 1, "model": "BEKEM"}]}
+    assert changes(kept, moved) == ["description", "kems"]
