@@ -131,6 +131,19 @@ class ConfigFiles:
                 continue
         return None
 
+    def stamp(self) -> int:
+        """The site stamp now, the cache's key (``models.storage.stamp.site_version``)."""
+        return site_version(self.db)
+
+    def cached_device_file(self, name: str, version: int, transport: str = "tftp") -> bytes | None:
+        """``SEP<MAC>.cnf.xml``'s bytes when the cache holds them fresh under ``version``,
+        counted as served; None otherwise, counting nothing (``resolve`` then answers)."""
+        match = SEP_CNF.match(name)
+        data = self._fresh("SEP" + match.group(1).upper(), version) if match else None
+        if data is not None:
+            self.metrics.config_requests.labels(transport, "device", "found").inc()
+        return data
+
     def _fresh(self, key: str, version: int) -> bytes | None:
         with self._lock:
             hit = self._cache.get(key)

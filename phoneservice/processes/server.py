@@ -28,6 +28,7 @@ from phoneservice.configfiles.cnf import ServerInfo
 from phoneservice.configfiles.files import ConfigFiles
 from phoneservice.configfiles.peers import PeerFiles
 from phoneservice.configfiles.tftp import TFTPService
+from phoneservice.configfiles.warm import WarmFiles
 from phoneservice.demo import load_demo_once
 from phoneservice.observe import Metrics, log_event, start_shared_metrics, write_processes
 from phoneservice.processes import webprocs
@@ -109,12 +110,16 @@ def tftp_resolver(services: Services, reactor, forwarded: bool = False):
     ``forwarded``: for requests a peer proxies (T-6), answered from this cluster's devices only."""
     files = services.files
 
+    def in_thread(f, *args):
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
+
+    warm = WarmFiles(files, in_thread, lambda name: in_thread(files.resolve, name, None, "tftp", forwarded))
+
     def resolve(name: str, peer):
         if files.is_missing_fast(files.check_name(name)):
             services.metrics.config_requests.labels("tftp", "security", "missing").inc()
             return None
-        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), files.resolve, name, None, "tftp",
-                                         forwarded)
+        return warm.resolve(name)  # a fresh cached device file after one shared stamp read, else files.resolve
 
     return resolve
 
