@@ -19,7 +19,10 @@ from models.rules.catalog import Catalog
 from models.services import devices, reports
 from models.storage.database import Database
 from models.storage.devices import find_device
+from models.storage.queries import DEVICE_FIELDS, DEVICE_SORTS
 from models.tables.devices import DeviceCreate, DevicePublic
+
+__all__ = ["DEVICE_FIELDS", "DEVICE_SORTS", "MigrationForm", "Phones", "RegistrationState"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,14 @@ class Phones:
         """The C-13 device search as list rows (owner, line 1)."""
         with self.db.read_session() as session:
             return reports.search_devices(session, search, migrated=migrated, limit=limit, offset=offset)
+
+    def list_page(self, search: str = "", *, migrated: bool | None = None, fields: dict[str, str] | None = None,
+                  sort: str = "name", descending: bool = False, limit: int = 200,
+                  offset: int = 0) -> tuple[list[reports.DeviceRow], int]:
+        """Find and List Phones (C-13): a page of rows in a column's order, per-field search, the real total."""
+        with self.db.read_session() as session:
+            return reports.device_list_page(session, search, migrated=migrated, fields=fields, sort=sort,
+                                            descending=descending, limit=limit, offset=offset)
 
     def page(self, name: str) -> reports.DevicePage:
         """A phone's page: buttons and where they sit, parameters, load, its records (C-13)."""

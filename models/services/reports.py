@@ -10,7 +10,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from sqlmodel import Session, col, func, or_, select
 
@@ -25,7 +25,7 @@ from models.rules.security import trust_list_note
 from models.rules.settings import SiteSettings
 from models.services.provisioning import device_load
 from models.storage.devicepools import date_time_group
-from models.storage.queries import device_query, user_query
+from models.storage.queries import device_query, sorted_devices, user_query
 from models.storage.settings import load_settings
 from models.tables.devices import Device, DevicePublic, KemModule
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
@@ -159,6 +159,16 @@ def search_devices(session: Session, search: str = "", *, migrated: bool | None 
     """C-13 device search as rows (owner and line 1 in two more queries); a MAC typed
     as 00:11:22:33:44:55, 00-11-... or 0011.2233.4455 finds its phone."""
     return _rows(session, find_devices(session, search, migrated=migrated, limit=limit, offset=offset))
+
+
+def device_list_page(session: Session, search: str = "", *, migrated: bool | None = None,
+                     fields: Mapping[str, str] | None = None, sort: str = "name", descending: bool = False,
+                     limit: int = 200, offset: int = 0) -> tuple[list[DeviceRow], int]:
+    """C-13 "Find and List Phones" as a list page: the search, each field's search, a column's
+    order, and how many phones match in all."""
+    stmt = device_query(search, migrated=migrated, fields=fields)
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    return _rows(session, list(session.exec(sorted_devices(stmt, sort, descending).offset(offset).limit(limit)))), total
 
 
 def _rows(session: Session, devices: list[Device]) -> list[DeviceRow]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
 from sqlalchemy import bindparam
@@ -40,13 +40,47 @@ def prune_throttles(session: Session, *, admin: bool, window_start_before: datet
 _MAC_PART = re.compile(r"^(?:[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2})+|[0-9A-Fa-f]{4}(?:\.[0-9A-Fa-f]{4})+)$")
 
 
-def device_query(search: str = "", *, migrated: bool | None = None):
+DEVICE_FIELDS = ("name", "description", "model", "owner", "line")  # the per-field search (C-13)
+DEVICE_SORTS = {"name": Device.name, "description": Device.description, "model": Device.model,
+                "protocol": Device.protocol, "status": Device.registration}
+
+
+def _mac_text(text: str) -> str:
+    text = text.strip()
+    return re.sub(r"[:.\-]", "", text) if _MAC_PART.match(text) else text
+
+
+def _by_field(stmt, fields: Mapping[str, str]):
+    """Each field given narrows the search: partial, any case (``line``: any of the phone's DNs)."""
+    for name, value in fields.items():
+        value = value.strip()
+        if not value or name not in DEVICE_FIELDS:
+            continue
+        like = f"%{(_mac_text(value) if name == 'name' else value).lower()}%"
+        if name == "owner":
+            stmt = stmt.where(col(Device.owner_id).in_(select(EndUser.id).where(col(EndUser.user_id).ilike(like))))
+        elif name == "line":
+            stmt = stmt.where(col(Device.id).in_(select(LineAppearance.device_id).join(
+                DirectoryNumber, col(DirectoryNumber.id) == col(LineAppearance.dn_id)
+            ).where(col(DirectoryNumber.pattern).ilike(like))))
+        else:
+            stmt = stmt.where(col(getattr(Device, name)).ilike(like))
+    return stmt
+
+
+def sorted_devices(stmt, sort: str = "name", descending: bool = False):
+    """The device search in a list's column order, then by name (unknown columns: by name)."""
+    column = col(DEVICE_SORTS.get(sort, Device.name))
+    order = column.desc() if descending else column.asc()
+    return stmt.order_by(order, col(Device.name)) if sort in DEVICE_SORTS and sort != "name" else stmt.order_by(order)
+
+
+def device_query(search: str = "", *, migrated: bool | None = None, fields: Mapping[str, str] | None = None):
     """The one device search (C-13 "Find and List Phones"): name, MAC in any usual
-    spelling, description, DN, owner or model; case-insensitive and partial."""
-    text = search.strip()
-    if _MAC_PART.match(text):
-        text = re.sub(r"[:.\-]", "", text)
-    stmt = select(Device)
+    spelling, description, DN, owner or model; case-insensitive and partial; ``fields``
+    narrows it field by field (``DEVICE_FIELDS``)."""
+    text = _mac_text(search)
+    stmt = _by_field(select(Device), fields or {})
     if migrated is not None:
         stmt = stmt.where(Device.migrated == migrated)
     if text:

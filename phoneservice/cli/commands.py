@@ -102,8 +102,9 @@ def migrate(ctx, old, mac, model, protocol, template, description, dry_run, yes)
 @click.pass_context
 def devices(ctx, migrated: bool, search: str) -> None:
     """List phones."""
+    db = _db(ctx)
     click.echo(f"{'NAME':16} {'MODEL':7} {'PROTO':5} {'OWNER':8} {'LINES':20} {'STATE':14} DESCRIPTION")
-    with _db(ctx).session() as session:
+    with db.session() as session:
         for device in reports.find_devices(session, search, migrated=True if migrated else None):
             view = reports.device_public(session, device)
             lines = ",".join(l["directory_number"] for l in view.lines)

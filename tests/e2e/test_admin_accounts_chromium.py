@@ -46,6 +46,8 @@ def login(driver, base: str, username: str, password: str) -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(f"{base}/admin/login")
+    driver.delete_all_cookies()  # a fresh session, whoever was logged in
+    driver.get(f"{base}/admin/login")
     driver.find_element(By.NAME, "username").send_keys(username)
     driver.find_element(By.NAME, "password").send_keys(password)
     follow(driver, driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click)
@@ -94,3 +96,39 @@ def test_e1_e3_administrators_page_and_c13_report_filter_in_chromium(server, bro
     follow(browser, browser.find_element(By.XPATH, "//tr[td[starts-with(text(),'admin')]]//button[text()='Make read-only']").click)
     assert "Your administrator account is read-only" in page_text(browser)
     shot(browser, tmp_path, "03-read-only-refused")
+
+
+def test_c13_phones_list_sorts_searches_by_field_and_a_phone_is_edited_in_chromium(server, browser, tmp_path):  # noqa: F811
+    """C-13, C-14, C-3: the list's real count, a sorted column, a field's search; Edit, Restart and Delete
+    on a phone's page; the Security profiles tab."""
+    from selenium.webdriver.common.by import By
+
+    base = f"http://127.0.0.1:{server.web}"
+    login(browser, base, "admin", "migrate-demo-2026")
+    browser.get(f"{base}/admin/phones")
+    assert re.search(r"\b\d+ phones\.", page_text(browser)) and "+" not in page_text(browser).split("phones.")[0]
+    follow(browser, browser.find_element(By.LINK_TEXT, "Model").click)
+    assert "sort=model" in browser.current_url
+    owner = browser.find_element(By.NAME, "owner")
+    owner.send_keys("bob")
+    follow(browser, owner.submit)
+    assert "owner=bob" in browser.current_url and "Model ▲" in page_text(browser)
+    shot(browser, tmp_path, "04-phones-sorted-by-model-owner-bob")
+
+    follow(browser, browser.find_element(By.LINK_TEXT, "SEP001122330002").click)
+    follow(browser, browser.find_element(By.LINK_TEXT, "Edit").click)
+    description = browser.find_element(By.NAME, "description")
+    description.clear()
+    description.send_keys("Bob's desk, edited in Chromium")
+    follow(browser, browser.find_element(By.XPATH, "//button[text()='Save']").click)
+    assert "Bob's desk, edited in Chromium" in page_text(browser)
+    follow(browser, browser.find_element(By.XPATH, "//button[text()='Restart']").click)
+    assert "SEP001122330002" in page_text(browser) and "restart" in page_text(browser)
+    shot(browser, tmp_path, "05-phone-edited-and-restarted")
+    browser.find_element(By.XPATH, "//summary[text()='Delete…']").click()
+    follow(browser, browser.find_element(By.XPATH, "//button[starts-with(text(),'Delete SEP001122330002')]").click)
+    assert "SEP001122330002 deleted." in page_text(browser)
+
+    browser.get(f"{base}/admin/security-profiles")
+    assert "Corp Encrypted TFTP EC SIP" in page_text(browser) and "Encrypted - Device_TFTP" in page_text(browser)
+    shot(browser, tmp_path, "06-security-profiles")

@@ -2,7 +2,7 @@
 
 Pages by group, each module adding its routes to the one ``blueprint``
 (``blueprint.py``): login, logout and home (``login``), phones and Migrate
-Phone (``phones``, C-13, C-15), users and activation codes (``users``, A-4,
+Phone (``phones``, C-13, C-15; edit, delete, restart in ``phone_edit``), users and activation codes (``users``, A-4,
 A-6, M-5), settings (``settings``, S-1..S-7), the migration report
 (``reports``, C-13), administrators and API tokens (``accounts``, E-1..E-3), security profiles (``security``, C-3), bulk firmware-migration tasks (``tasks``, F-6). Views
 only translate: form fields in, one ``models`` call, a template out.
@@ -15,6 +15,7 @@ This package assembles them: ``create_app`` registers ``blueprint`` after
 from phoneservice.web.admin import (  # noqa: F401  (their routes)
     accounts,
     login,
+    phone_edit,
     phones,
     reports,
     security,

@@ -14,6 +14,7 @@ from flask import flash, redirect, request, url_for
 
 from models.rules.plan import Target
 from models.rules.refusals import Refused
+from models.services.phones import DEVICE_FIELDS, DEVICE_SORTS
 from models.services.undo import Undoer
 from phoneservice.observe import log_event
 from phoneservice.web.admin.blueprint import actor, blueprint, page, refused_page
@@ -27,11 +28,18 @@ FILTERS = {"": None, "migrated": True}  # "Migrate (old phone)" (C-13)
 def phones():
     search = request.args.get("q", "")[:100]
     chosen = request.args.get("filter", "")
-    number = max(1, request.args.get("page", 1, type=int) or 1)
-    rows = services().phones.rows(search, migrated=FILTERS.get(chosen), limit=PAGE_SIZE + 1,
-                                  offset=(number - 1) * PAGE_SIZE)
-    return page("phones.html", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE, q=search, filter=chosen,
-                page_number=number)
+    fields = {k: request.args.get(k, "")[:100] for k in DEVICE_FIELDS}
+    sort = request.args.get("sort", "name")
+    sort = sort if sort in DEVICE_SORTS else "name"
+    descending = request.args.get("dir") == "desc"
+    number = max(1, min(request.args.get("page", 1, type=int) or 1, 100_000))
+    rows, total = services().phones.list_page(search, migrated=FILTERS.get(chosen), fields=fields, sort=sort,
+                                              descending=descending, limit=PAGE_SIZE,
+                                              offset=(number - 1) * PAGE_SIZE)
+    query = {"q": search or None, "filter": chosen or None, **{k: v or None for k, v in fields.items()}}
+    return page("phones.html", rows=rows, total=total, more=number * PAGE_SIZE < total, q=search, filter=chosen,
+                fields=fields, sort=sort, descending=descending, query=query, page_number=number,
+                first=(number - 1) * PAGE_SIZE + 1)
 
 
 @blueprint.get("/phones/<name>")

@@ -4,6 +4,7 @@ registration interface the call control feeds (DESIGN "Registration state", C-14
 from __future__ import annotations
 
 from flask import url_for
+from pydantic import BaseModel, Field
 
 from models.tables.devices import DeviceCreate, DevicePublic, DeviceUpdate
 from phoneservice.observe import log_event
@@ -74,6 +75,23 @@ def delete_device(name: str):
     services().phones.delete(name)
     log_event("api_device_deleted", device=name)
     return no_content()
+
+
+class RestartPublic(BaseModel):
+    name: str
+    restarted: bool = Field(description="The phone answered the restart NOTIFY (C-14); false: it takes its "
+                                        "settings at its next restart or config poll")
+
+
+@blueprint.post("/devices/<name>/restart")
+@operation("Restart a phone (C-14)", tag="devices", responses={200: RestartPublic}, errors=(404,),
+           description="The restart NOTIFY every door sends, through the registrar when there is one.")
+def restart_device(name: str):
+    svc = services()
+    device = svc.phones.get(name)
+    restarted = svc.restart(device.name)
+    log_event("api_device_restart", device=device.name, notified=restarted)
+    return ok({"name": device.name, "restarted": restarted})
 
 
 @blueprint.put("/devices/<name>/registration")
