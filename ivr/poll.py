@@ -24,7 +24,7 @@ from twisted.internet.interfaces import IReadDescriptor
 from zope.interface import implementer
 
 POLL = 0.01  # seconds between libHandleEvents while a call or a restart is under way
-IDLE_POLL = 0.05  # seconds between them otherwise (a datagram wakes the pump earlier)
+IDLE_POLL = 0.1  # seconds between them otherwise (a datagram wakes the pump earlier; docs/benchmarks.md session 8)
 BUSY_TAIL = 2.0  # seconds polled fast after a call or a restart ended (the next call comes in at once)
 
 

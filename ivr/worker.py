@@ -16,7 +16,7 @@ process exits 0. A fatal error exits non-zero.
 
 Threads: the reactor thread is pjsua's main thread (``threadCnt=0``,
 ``mainThreadOnly``) and pumps ``libHandleEvents``: every 10 ms while a call
-or a restart is under way, every ``--idle-poll`` (50 ms) otherwise, and at
+or a restart is under way, every ``--idle-poll`` (100 ms) otherwise, and at
 once when a datagram reaches the SIP UDP socket of an idle worker (I-5,
 ``ivr.poll``); database work
 runs in the reactor's thread pool, whose threads are registered with pjsua2
