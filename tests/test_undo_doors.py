@@ -29,7 +29,8 @@ def test_u1_api_preview_undo_and_refusals(services):
     before = export_text(services.db)
     assert client.post("/api/v1/migrate", json={"old": ALICE, "mac": NEW_MAC, "model": "8861", "protocol": "SIP"},
                        headers=headers).status_code == 201
-    record_id = _record_id(services)
+    record_id = client.get("/api/v1/records?outcome=migrated", headers=headers).get_json()["items"][0]["id"]
+    assert record_id == _record_id(services)  # the API says which record to undo
 
     preview = client.get(f"/api/v1/records/{record_id}/undo", headers=headers)
     assert preview.status_code == 200, preview.get_data(as_text=True)
@@ -73,6 +74,7 @@ def test_u1_admin_undo_button_preview_and_confirm(services):
     record_page = migrated.headers["Location"]
     record_id = int(record_page.rsplit("/", 1)[1])
     assert f'href="/admin/migrations/{record_id}/undo"' in browser.get(record_page).get_data(as_text=True)
+    assert f'href="/admin/migrations/{record_id}"' in browser.get("/admin/report").get_data(as_text=True)
 
     text = browser.text(f"/admin/migrations/{record_id}/undo")
     assert "Nothing has been changed yet" in text and "1: 1001" in text and f"Confirm: undo migration {record_id}" in text

@@ -49,6 +49,7 @@ class MigrationRecord(SQLModel, table=True):
 
 
 class MigrationRecordPublic(SQLModel):
+    id: int | None = None  # the record's page and its undo (U-1) are reached by it
     at: datetime
     door: str
     action: str
