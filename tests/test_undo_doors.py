@@ -85,6 +85,7 @@ def test_u1_admin_undo_button_preview_and_confirm(services):
     done = browser.submit(f"/admin/migrations/{record_id}/undo", f"/admin/migrations/{record_id}/undo", {})
     result = text_of(browser.get(done.headers["Location"]))
     assert "Undone" in result and f"Migration {record_id} undone" in result
+    assert "Open the new phone" not in result  # it is deleted
     with services.db.session() as s:
         assert s.exec(select(Device).where(Device.name == NEW)).first() is None
         assert not s.exec(select(Device).where(Device.name == ALICE)).one().migrated
