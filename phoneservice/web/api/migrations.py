@@ -154,6 +154,9 @@ def undo(record_id: int):
 def _where() -> RecordFilter:
     """C-13: the report filter from the query string; a bad value is 422 naming the parameter."""
     args = {name: str_arg(name, 100) for name in ("door", "actor", "since", "until")}
+    for name in ("door", "since", "until"):
+        if name in request.args and not args[name]:  # the document says what an empty value would be
+            raise invalid(name, "a door" if name == "door" else "a day as YYYY-MM-DD (UTC)")
     return record_filter(outcome=_outcome() or "", **args)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from phoneservice.observe import log_event
 from phoneservice.web.api.common import PAGE_QUERY, blueprint, body, ok, operation, page_args, paged
@@ -32,7 +32,7 @@ class SecurityProfilePublic(BaseModel):
 class SecurityProfilePut(BaseModel):
     model_config = ConfigDict(extra="forbid")
     mode: Mode
-    tftp_encrypted: bool = False
+    tftp_encrypted: StrictBool = False
     transport: Transport
     key_order: KeyOrder = "rsa"
 
