@@ -144,7 +144,8 @@ def wait_ready(design: Design, deadline: float) -> None:
     for port, proc in zip(design.ports, design.procs):
         while True:
             if proc.poll() is not None:
-                design.invalid = f"worker {port} exited {proc.returncode}"
+                lines = (design.dir / f"worker-{port}.log").read_text(errors="replace").strip().splitlines()
+                design.invalid = f"worker {port} exited {proc.returncode}: {lines[-1][:300] if lines else ''}"
                 return
             line = _readline(proc, deadline)
             if line is None:
