@@ -20,10 +20,11 @@ from sqlalchemy.exc import OperationalError
 from models.rules import undo as rules
 from models.rules.clock import utcnow
 from models.rules.refusals import Refused
+from models.services.devices import remove_device
 from models.services.migration import Migrator
 from models.storage import undo_rows
 from models.storage.database import Database
-from models.storage.devices import _is_lock_error, delete_device
+from models.storage.devices import _is_lock_error
 from models.storage.settings import load_settings
 from models.tables.devices import Device
 from models.tables.records import MigrationRecord
@@ -69,12 +70,12 @@ class Undoer:
                 names = (found[0].old_device, found[0].new_device) if found else names
                 preview, snapshot, old_id, new_id = self._decide(reads, record_id, lock=True)
                 new = session.get(Device, new_id)
-                preview.sip_contact, preview.register_call_id = new.sip_contact, new.register_call_id
+                preview.sip_contact, preview.register_call_id, new_model = new.sip_contact, new.register_call_id, new.model
                 undo_rows.restore(session, old_id, snapshot.before)
-                delete_device(session, new)
+                remove_device(session, new.name)  # as any phone's delete: an activation code goes with it (M-5)
                 record = MigrationRecord(door=door, actor=actor, action="undo", old_device=preview.old_device,
                                          old_model=snapshot.before["device"]["model"], new_device=preview.new_device,
-                                         new_model=new.model, outcome="undone",
+                                         new_model=new_model, outcome="undone",
                                          message=f"migration {record_id} undone", details={"record": record_id})
                 session.add(record)
                 session.flush()
