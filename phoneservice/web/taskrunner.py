@@ -80,10 +80,10 @@ def _run(tasks: BulkTasks, name: str, key: tuple[str, str]) -> None:
             with _lock:
                 progress = tasks.progress(name)
                 if progress.status != IN_PROGRESS or progress.paused or not progress.counts.get("in_progress"):
+                    tasks.release(name)  # before it leaves _runners: once runner() says None, it is done
                     if _runners.get(key) is threading.current_thread():
                         del _runners[key]
                     break
-        tasks.release(name)
         log_event("task_runner_stopped", task=name, batches=batches, status=progress.status,
                   paused=progress.paused)
     except Exception as exc:  # a thread has no caller to tell: log it; the task stays as its last batch left it
