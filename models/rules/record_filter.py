@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from models.rules.refusals import Refused
 
 OUTCOMES = ("migrated", "provisioned", "refused", "abandoned", "undone")
-DOORS = ("admin", "api", "cli", "ivr", "screen")
+DOORS = ("admin", "api", "cli", "ivr", "screen", "wave")
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ CODES: dict[str, Code] = {
     "unknown_device": Code(NF), "unknown_user": Code(NF), "unknown_code": Code(NF), "unknown_token": Code(NF),
     "unknown_task": Code(NF), "unknown_admin": Code(NF), "unknown_security_profile": Code(NF),
     "unknown_record": Code(NF),  # U-1: no migration record with that id
+    "unknown_wave": Code(NF), "unknown_wave_row": Code(NF),  # W-1..W-3
     # the input is wrong
     "ambiguous_dn": Code(INV), "bad_activation_code": Code(INV), "bad_auth_code": Code(INV, field="code"),
     "bad_call_id": Code(INV, field="register_call_id"), "bad_contact": Code(INV, field="contact"),
@@ -49,7 +50,7 @@ CODES: dict[str, Code] = {
     "bad_profile": Code(INV), "bad_protocol": Code(INV), "bad_register": Code(INV), "bad_rows": Code(INV), "bad_registration": Code(INV), "bad_scope": Code(INV),
     "bad_self_service_id": Code(INV), "bad_setting": Code(INV), "bad_target": Code(INV),
     "bad_task_kind": Code(INV, field="kind"), "bad_task_name": Code(INV, field="name"), "bad_tftp_server": Code(INV, field="tftp_server"),
-    "bad_user_id": Code(INV), "bad_username": Code(INV), "bad_role": Code(INV, field="role"),
+    "bad_user_id": Code(INV), "bad_wave_name": Code(INV, field="name"), "bad_username": Code(INV), "bad_role": Code(INV, field="role"),
     "bad_token_name": Code(INV, field="name"), "jabber_target": Code(INV), "needs_model": Code(INV),
     "same_device": Code(INV), "too_long": Code(INV), "too_many_rows": Code(INV, field="file"), "trivial_pin": Code(INV, field="pin"),
     "unknown_model": Code(INV), "unknown_profile": Code(INV), "unknown_template": Code(INV),
@@ -67,6 +68,9 @@ CODES: dict[str, Code] = {
     "not_undoable": Code(CON), "already_undone": Code(CON), "undo_needs_retain": Code(CON),
     "undo_window_passed": Code(CON), "undo_old_deleted": Code(CON), "undo_new_migrated": Code(CON),
     "undo_device_changed": Code(CON),
+    # W-1..W-3: a wave's name is taken, a row is past cancelling, a re-planned row loses more
+    "wave_exists": Code(CON), "wave_row_not_staged": Code(CON), "wave_row_held": Code(CON),
+    "new_mac_staged": Code(CON),
     # ... and a self-service session cannot go on after it
     "already_yours": Code(CON, ends_session=True), "dn_in_several_partitions": Code(CON, ends_session=True),
     "no_old_phone": Code(CON, ends_session=True), "no_user": Code(CON, ends_session=True),

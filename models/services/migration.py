@@ -103,6 +103,10 @@ class Migrator:
             template_lookup=template_lookup(connection),
         )
 
+    def plan_on(self, connection: Connection, old, target: Target) -> Plan:
+        """The plan from what ``connection`` reads now: a door's ``check`` re-plans under the lock (W-2)."""
+        return self._plan(connection, old, target)
+
     def preview(self, old_name: str, target: Target) -> Plan:
         with self.db.read_connection() as connection:
             result = self._plan(connection, device_row(connection, old_name), target)

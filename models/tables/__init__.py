@@ -17,8 +17,9 @@ from models.tables.templates import PhoneButtonTemplate, SecurityProfile
 from models.tables.undo import MigrationSnapshot
 from models.tables.users import AuthCodeThrottle, CredentialState, EndUser, UserProfile
 from models.tables.versions import SiteVersion
+from models.tables.waves import Wave, WaveRow
 
 __all__ = ["ActivationCode", "AdminAccount", "ApiToken", "DevicePool", "Device", "KemModule", "DirectoryNumber", "FeatureButton",
            "LineAppearance", "MigrationRecord", "Registration", "ScreenSessionRow", "DeviceDefaults", "SiteSetting", "MigrationTask",
            "TaskDevice", "TaskUpload", "PhoneButtonTemplate", "SecurityProfile", "AuthCodeThrottle", "CredentialState",
-           "EndUser", "UserProfile", "SiteVersion", "MigrationSnapshot"]
+           "EndUser", "UserProfile", "SiteVersion", "MigrationSnapshot", "Wave", "WaveRow"]

@@ -14,7 +14,7 @@ from sqlmodel import Field, SQLModel
 
 from models.rules.clock import utcnow
 
-DOORS = ("ivr", "screen", "admin", "api", "bulk", "cli")
+DOORS = ("ivr", "screen", "admin", "api", "bulk", "cli", "wave")
 
 
 class MigrationRecord(SQLModel, table=True):

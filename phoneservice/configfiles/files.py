@@ -6,7 +6,8 @@ the database and cached under the site version stamp (``models.storage.stamp``),
 cached file is never stale. Files on disk (loads, licenses) are served only
 from inside their folders: ``..``, absolute paths, NUL, backslashes and
 symlinks that lead out are refused. A device file this cluster has no device
-for goes to ``peers`` (T-6, ``peers.PeerFiles``) unless a peer forwarded
+for first applies a staged wave row for that MAC (W-2, ``models.services.waves``),
+then auto-registers (T-4), then goes to ``peers`` (T-6, ``peers.PeerFiles``) unless a peer forwarded
 the request itself.
 """
 
@@ -29,6 +30,7 @@ from models.services.provisioning import (
     device_configs,
     device_names,
 )
+from models.services.waves import Waves
 from models.storage.database import Database
 from models.storage.settings import load_settings
 from models.storage.stamp import current_version, site_version
@@ -54,6 +56,7 @@ class ConfigFiles:
         self.licenses_dir = Path(licenses_dir)
         self.metrics = metrics or Metrics()
         self.peers = peers
+        self.waves = Waves(db, catalog)  # W-2: a staged new MAC's first fetch applies its wave row
         self._cache: dict[str, tuple[int, bytes]] = {}
         self._lock = threading.Lock()
         self._render_lock = threading.Lock()  # one batch at a time; the others then find their file
@@ -120,6 +123,9 @@ class ConfigFiles:
                     data = self._fresh(name, version) or self._render_batch(session, name, version)
             if data is not None or not register:
                 return data
+            if self.waves.apply_on_contact(name):  # W-2, before T-4's auto-registration and T-6's peers
+                log_event("wave_row_applied", device=name)
+                continue  # the new device's file is read on the next turn
             try:
                 with self.db.session() as session:
                     device = self._auto_register(session, name, model_hint)
