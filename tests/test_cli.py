@@ -90,6 +90,7 @@ def test_tokens_list_says_when_each_token_was_last_used(cli, sqlite_url):
     created = cli("tokens", "create", "monitoring", "--scope", "read")
     assert created.exit_code == 0 and "pm_" in created.output
     listed = cli("tokens", "list").output
+    assert listed.splitlines()[0].split()[:4] == ["ID", "NAME", "SCOPES", "STATUS"]  # E-3: a header row
     assert "monitoring" in listed and "never used" in listed
     assert "pm_" not in listed  # the token itself is shown once, at creation
     db = Database(sqlite_url)

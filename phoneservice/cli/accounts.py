@@ -176,14 +176,15 @@ def tokens_create(ctx, name: str, scopes: tuple[str, ...]) -> None:
 @tokens.command("list")
 @click.pass_context
 def tokens_list(ctx) -> None:
-    from sqlmodel import select
+    """Every token (never the token itself): scopes, whether revoked, when last used (E-3)."""
+    from models.services.admin_accounts import list_tokens
 
-    from models.tables.admins import ApiToken
-
-    with _db(ctx).session() as session:
-        for row in session.exec(select(ApiToken)):
-            used = row.last_used_at.strftime("%Y-%m-%d %H:%M") if row.last_used_at else "never used"
-            click.echo(f"{row.id:4} {row.name:20} {','.join(row.scopes):11} {'revoked' if row.revoked else 'active':8} {used}")
+    with _db(ctx).read_session() as session:
+        rows = list_tokens(session)
+    click.echo(f"{'ID':>4} {'NAME':20} {'SCOPES':11} {'STATUS':8} LAST USED (UTC)")
+    for row in rows:
+        used = row.last_used_at.strftime("%Y-%m-%d %H:%M") if row.last_used_at else "never used"
+        click.echo(f"{row.id:4} {row.name:20} {','.join(row.scopes):11} {'revoked' if row.revoked else 'active':8} {used}")
 
 
 @tokens.command("revoke")
