@@ -51,3 +51,17 @@ def test_s6_device_defaults_through_the_cli(sqlite_url):
     assert next(line for line in listed if line.startswith("8851 ")).endswith("activation_code")
     bad = cli("device-defaults", "set", "9999")
     assert bad.exit_code == 1 and "9999" in bad.output
+
+
+def test_s6_the_admin_form_saves_a_load_with_no_onboarding_method(services):
+    """S-6, M-1: the admin UI's form (its empty choice) stores a load and no method, as the API and CLI do."""
+    from phoneservice.web.app import create_app
+    from tests.test_admin import Browser
+
+    admin = Browser(create_app(services).test_client())
+    admin.login()
+    page = "/admin/settings/device-defaults"
+    admin.submit(page, page, {"load:8845": "sip8845_65.14-2-1-0001-14", "onboarding:8845": ""})
+    with services.db.read_session() as session:
+        row = session.get(DeviceDefaults, "8845")
+        assert (row.load, row.onboarding_method) == ("sip8845_65.14-2-1-0001-14", None)

@@ -240,7 +240,7 @@ def set_device_defaults(session: Session, model: str, *, load: str | None, onboa
             session.delete(row)
         return
     row = row or DeviceDefaults(model=key)
-    row.load, row.onboarding_method = load, onboarding_method
+    row.load, row.onboarding_method = load, onboarding_method or None  # "" from a form: none set
     session.add(row)
 
 
