@@ -193,6 +193,7 @@ def test_worker_killed_mid_call_is_restarted_and_the_next_call_is_answered(serve
         wait_for_file(tmp_path / "answered.1", 20)
         time.sleep(1.0)  # the welcome prompt is playing
         assert server.events("ivr_call_answering") and not server.events("ivr_call_ended")
+        assert "pm_ivr_calls_active 1.0" in server.metrics()  # H-3: the worker's CALLS line reached the server
         os.kill(first["pid"], signal.SIGKILL)
         health = server.wait_for(lambda h: h["ivr"]["workers"][0]["pid"] not in (None, first["pid"])
                                  and h["ivr"]["workers"][0]["state"] == "up", 30, "the worker restarted")
@@ -207,6 +208,7 @@ def test_worker_killed_mid_call_is_restarted_and_the_next_call_is_answered(serve
     assert len(server.events("ivr_worker_ready")) == 2  # the worker's own line, once per start
     metrics = server.metrics()
     assert "pm_ivr_workers_up 1.0" in metrics and "pm_ivr_worker_restarts_total 1.0" in metrics
+    assert "pm_ivr_calls_active 0.0" in metrics  # H-3: the killed worker's call ended with it
 
     assert database_dump(server.db_path) == before  # the killed call left nothing behind
 
