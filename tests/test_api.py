@@ -111,7 +111,7 @@ def count(api, table, *where):
 def _routes(app):
     """Every API route with a value for its path parameters, and its methods."""
     values = {"name": ALICE_OLD, "user_id": "alice", "code_id": "1", "username": "admin", "token_id": "1",
-              "model": "8861", "record_id": "1"}
+              "model": "8861", "record_id": "1", "row": "2"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api.") and rule.endpoint not in ("api.not_found", "api.openapi"):
             path = re.sub(r"<(?:[^:>]+:)?(\w+)>", lambda m: values[m[1]], rule.rule)
@@ -121,8 +121,8 @@ def _routes(app):
 
 def test_every_endpoint_refuses_a_request_without_a_valid_token(api):
     routes = list(_routes(api.app))
-    assert len(routes) == 52  # with E-1..E-3: /admins (6) and /tokens (3); S-6: /device-defaults (2); U-1: undo (2);
-    # C-3: /security-profiles (3); C-14: /devices/{name}/restart
+    assert len(routes) == 58  # with E-1..E-3: /admins (6) and /tokens (3); S-6: /device-defaults (2); U-1: undo (2);
+    # C-3: /security-profiles (3); C-14: /devices/{name}/restart; W-1..W-3: /waves (6)
     for method, path in routes:
         for token in (None, "revoked", "pm_not-a-token", "not-even-pm"):
             headers = {"Authorization": f"Bearer {api.tokens.get(token, token)}"} if token else {}

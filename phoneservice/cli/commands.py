@@ -30,6 +30,7 @@ from phoneservice.cli.devicepools import device_pools
 from phoneservice.cli.security import security_profiles
 from phoneservice.cli.tasks import dhcp_option150, tasks
 from phoneservice.cli.undo import undo
+from phoneservice.cli.waves import waves
 from phoneservice.demo import load_demo_once
 
 
@@ -248,3 +249,4 @@ main.add_command(device_pools)  # T-7: the pools' date/time groups
 main.add_command(device_defaults)  # S-6: per model, the default load and onboarding method
 main.add_command(security_profiles)  # C-3: the security profiles' four inputs
 main.add_command(undo)  # U-1: undo a migration
+main.add_command(waves)  # W-1..W-3: replacement waves
