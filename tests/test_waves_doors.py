@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from click.testing import CliRunner
 
 from models.services.admins import create_token
@@ -70,3 +73,31 @@ def test_w1_w3_cli_stage_show_cancel_report(sqlite_url, tmp_path):
     assert run("waves", "report", "swap-1").output.startswith("Row,Old Device,New Device")
     assert "Row,Column,Error" in run("waves", "report", "swap-1", "--errors").output
     assert run("waves", "show", "nope").exit_code != 0
+
+
+def test_w1_w3_the_readme_wave_commands_run_as_written(sqlite_url, tmp_path, monkeypatch):
+    """W-1..W-3: README.md's "Replacement waves" CSV and commands, run on the demo site as written."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("### Replacement waves", 1)[1].split("\n## ", 1)[0]
+    csv_block = re.search(r"```csv\n(.*?)```", section, re.S).group(1)
+    commands = re.search(r"```sh\n(.*?)```", section, re.S).group(1).splitlines()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "swap-day.csv").write_text(csv_block)
+    runner = CliRunner()
+    assert runner.invoke(main, ["--database", sqlite_url, "init-db", "--demo"]).exit_code == 0
+    outputs = []
+    for command in commands:
+        command = command.split("#", 1)[0].strip()
+        argv, _, out = command.partition(" > ")
+        words = argv.split()
+        assert words[0] == ".venv/bin/phone-migration", command
+        result = runner.invoke(main, ["--database", sqlite_url, *words[1:]], catch_exceptions=False)
+        assert result.exit_code == 0, (command, result.output)
+        if out:
+            (tmp_path / out.strip()).write_text(result.output)
+        outputs.append(result.output)
+    assert "2 rows staged, 1 refused" in outputs[0]
+    assert "not-a-mac" in (tmp_path / "swap-day-errors.csv").read_text()
+    assert "staged 2" in outputs[1]
+    report = (tmp_path / "swap-day-report.csv").read_text().splitlines()
+    assert report[2].startswith("3,SEP001122330011,SEP00AA00000002,8851,,cancelled")
