@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 from models.services.admins import create_token
 from phoneservice.cli import main
 from phoneservice.web.app import create_app
+from tests.test_admin import Browser, text_of
 
 CSV = ("Old Device,New MAC,Model\n"
        "SEP001122330010,AA:BB:CC:00:00:01,8851\n"
@@ -101,3 +103,30 @@ def test_w1_w3_the_readme_wave_commands_run_as_written(sqlite_url, tmp_path, mon
     assert "staged 2" in outputs[1]
     report = (tmp_path / "swap-day-report.csv").read_text().splitlines()
     assert report[2].startswith("3,SEP001122330011,SEP00AA00000002,8851,,cancelled")
+
+
+def test_w1_w3_admin_ui_stage_live_counts_cancel_and_downloads(services):
+    """W-1: the Waves page stages a CSV (CSRF-checked) and lists its refused rows; W-3: the wave page's counts
+    and progress refresh while rows wait, Cancel on a staged row, the report and errors CSVs."""
+    browser = Browser(create_app(services).test_client())
+    browser.login()
+    assert "No wave yet" in browser.text("/admin/waves")
+    staged = browser.submit("/admin/waves", "/admin/waves",
+                            {"name": "swap-1", "file": (io.BytesIO(CSV.encode()), "wave.csv")}, 303)
+    assert staged.headers["Location"].endswith("/admin/waves/swap-1")
+    page = browser.get("/admin/waves/swap-1").get_data(as_text=True)
+    assert 'http-equiv="refresh"' in page and "0 of 2 rows done (0%)" in text_of(browser.get("/admin/waves/swap-1"))
+    assert "Row 3, New MAC" in text_of(browser.get("/admin/waves/swap-1"))
+    browser.submit("/admin/waves/swap-1", "/admin/waves/swap-1/rows/2/cancel", {}, 303)
+    browser.submit("/admin/waves/swap-1", "/admin/waves/swap-1/rows/4/cancel", {}, 303)
+    done = browser.get("/admin/waves/swap-1").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in done and "2 of 2 rows done (100%)" in text_of(browser.get("/admin/waves/swap-1"))
+    again = browser.submit("/admin/waves/swap-1", "/admin/waves/swap-1/rows/2/cancel", {}, 409)
+    assert "only a staged row can be cancelled" in text_of(again)
+    assert "cancelled" in browser.get("/admin/waves/swap-1/report.csv").get_data(as_text=True)
+    assert "not-a-mac" in browser.get("/admin/waves/swap-1/errors.csv").get_data(as_text=True)
+    refused = browser.submit("/admin/waves", "/admin/waves", {"name": "swap-1", "file": (io.BytesIO(CSV.encode()),
+                                                                                          "wave.csv")}, 422)
+    assert "exists already" in text_of(refused)
+    assert "swap-1" in browser.text("/admin/waves")
+    browser.get("/admin/waves/nope", 404)
