@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -20,6 +22,9 @@ from models.storage.database import Database
 from models.tables.devices import Device
 from models.tables.records import MigrationRecord
 from tests.e2e.test_server import Server
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_admin_chromium import browser, follow, page_text, shot  # noqa: E402,F401
 
 pytestmark = pytest.mark.slow
 ROWS = 50
@@ -49,7 +54,19 @@ def line_of(config: bytes) -> str | None:
     return etree.fromstring(config).findtext(".//line[@button='1']/name")
 
 
-def test_w1_w3_a_wave_of_50_applies_once_each_as_50_phones_fetch_at_once(tmp_path):
+def wave_page(browser, server: Server) -> str:  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    base = f"http://127.0.0.1:{server.web}"
+    browser.get(f"{base}/admin/waves/swap-day")
+    if browser.current_url.startswith(f"{base}/admin/login"):
+        browser.find_element(By.NAME, "username").send_keys("admin")
+        browser.find_element(By.NAME, "password").send_keys("migrate-demo-2026")
+        follow(browser, browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click)
+    return page_text(browser)
+
+
+def test_w1_w3_a_wave_of_50_applies_once_each_as_50_phones_fetch_at_once(tmp_path, browser):  # noqa: F811
     """W-1: 50 rows staged with their plans; W-3: 2 cancelled, one old phone deleted (fails with its reason);
     W-2 under C-12: 50 parallel TFTP fetches, each applied phone's first file is its new configuration and
     its migration is recorded exactly once (door wave); the API shows the counts."""
@@ -69,6 +86,10 @@ def test_w1_w3_a_wave_of_50_applies_once_each_as_50_phones_fetch_at_once(tmp_pat
         for row in CANCELLED:
             assert api(server, "POST", f"/waves/swap-day/rows/{row}/cancel", token)[0] == 200
         assert api(server, "DELETE", f"/devices/{old_name(DELETED - 2)}", token)[0] == 204
+        text = wave_page(browser, server)
+        assert "Staged: 48" in text and "Cancelled: 2" in text and "2 of 50 rows done (4%)" in text
+        assert "refreshing every 2 seconds" in text
+        shot(browser, "w3-01-wave-staged")
 
         started = time.monotonic()
         fetches = [subprocess.Popen(["tftp", "127.0.0.1", str(server.tftp), "-m", "binary", "-c", "get",
@@ -97,6 +118,10 @@ def test_w1_w3_a_wave_of_50_applies_once_each_as_50_phones_fetch_at_once(tmp_pat
         shown = json.loads(api(server, "GET", "/waves/swap-day", token)[1])
         assert (shown["counts"]["applied"], shown["counts"]["cancelled"], shown["counts"]["failed"]) == (ROWS - 3, 2, 1)
         assert shown["done"] == ROWS
+        text = wave_page(browser, server)
+        assert f"Applied: {ROWS - 3}" in text and "Failed: 1" in text and "50 of 50 rows done (100%)" in text
+        assert "refreshing" not in text
+        shot(browser, "w3-02-wave-applied")
         failed = next(r for r in shown["rows"] if r["row"] == DELETED)
         assert failed["state"] == "failed" and old_name(DELETED - 2) in failed["reason"]
         print(f"\n{ROWS} parallel TFTP fetches, {ROWS - 3} wave rows applied, in {elapsed:.2f} s")
