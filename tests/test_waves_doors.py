@@ -9,9 +9,13 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from models.services.admins import create_token
+from models.services.waves import Waves
 from phoneservice.cli import main
+from phoneservice.config import load_config
+from phoneservice.processes.server import build_services
 from phoneservice.web.app import create_app
 from tests.test_admin import Browser, text_of
+from tests.test_callcontrol_events import HEADERS, TOKEN, form
 
 CSV = ("Old Device,New MAC,Model\n"
        "SEP001122330010,AA:BB:CC:00:00:01,8851\n"
@@ -130,3 +134,24 @@ def test_w1_w3_admin_ui_stage_live_counts_cancel_and_downloads(services):
     assert "exists already" in text_of(refused)
     assert "swap-1" in browser.text("/admin/waves")
     browser.get("/admin/waves/nope", 404)
+
+
+def test_w2_an_auto_registered_phone_applies_its_row_when_it_registers(demo_db):
+    """W-2: the demo's auto-registered SEP00AA11BB22CC (temporary DN 9000) is staged in a wave after it fetched
+    its file; its next REGISTER (R-3, /callcontrol/registration) applies the row and asks it to restart."""
+    services = build_services(load_config(database={"url": demo_db.url}, callcontrol={"token": TOKEN}))
+    restarted: list[str] = []
+    services.restart_soon = lambda device, result=None: restarted.append(device) or True
+    try:
+        Waves(demo_db).stage("w", "Old Device,New MAC,Model\nSEP001122330010,00AA11BB22CC,8851\n")
+        client = create_app(services).test_client()
+        answer = client.post("/callcontrol/registration", data=form("00AA11BB22CC", "9000", event="registered"),
+                             headers=HEADERS)
+        assert answer.status_code == 200 and answer.get_json()["wave_applied"] is True, answer.get_json()
+        assert restarted == ["SEP00AA11BB22CC"]
+        assert Waves(demo_db).show("w").rows[0].state == "applied"
+        again = client.post("/callcontrol/registration", data=form("00AA11BB22CC", "9000", event="registered",
+                                                                   call_id="reg-2@192.0.2.10"), headers=HEADERS)
+        assert "wave_applied" not in again.get_json() and restarted == ["SEP00AA11BB22CC"]
+    finally:
+        services.close()

@@ -12,7 +12,9 @@ decides and stores.
   the contact) or 403 ``{"refused": code, "message": ...}`` (Kamailio answers 403).
 - ``POST /callcontrol/registration``: ``event`` = ``registered``,
   ``deregistered`` or ``expired``; 200 with what changed, 403 when the site
-  refuses it now.
+  refuses it now. A phone with a staged wave row (W-2; an auto-registered phone
+  that fetched its file before the row was staged) applies its row when it
+  registers, and is told to restart so that it fetches its new file.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from flask import Blueprint, request
 from models.rules import registration as rules
 from models.rules.refusals import Refused
 from models.services.registrations import Registrations
+from models.services.waves import Waves
 from phoneservice.callcontrol.registers import BadForm, from_form
 from phoneservice.callcontrol.rpc import TOKEN_HEADER
 from phoneservice.observe import log_event
@@ -33,14 +36,18 @@ from phoneservice.observe import log_event
 EVENTS = ("registered", "deregistered", "expired")
 
 
-def blueprint(registrations: Callable[[], Registrations], token: Callable[[], str | None]) -> Blueprint:
-    """The routes; ``registrations()`` and ``token()`` are asked per request (the web app's services)."""
+def blueprint(registrations: Callable[[], Registrations], token: Callable[[], str | None],
+              waves: Callable[[], Waves | None] = lambda: None,
+              restart_soon: Callable[[str], bool] = lambda device: False) -> Blueprint:
+    """The routes; ``registrations()``, ``token()`` and ``waves()`` are asked per request (the web app's
+    services); ``restart_soon(device)`` sends C-14's NOTIFY without waiting for the phone."""
     door = Blueprint("callcontrol", __name__, url_prefix="/callcontrol")
     door.before_request(lambda: _authenticate(token()))
     door.register_error_handler(BadForm, _bad_form)
     door.add_url_rule("/register-check", view_func=lambda: register_check(registrations()), methods=["POST"],
                       endpoint="register_check")
-    door.add_url_rule("/registration", view_func=lambda: registration(registrations()), methods=["POST"],
+    door.add_url_rule("/registration", view_func=lambda: registration(registrations(), waves(), restart_soon),
+                      methods=["POST"],
                       endpoint="registration")
     return door
 
@@ -74,8 +81,9 @@ def register_check(regs: Registrations):
     return {"device": name}
 
 
-def registration(regs: Registrations):
-    """R-3: what Kamailio saved, or removed."""
+def registration(regs: Registrations, waves: Waves | None = None,
+                 restart_soon: Callable[[str], bool] = lambda device: False):
+    """R-3: what Kamailio saved, or removed; W-2: a registered phone's staged wave row applies."""
     event = request.form.get("event", "")
     if event not in EVENTS:
         raise BadForm(f"event: one of {', '.join(EVENTS)}")
@@ -86,7 +94,12 @@ def registration(regs: Registrations):
             log_event("registered", device=done.device, aor=reg.aor, contact=reg.contact, transport=reg.transport,
                       source=reg.source, expires=reg.expires, confirmed=list(done.confirmed),
                       old_returned=list(done.old_returned))
-            return {"device": done.device, "confirmed": list(done.confirmed), "old_returned": list(done.old_returned)}
+            answer = {"device": done.device, "confirmed": list(done.confirmed), "old_returned": list(done.old_returned)}
+            if waves is not None and waves.apply_on_contact(done.device):
+                log_event("wave_row_applied", device=done.device, on="register")
+                answer["wave_applied"] = True
+                restart_soon(done.device)  # the phone fetches its new file
+            return answer
         name = _device(regs, reg)
     except Refused as refusal:
         log_event("registration_refused", kind=event, aor=reg.aor, refusal=refusal.code, reason=refusal.message)

@@ -29,7 +29,8 @@ def create_app(services: Services, role: str = "web") -> Flask:
         app.register_blueprint(api.blueprint)  # /api/v1: bearer tokens only, problem+json errors
         # /callcontrol: the registrar's questions and events (R-1..R-3), authenticated by the shared token
         callcontrol = callcontrol_events.blueprint(lambda: services.registrations,
-                                                   lambda: services.config.callcontrol.token)
+                                                   lambda: services.config.callcontrol.token,
+                                                   lambda: services.files.waves, services.restart_soon)
         app.register_blueprint(callcontrol)
         app.extensions["csrf"].exempt(callcontrol)
     return app
