@@ -1,6 +1,6 @@
 """H-3: what an operator sees of a running server from outside (phoneservice/observe.py,
 phoneservice/web/observed.py, phoneservice/processes/access.py, the supervisor's CALLS lines).
-The real server, with several web processes, is in tests/e2e/test_observability.py."""
+The real server, with several web processes, is in tests/e2e/test_observability_server.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """T-6 proxy TFTP without a server process: the client against peers on loopback
 sockets, ``PeerFiles`` with a fake fetch and clock, the resolver's hook, the
-forwarded marker, the settings. tests/e2e/test_proxy_tftp.py runs real peers."""
+forwarded marker, the settings. tests/e2e/test_proxy_tftp_peers.py runs real peers."""
 
 from __future__ import annotations
 
