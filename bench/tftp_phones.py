@@ -44,34 +44,56 @@ class StormResult:
         return ordered[max(0, min(len(ordered) - 1, int(len(ordered) * q + 0.999999) - 1))] if ordered else 0.0
 
 
-class Phone(DatagramProtocol):
-    """One phone: its boot files one after another, lock-step, with retransmits."""
+class _Socket(DatagramProtocol):
+    """One file's UDP port (the client's transfer ID, RFC 1350): late answers to an
+    earlier file's requests (a retransmitted request answered twice, and an error
+    names no file) reach that file's port and are dropped there."""
 
     noisy = False
 
-    def __init__(self, storm: Storm, index: int, expected: bytes) -> None:
-        self.storm, self.expected = storm, expected
+    def __init__(self, phone: Phone) -> None:
+        self.phone = phone
+
+    def datagramReceived(self, packet: bytes, addr) -> None:
+        if self.phone.socket is self:
+            self.phone.datagramReceived(packet, addr)
+
+
+class Phone:
+    """One phone: its boot files one after another, lock-step, with retransmits,
+    each file from a port of its own."""
+
+    def __init__(self, storm: Storm, index: int, expected: bytes, address: str) -> None:
+        self.storm, self.expected, self.address = storm, expected, address
         self.queue = [f"CTLSEP{mac(index)}.tlv", f"ITLSEP{mac(index)}.tlv", f"SEP{mac(index)}.cnf.xml"]
         self.server = ("127.0.0.1", storm.port)
         self.started = self.finished = 0.0
-        self.old_tids: set[int] = set()
         self.tid: int | None = None
         self.timer = None
+        self.socket: _Socket | None = None
         self.listening = None
-        self.strays = 0  # late answers to an error-ended request's retransmissions, still to come
+
+    @property
+    def transport(self):
+        return self.listening
+
+    def _new_port(self) -> None:
+        old, self.socket = self.listening, _Socket(self)
+        self.listening = self.storm.reactor.listenUDP(0, self.socket, interface=self.address)
+        if old is not None:
+            old.stopListening()
 
     def begin(self) -> None:
         self.started = time.perf_counter()
         self.next_file()
 
     def next_file(self) -> None:
-        if self.tid not in (None, self.server[1]):  # late packets of the last transfer are not this one's
-            self.old_tids.add(self.tid)
         if not self.queue:
             self.finished = time.perf_counter()
             self.storm.phone_done(self)
             return
         self.name = self.queue.pop(0)
+        self._new_port()
         self.tid, self.block, self.blksize, self.chunks, self.retries = None, 0, 512, [], 0
         request = struct.pack("!H", RRQ) + f"{self.name}\0octet\0blksize\0{self.storm.blksize}\0tsize\00\0".encode()
         self.send(request, self.server)
@@ -96,7 +118,6 @@ class Phone(DatagramProtocol):
     def file_done(self, ok: bool, why: str = "") -> None:
         if self.timer is not None and self.timer.active():
             self.timer.cancel()
-        self.strays = self.retries if self.tid == self.server[1] else 0
         if ok:
             self.storm.result.files_ok += 1
         else:
@@ -105,7 +126,7 @@ class Phone(DatagramProtocol):
         self.next_file()
 
     def datagramReceived(self, packet: bytes, addr) -> None:
-        if not self.queue and self.finished or addr[0] != self.server[0] or addr[1] in self.old_tids:
+        if not self.queue and self.finished or addr[0] != self.server[0]:
             return
         if self.tid is None:
             self.tid = addr[1]
@@ -115,14 +136,6 @@ class Phone(DatagramProtocol):
             return
         opcode, number = struct.unpack_from("!HH", packet)
         peer = (addr[0], self.tid)
-        if opcode == ERROR and self.strays and self.tid == self.server[1] and self.block == 0:
-            # The last file ended with an error from the server's port after its request was
-            # retransmitted: each retransmission may be answered too, and an error carries no
-            # file name. Counting that late answer against this file made a loaded storm
-            # report 'error 1' for config files that exist.
-            self.strays -= 1
-            self.tid = None
-            return
         if opcode == ERROR:
             missing_as_expected = number == 1 and self.name.endswith(".tlv")
             self.file_done(ok=missing_as_expected, why=f"error {number}")
@@ -153,9 +166,7 @@ class Storm:
         self.done = defer.Deferred()
         self.phones = []
         for i in range(args.phones):
-            phone = Phone(self, i, files[f"SEP{mac(i)}.cnf.xml"])
-            phone.listening = reactor.listenUDP(0, phone, interface=phone_address(i, args.source == "spread"))
-            self.phones.append(phone)
+            self.phones.append(Phone(self, i, files[f"SEP{mac(i)}.cnf.xml"], phone_address(i, args.source == "spread")))
 
     def phone_done(self, phone: Phone) -> None:
         self.result.phone_times.append(phone.finished - phone.started)
@@ -184,7 +195,8 @@ class Storm:
             self.result.errors["deadline"] = self.result.errors.get("deadline", 0) + 1 + len(phone.queue)
             if phone.timer is not None and phone.timer.active():
                 phone.timer.cancel()
-        yield defer.gatherResults([defer.maybeDeferred(p.listening.stopListening) for p in self.phones])
+        yield defer.gatherResults([defer.maybeDeferred(p.listening.stopListening) for p in self.phones
+                                   if p.listening is not None])
         return self.result
 
 
