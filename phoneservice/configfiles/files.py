@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 
 from models.rules.catalog import Catalog
 from models.rules.refusals import Refused
@@ -34,6 +35,7 @@ from models.services.waves import Waves
 from models.storage.database import Database
 from models.storage.settings import load_settings
 from models.storage.stamp import current_version, site_version
+from models.tables.devices import Device
 from phoneservice.configfiles.cnf import ServerInfo, render_default, render_device
 from phoneservice.configfiles.peers import PeerFiles
 from phoneservice.observe import Metrics, log_event
@@ -120,12 +122,18 @@ class ConfigFiles:
             if data is None:
                 with self.db.read_session() as session:
                     version = current_version(session)
-                    data = self._fresh(name, version) or self._render_batch(session, name, version)
+                    data = self._fresh(name, version)
+                    if data is None and not self._never_a_device(session, name):
+                        data = self._render_batch(session, name, version)
             if data is not None or not register:
                 return data
             if self.waves.apply_on_contact(name):  # W-2, before T-4's auto-registration and T-6's peers
                 log_event("wave_row_applied", device=name)
-                continue  # the new device's file is read on the next turn
+                with self.db.read_session() as session:  # this file alone: every other cached file is stale now
+                    config = device_config(session, name, self.catalog)
+                if config is not None:
+                    return render_device(config, self.server)
+                continue
             try:
                 with self.db.session() as session:
                     device = self._auto_register(session, name, model_hint)
@@ -154,6 +162,15 @@ class ConfigFiles:
         with self._lock:
             hit = self._cache.get(key)
         return hit[1] if hit is not None and hit[0] == version else None
+
+    def _never_a_device(self, session, name: str) -> bool:
+        """A name the cache never held and no device has: an unknown phone (a wave's new phone, T-4's)
+        needs no batch; a batch would re-read up to READ_AHEAD stale files for each one (W-2's storm:
+        every applied row moves the site stamp)."""
+        with self._lock:
+            if name in self._cache:
+                return False
+        return session.exec(select(Device.id).where(Device.name == name)).first() is None
 
     def _render_batch(self, session, name: str, version: int) -> bytes | None:
         """Render ``name`` and, in the same few queries, up to READ_AHEAD others not
