@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from lxml import etree
@@ -10,12 +11,14 @@ from sqlmodel import func, select
 
 from models.rules import waves as rules
 from models.rules.catalog import default_catalog
+from models.rules.clock import utcnow
 from models.rules.refusals import Refused
-from models.services.waves import Waves
+from models.services.waves import STALE_CLAIM, Waves
 from models.storage.devices import delete_device
 from models.tables.devices import Device
 from models.tables.lines import LineAppearance
 from models.tables.records import MigrationRecord
+from models.tables.waves import WaveRow
 from phoneservice.configfiles.cnf import ServerInfo
 from phoneservice.configfiles.files import ConfigFiles
 from phoneservice.observe import Metrics
@@ -126,3 +129,25 @@ def test_w2_an_old_phone_that_now_loses_more_is_held(demo_db, files):
     row = Waves(demo_db).show("w").rows[0]
     assert row.state == "held" and "lose" in row.reason
     assert migrated(demo_db, "SEPAABBCC000001") == 0
+
+
+def test_w3_an_applied_row_whose_migration_r6_confirmed_shows_confirmed(demo_db, files):
+    """W-3 with R-6: once the new phone registered with its new line 1, its row shows as confirmed."""
+    Waves(demo_db).stage("w", csv_of("SEP001122330010,AABBCC000001,8851,,"))
+    files.resolve("SEPAABBCC000001.cnf.xml")
+    view = Waves(demo_db).show("w")
+    with demo_db.session() as s:
+        s.get(MigrationRecord, view.rows[0].record_id).confirmed_at = utcnow()
+    view = Waves(demo_db).show("w")
+    assert view.rows[0].state == "confirmed" and view.counts["confirmed"] == 1 and view.done == 1
+
+
+def test_w2_a_claim_left_by_a_dead_process_is_taken_over(demo_db, files):
+    """W-2: a row left *applying* by a process that died applies on a later fetch once the claim is stale."""
+    Waves(demo_db).stage("w", csv_of("SEP001122330010,AABBCC000001,8851,,"))
+    with demo_db.session() as s:
+        row = s.exec(select(WaveRow)).one()
+        row.state, row.claimed_at = "applying", utcnow() - STALE_CLAIM - timedelta(seconds=1)
+    assert files.resolve("SEPAABBCC000001.cnf.xml") is not None
+    assert Waves(demo_db).show("w").rows[0].state == "applied"
+    assert migrated(demo_db, "SEPAABBCC000001") == 1
