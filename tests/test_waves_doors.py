@@ -155,3 +155,11 @@ def test_w2_an_auto_registered_phone_applies_its_row_when_it_registers(demo_db):
         assert "wave_applied" not in again.get_json() and restarted == ["SEP00AA11BB22CC"]
     finally:
         services.close()
+
+
+def test_w2_a_first_fetch_over_the_config_port_http_applies_the_row(services):
+    """W-2 over HTTP: the config port's GET of the new MAC's file applies its row and answers the new file."""
+    Waves(services.db).stage("w", "Old Device,New MAC,Model\nSEP001122330010,AABBCC000001,8851\n")
+    answer = create_app(services, role="config").test_client().get("/SEPAABBCC000001.cnf.xml")
+    assert answer.status_code == 200 and b"<device" in answer.data
+    assert Waves(services.db).show("w").rows[0].state == "applied"
