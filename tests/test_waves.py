@@ -100,6 +100,10 @@ def test_w3_cancelled_row_stays_untouched(demo_db, files):
     with pytest.raises(Refused) as caught:
         waves.cancel("w", 3)
     assert caught.value.code == "wave_row_not_staged"
+    for missing in (4, 0, 2**64):  # no such row; one past what the id column holds is not a 500 either
+        with pytest.raises(Refused) as caught:
+            waves.cancel("w", missing)
+        assert caught.value.code == "unknown_wave_row"
     report = waves.report_csv("w").splitlines()
     assert report[0] == ",".join(rules.REPORT_COLUMNS)
     assert report[1].startswith("2,SEP001122330010,SEPAABBCC000001,8851,,cancelled")

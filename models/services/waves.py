@@ -144,7 +144,9 @@ class Waves:
         """W-3: a row can be cancelled while it is staged (or held), never once it applied."""
         with self.db.session() as session:
             wave = self._wave(session, name)
-            found = session.exec(select(WaveRow).where(WaveRow.wave_id == wave.id, WaveRow.row == row)).first()
+            found = None
+            if 0 < row <= rules.MAX_ROWS + 1:  # a spreadsheet's row numbers (W-1); past them the id cannot exist
+                found = session.exec(select(WaveRow).where(WaveRow.wave_id == wave.id, WaveRow.row == row)).first()
             if found is None:
                 raise Refused("unknown_wave_row", f'wave "{name}" has no row {row}')
             done = session.connection().execute(update(WaveRow).where(

@@ -67,9 +67,14 @@ def keep(connection: Connection, record_id: int, new_device_uid: str, before: di
                                           before=before, old_after=old_after, new_after=new_after))
 
 
+ROW_ID_MAX = 2**31 - 1  # PostgreSQL's integer, which every id column is
+
+
 def kept(connection: Connection, record_id: int, *, lock: bool = False):
     """(record row, snapshot row or None), or None when there is no such record; ``lock``: FOR UPDATE
     on PostgreSQL (SQLite's writer already holds the database)."""
+    if not 0 < record_id <= ROW_ID_MAX:  # no row has it, and the database's integer could not even hold it
+        return None
     record = connection.execute(select(MigrationRecord.__table__).where(MigrationRecord.__table__.c.id == record_id)
                                 ).first()
     if record is None:
