@@ -15,6 +15,8 @@ from models.tables.devices import Device
 from models.tables.lines import DirectoryNumber, LineAppearance
 from models.tables.users import ADMIN_THROTTLE_PREFIX, AuthCodeThrottle, EndUser
 
+ROW_ID_MAX = 2**31 - 1  # PostgreSQL's integer, which every id column is: no row has a larger id
+
 _START_FACTS = Prepared(select(Device.model, Device.load_override, Device.auto_registered)
                         .where(Device.name == bindparam("name")))
 

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from models.rules.undo import FORMAT, VOLATILE
 from models.storage.prepared import Prepared
+from models.storage.queries import ROW_ID_MAX
 from models.storage.stamp import bump
 from models.tables.devices import Device, KemModule
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
@@ -65,9 +66,6 @@ def keep(connection: Connection, record_id: int, new_device_uid: str, before: di
     """The snapshots of one migration, beside its record (same transaction)."""
     _INSERT_SNAPSHOT.run(connection, dict(record_id=record_id, format=FORMAT, new_device_uid=new_device_uid,
                                           before=before, old_after=old_after, new_after=new_after))
-
-
-ROW_ID_MAX = 2**31 - 1  # PostgreSQL's integer, which every id column is
 
 
 def kept(connection: Connection, record_id: int, *, lock: bool = False):
