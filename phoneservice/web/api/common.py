@@ -20,13 +20,14 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.http import HTTP_STATUS_CODES
 
 from models.rules.refusals import Kind, Refused
+from models.storage.queries import ROW_ID_MAX
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
 PROBLEM = "application/problem+json"
 MAX_BODY = 1024 * 1024  # the API's bodies are small; the screens and files have their own limits
 PAGE_DEFAULT, PAGE_MAX = 50, 200
-OFFSET_MAX = ID_MAX = 2**31 - 1  # offsets and ids past any row the database can hold
+OFFSET_MAX = ID_MAX = ROW_ID_MAX  # offsets and ids past any row the database can hold
 
 PROBLEM_TYPE = "tag:phone-migration,2026:problem:"  # + code; not dereferenceable (RFC 9457 section 3.1.1)
 
