@@ -8,6 +8,7 @@ import re
 import socket
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -39,8 +40,24 @@ def server(tmp_path_factory):
     finally:
         mp.undo()
     server.wait_web_workers(2)
+    wait_ivr_up(server)
     yield server
     server.stop()
+
+
+def wait_ivr_up(server: Server, seconds: float = 60) -> None:
+    """Until /healthz answers 200 ten times in a row: before the IVR worker is up it answers 503
+    degraded (R-8), and each web process learns that the worker is up on its own, a moment apart."""
+    deadline, streak, last = time.monotonic() + seconds, 0, None
+    while time.monotonic() < deadline and streak < 10:
+        try:
+            fetch(f"http://127.0.0.1:{server.web}/healthz")
+            streak += 1
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            streak, last = 0, exc.code
+        time.sleep(0.1)
+    assert streak >= 10, f"/healthz did not stay 200 within {seconds} s (last: {last})"
 
 
 def test_h3_the_request_id_comes_back_and_is_logged_with_the_duration(server):
