@@ -51,7 +51,6 @@ import os
 import shlex
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -59,7 +58,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tftp_phones import RRQ, Storm, StormResult, mac  # bench/ is on sys.path: the script's folder
+from tftp_phones import Storm, StormResult, mac, wait_ready  # bench/ is on sys.path: the script's folder
 from twisted.internet import defer, task
 
 REPO = Path(__file__).resolve().parent.parent
@@ -223,21 +222,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_ready(port: int, seconds: float = 20.0) -> None:
-    """Ask for a missing file until the server answers (bounded)."""
-    probe = struct.pack("!H", RRQ) + b"bench-probe-missing.bin\0octet\0"
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.2)
-        for _ in range(int(seconds / 0.2)):
-            s.sendto(probe, ("127.0.0.1", port))
-            try:
-                s.recvfrom(2048)
-                return
-            except OSError:
-                continue
-    raise SystemExit(f"no TFTP answer on 127.0.0.1:{port} after {seconds} s")
 
 
 def start_ours(args: argparse.Namespace, folder: Path) -> RunningServer:

@@ -4,6 +4,7 @@ storm counts files, bytes, retransmits and wrong bytes."""
 
 from __future__ import annotations
 
+import socket
 import struct
 import time
 from dataclasses import dataclass, field
@@ -12,6 +13,21 @@ from twisted.internet import defer
 from twisted.internet.protocol import DatagramProtocol
 
 RRQ, DATA, ACK, ERROR, OACK = 1, 3, 4, 5, 6
+
+
+def wait_ready(port: int, seconds: float = 20.0) -> None:
+    """Ask for a missing file until the server answers (bounded)."""
+    probe = struct.pack("!H", RRQ) + b"bench-probe-missing.bin\0octet\0"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.2)
+        for _ in range(int(seconds / 0.2)):
+            s.sendto(probe, ("127.0.0.1", port))
+            try:
+                s.recvfrom(2048)
+                return
+            except OSError:
+                continue
+    raise SystemExit(f"no TFTP answer on 127.0.0.1:{port} after {seconds} s")
 
 
 def mac(i: int) -> str:

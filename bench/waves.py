@@ -25,6 +25,7 @@ from pathlib import Path
 from lxml import etree
 from sqlalchemy import func
 from sqlmodel import select
+from tftp_phones import wait_ready  # bench/ is on sys.path: the script's folder
 
 from models.rules.plan import Target
 from models.services.demo import load_demo
@@ -127,20 +128,6 @@ def free_port(kind=socket.SOCK_DGRAM) -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(port: int, seconds: float = 60.0) -> None:
-    probe = struct.pack("!H", RRQ) + b"bench-probe-missing.bin\0octet\0"  # answered at once, holds no transfer
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.2)
-        for _ in range(int(seconds / 0.2)):
-            s.sendto(probe, ("127.0.0.1", port))
-            try:
-                s.recvfrom(2048)
-                return
-            except OSError:
-                continue
-    raise SystemExit(f"no TFTP answer on 127.0.0.1:{port} after {seconds} s")
-
-
 def wave_run(url: str, phones: int, args: argparse.Namespace, workdir: Path) -> dict:
     db = Database(url)
     csv = "Old Device,New MAC,Model\n" + "".join(f"SEP{old_mac(i)},{new_mac(i)},8851\n" for i in range(phones))
@@ -156,7 +143,7 @@ def wave_run(url: str, phones: int, args: argparse.Namespace, workdir: Path) -> 
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PHONE_MIGRATION_TFTP__RATE_PER_SOURCE": "0"})
     try:
-        wait_ready(port)
+        wait_ready(port, 60.0)
         started = time.monotonic()
         files = asyncio.run(storm(port, [f"SEP{new_mac(i)}.cnf.xml" for i in range(phones)], args.retransmit,
                                   args.retries))
