@@ -24,6 +24,7 @@ from models.rules.refusals import Refused
 from models.services.site import LineSpec, create_device, find_user
 from models.storage.database import Database
 from models.storage.devices import delete_device
+from models.storage.queries import row_by_id
 from models.tables.activation import ActivationCode, ActivationCodePublic
 from models.tables.devices import Device
 from models.tables.lines import DirectoryNumber
@@ -86,7 +87,7 @@ def listing(session: Session, now: datetime | None = None) -> list[ActivationCod
 
 
 def revoke(session: Session, code_id: int) -> None:
-    row = session.get(ActivationCode, code_id)
+    row = row_by_id(session, ActivationCode, code_id)
     if row is None:
         raise Refused("unknown_code", f"no activation code {code_id}")
     row.revoked = True

@@ -28,7 +28,7 @@ from models.rules import auth
 from models.rules.phrases import count
 from models.rules.refusals import Refused
 from models.storage.database import Database
-from models.storage.queries import prune_throttles
+from models.storage.queries import prune_throttles, row_by_id
 from models.storage.settings import web_secret
 from models.tables.admins import AdminAccount, ApiToken
 from models.tables.users import ADMIN_THROTTLE_PREFIX, AuthCodeThrottle
@@ -101,7 +101,7 @@ def record_token_use(session: Session, token_id: int, now: datetime) -> None:
 
 
 def revoke_token(session: Session, token_id: int) -> None:
-    row = session.get(ApiToken, token_id)
+    row = row_by_id(session, ApiToken, token_id)
     if row is None:
         raise Refused("unknown_token", f"no API token {token_id}")
     row.revoked = True

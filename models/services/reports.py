@@ -25,7 +25,7 @@ from models.rules.security import trust_list_note
 from models.rules.settings import SiteSettings
 from models.services.provisioning import device_load
 from models.storage.devicepools import date_time_group
-from models.storage.queries import ROW_ID_MAX, device_query, sorted_devices, user_query
+from models.storage.queries import device_query, row_by_id, sorted_devices, user_query
 from models.storage.settings import load_settings
 from models.tables.devices import Device, DevicePublic, KemModule
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
@@ -245,9 +245,7 @@ def device_page(session: Session, name: str, catalog: Catalog) -> DevicePage:
 
 
 def migration_record(session: Session, record_id: int) -> MigrationRecordPublic | None:
-    if not 0 < record_id <= ROW_ID_MAX:  # the database's integer could not even hold it
-        return None
-    row = session.get(MigrationRecord, record_id)
+    row = row_by_id(session, MigrationRecord, record_id)
     return public_records(session, [row])[0] if row else None
 
 

@@ -17,6 +17,12 @@ from models.tables.users import ADMIN_THROTTLE_PREFIX, AuthCodeThrottle, EndUser
 
 ROW_ID_MAX = 2**31 - 1  # PostgreSQL's integer, which every id column is: no row has a larger id
 
+
+def row_by_id(session, table, row_id: int):
+    """``session.get`` for an id from outside (a URL): None for one no row can have, which the
+    database's integer could not even hold (SQLite raises OverflowError, PostgreSQL an error)."""
+    return session.get(table, row_id) if 0 < row_id <= ROW_ID_MAX else None
+
 _START_FACTS = Prepared(select(Device.model, Device.load_override, Device.auto_registered)
                         .where(Device.name == bindparam("name")))
 
