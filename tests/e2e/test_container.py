@@ -138,8 +138,13 @@ def test_h4_the_entry_command_runs_kamailio_in_front_of_the_ivr_and_stops_on_one
         while not healthy(check, environ):
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "container.log").read_text()[-4000:]
             time.sleep(0.5)
-        with urllib.request.urlopen(f"http://127.0.0.1:{web}/healthz", timeout=10) as response:
-            ivr = json.loads(response.read())["ivr"]
+        # Healthy means one worker up; the second may still be starting: wait for it, bounded.
+        for _ in range(100):
+            with urllib.request.urlopen(f"http://127.0.0.1:{web}/healthz", timeout=10) as response:
+                ivr = json.loads(response.read())["ivr"]
+            if ivr["up"] == 2:
+                break
+            time.sleep(0.2)
         assert ivr["status"] == "ok" and ivr["up"] == 2 and ivr["sip_front"] == "kamailio"
         assert (data / "phone-migration.db").exists() and (data / "loads").is_dir() and (data / "licenses").is_dir()
         assert "127.0.0.1:" + str(ivr_port) in (data / "kamailio" / "ivr-workers.list").read_text()
