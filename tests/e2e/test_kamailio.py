@@ -128,13 +128,23 @@ def front(tmp_path_factory):
         assert server.stop() == 0
 
 
+def why_not_answered(workdir: Path, kamailio: Kamailio, log_before: str) -> str:
+    errors = workdir / "ivr_call.xml.errors.log"
+    routed = [line for line in kamailio.log()[len(log_before):].splitlines() if " DS-" in line or "ERROR" in line]
+    return "\n".join([f"kamailio loads: {kamailio.loads()}", *routed[-40:],
+                      errors.read_text(errors="replace")[-3000:] if errors.exists() else "no SIPp errors"])
+
+
 def twelve_calls_then_one_refused(server: IvrServer, kamailio: Kamailio, workdir: Path) -> None:
     ports = [server.ivr_port + i for i in range(3)]
     log_before, answering_before = kamailio.log(), len(server.events("ivr_call_answering"))
     calls = sipp("ivr_call.xml", kamailio.port, workdir, "-l", "12", "-r", "50", "-d", "6000", calls=12, timeout=60)
     try:
         for n in range(1, 13):
-            wait_for_file(workdir / f"answered.{n}", 20)
+            try:
+                wait_for_file(workdir / f"answered.{n}", 20)
+            except AssertionError as missing:  # say why: what SIPp saw, what Kamailio did
+                raise AssertionError(f"{missing}\n{why_not_answered(workdir, kamailio, log_before)}") from None
         loads = kamailio.loads()
         assert {port: load for port, (_, load) in loads.items()} == {port: 4 for port in ports}
 
