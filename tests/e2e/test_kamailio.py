@@ -163,6 +163,8 @@ def twelve_calls_then_one_refused(server: IvrServer, kamailio: Kamailio, workdir
     answered = set(re.findall(r"DS-ANSWERED ci=(\S+) by 127\.0\.0\.1:(\d+)", log))  # a set: 200 OKs may be resent
     assert sorted(port for _, port in answered) == sorted(str(p) for p in ports for _ in range(4))
     assert log.count("DS-FULL") == 1 and "DS-FAILOVER" not in log
+    # lock("ivr") made picking and counting one step: a lock that locks nothing is an ERROR line
+    assert "lock set not initialized" not in kamailio.log()
     # each worker says so too: 12 more calls answered, and ended
     assert len(server.events("ivr_call_answering")) == answering_before + 12
     server.wait_for(lambda h: len(server.events("ivr_call_ended")) == answering_before + 12, 10, "12 calls ended")
