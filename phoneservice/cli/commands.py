@@ -2,8 +2,8 @@
 
 Every error is one line on stderr and exit status 1; nothing is half-written
 because each command is one engine call in one transaction. Here: the main
-group and the site's phones, report, settings and ``serve``; the accounts
-(``accounts``), BAT files (``bat_files``) and bulk tasks (``tasks``) are
+group, migrate, show, report, settings and ``serve``; the phones (``phones``), the
+accounts (``accounts``), BAT files (``bat_files``) and bulk tasks (``tasks``) are
 added from their modules.
 """
 
@@ -27,6 +27,7 @@ from phoneservice.cli.callcontrol import kamailio_config
 from phoneservice.cli.common import EXIT_USAGE, OperatorGroup, _db, _fail, on_terminal, readable, refusals
 from phoneservice.cli.devicedefaults import device_defaults
 from phoneservice.cli.devicepools import device_pools
+from phoneservice.cli.phones import devices
 from phoneservice.cli.security import security_profiles
 from phoneservice.cli.tasks import dhcp_option150, tasks
 from phoneservice.cli.undo import undo
@@ -95,22 +96,6 @@ def migrate(ctx, old, mac, model, protocol, template, description, dry_run, yes)
     result = migrator.migrate(old, target, door="cli", actor="cli", dry_run=dry_run)
     _print_plan(result.plan)
     click.echo("dry run: nothing changed" if dry_run else f"migrated {result.plan.old.name} -> {result.new_device}")
-
-
-@main.command()
-@click.option("--migrated", is_flag=True, help='Only old phones marked migrated ("Migrate (old phone)").')
-@click.option("--search", default="", help="Part of a name, MAC, description, DN, owner or model.")
-@click.pass_context
-def devices(ctx, migrated: bool, search: str) -> None:
-    """List phones."""
-    db = _db(ctx)
-    click.echo(f"{'NAME':16} {'MODEL':7} {'PROTO':5} {'OWNER':8} {'LINES':20} {'STATE':14} DESCRIPTION")
-    with db.session() as session:
-        for device in reports.find_devices(session, search, migrated=True if migrated else None):
-            view = reports.device_public(session, device)
-            lines = ",".join(l["directory_number"] for l in view.lines)
-            state = f"migrated -> {view.successor}" if view.migrated else view.registration
-            click.echo(f"{view.name:16} {view.model:7} {view.protocol:5} {view.owner or '-':8} {lines:20} {state:14} {view.description}")
 
 
 @main.command()
@@ -236,6 +221,7 @@ def show(ctx, name: str) -> None:
 
 
 # --- the other modules' commands ---------------------------------------------------------
+main.add_command(devices)  # list phones; edit, delete, restart one (E-4)
 main.add_command(users)  # accounts
 main.add_command(admins)
 main.add_command(tokens)
