@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from models.services import activation, reports, site, users
+from models.storage import queries
 from models.storage.database import Database
 from models.tables.activation import ActivationCodePublic
 from models.tables.users import EndUserCreate, EndUserPublic
@@ -29,6 +30,16 @@ class UserDetails:
     page: reports.UserPage
     profiles: list[dict[str, Any]]
     codes: list[ActivationCodePublic]
+
+
+@dataclass(frozen=True)
+class ExtensionChoice:
+    """A DN a user's primary extension may be (S-3), and whose primary extension it is already."""
+
+    id: int
+    pattern: str
+    partition: str
+    owner: str | None
 
 
 class Directory:
@@ -62,6 +73,12 @@ class Directory:
             page = reports.user_page(session, user_id, now=now)
             codes = [c for c in activation.listing(session, now) if c.user == user_id]
             return UserDetails(page, reports.profiles(session), codes)
+
+    def extensions(self) -> list[ExtensionChoice]:
+        """The DNs a user's primary extension may be, each with its owner when taken (S-3)."""
+        with self.db.read_session() as session:
+            return [ExtensionChoice(dn.id, dn.pattern, dn.partition, owner)
+                    for dn, owner in queries.extension_choices(session)]
 
     # --- writes ------------------------------------------------------------------
 

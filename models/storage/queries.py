@@ -116,6 +116,17 @@ def user_query(search: str = ""):
     return stmt
 
 
+def extension_choices(session: Session) -> list[tuple[DirectoryNumber, str | None]]:
+    """The DNs a user's primary extension may be (S-3): neither intercom nor taken from the
+    auto-registration range (T-4), by pattern and partition, each with the user ID whose primary
+    extension it already is (None: free)."""
+    stmt = (select(DirectoryNumber, EndUser.user_id)
+            .outerjoin(EndUser, col(EndUser.primary_extension_id) == DirectoryNumber.id)
+            .where(col(DirectoryNumber.is_intercom).is_(False), col(DirectoryNumber.auto_registered).is_(False))
+            .order_by(col(DirectoryNumber.pattern), col(DirectoryNumber.partition)))
+    return [(dn, owner) for dn, owner in session.exec(stmt)]
+
+
 def devices_by_mac(session: Session, macs: Iterable[str]) -> dict[str, Device]:
     names = ["SEP" + m for m in macs]
     found: dict[str, Device] = {}

@@ -1,4 +1,4 @@
-"""Admin pages: users (set PIN, unlock, profile) and activation codes (M-5).
+"""Admin pages: users (add, set PIN, unlock, profile) and activation codes (M-5).
 
 A PIN or code is taken once and never shown back or logged (A-6); a new
 activation code is shown only in the answer to the POST that issued it.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 
 from models.rules.refusals import Kind, Refused
+from models.tables.users import EndUserCreate
 from phoneservice.observe import log_event
 from phoneservice.web.admin.blueprint import actor, blueprint, now, page, refused_page
 from phoneservice.web.services import services
@@ -19,6 +20,46 @@ def users():
     search = request.args.get("q", "")[:100]
     rows = services().directory.search(search, now=now())
     return page("users.html", rows=rows, q=search)
+
+
+def _add_page(status: int = 200, **context):
+    return page("user_new.html", status, extensions=services().directory.extensions(), **context)
+
+
+@blueprint.get("/new-user")  # not under /users/: any user ID, "new" too, has its page there
+def new_user():
+    return _add_page()
+
+
+# The add form's input each refusal is about (the service's own field when it names one).
+_ADD_FIELDS = {"user_exists": "user_id", "extension_in_use": "primary_extension"}
+
+
+@blueprint.post("/new-user")
+def add_user():
+    """A new end user through ``Directory.add`` (the API's POST /users): S-3 refuses an extension that is
+    already another user's primary extension; the PIN is optional, checked and hashed there (A-4, A-6)."""
+    f = {k: request.form.get(k, "").strip()[:200] for k in ("user_id", "first_name", "last_name", "primary_extension")}
+    pin, again = request.form.get("pin", ""), request.form.get("pin_again", "")
+    if pin != again:
+        return _add_page(422, f=f, add_error="The two PINs are not the same; type the PIN twice.", invalid="pin")
+    chosen = None
+    if f["primary_extension"]:
+        chosen = next((x for x in services().directory.extensions() if str(x.id) == f["primary_extension"]), None)
+        if chosen is None:
+            return _add_page(422, f=f, add_error="Choose the primary extension from the list.",
+                               invalid="primary_extension")
+    data = EndUserCreate(user_id=f["user_id"], first_name=f["first_name"], last_name=f["last_name"],
+                         primary_extension=chosen.pattern if chosen else None,
+                         partition=chosen.partition if chosen else None, pin=pin or None)
+    try:
+        user = services().directory.add(data, now())
+    except Refused as refusal:
+        return _add_page(409 if refusal.kind is Kind.CONFLICT else 422, f=f, add_error=refusal.message + ".",
+                           invalid=_ADD_FIELDS.get(refusal.code, refusal.field))
+    log_event("admin_user_added", user=user.user_id, actor=actor())
+    flash(f"User {user.user_id} added{' with a PIN' if user.has_pin else ''}.")
+    return redirect(url_for(".user", user_id=user.user_id))
 
 
 def _user_page(user_id: str, status: int = 200, **context):
