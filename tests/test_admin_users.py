@@ -111,3 +111,28 @@ def test_e2_a_read_only_administrator_cannot_add_a_user(services):
     viewer.login("viewer", "viewer-pass-2026")
     viewer.submit(PAGE, PAGE, {"user_id": "walter", "pin": "", "pin_again": ""}, status=403)
     assert _user(services, "walter") is None
+
+
+def test_e4_s3_the_cli_adds_a_user_through_the_same_service(sqlite_url):
+    """E-4 (``users add``: Directory.add, as the admin UI and the API): a user with an extension and an asked PIN;
+    S-3: another user's primary extension is refused in one line, exit 1; a partition needs its extension."""
+    from click.testing import CliRunner
+
+    from phoneservice.cli import main
+
+    runner = CliRunner()
+
+    def cli(*args, input=None):
+        return runner.invoke(main, ["--database", sqlite_url, *args], input=input, catch_exceptions=False)
+
+    assert cli("init-db", "--demo").exit_code == 0
+    added = cli("users", "add", "mallory", "--first-name", "Mallory", "--extension", "1010", "--partition",
+                "Branch_PT", "--ask-pin", input=f"{PIN}\n{PIN}\n")
+    assert added.exit_code == 0 and "user mallory added (extension 1010, PIN set)" in added.output, added.output
+    shown = cli("users", "show", "mallory").output
+    assert "extension: 1010 (Branch_PT)" in shown and "PIN set: yes" in shown and PIN not in shown
+    taken = cli("users", "add", "trent", "--extension", "1001")
+    assert taken.exit_code == 1 and 'already the primary extension of user "alice"' in taken.output
+    assert cli("users", "show", "trent").exit_code == 1
+    assert cli("users", "add", "mallory").exit_code == 1 and "already exists" in cli("users", "add", "mallory").output
+    assert cli("users", "add", "peggy", "--partition", "Branch_PT").exit_code == 2

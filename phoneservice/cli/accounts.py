@@ -10,12 +10,39 @@ import click
 
 from models.services import site
 from models.storage.settings import load_settings
-from phoneservice.cli.common import _db, refusals
+from phoneservice.cli.common import EXIT_USAGE, _db, _fail, refusals
 
 
 @click.group()
 def users() -> None:
-    """Set PINs, unlock users."""
+    """Add users, set PINs, unlock users."""
+
+
+@users.command("add")
+@click.argument("user_id")
+@click.option("--first-name", default="")
+@click.option("--last-name", default="")
+@click.option("--extension", default=None, help="The primary extension (S-3: one user's at most).")
+@click.option("--partition", default=None, help="The extension's partition, when its number is in several.")
+@click.option("--self-service-id", default=None, help="The self-service user ID (S-3).")
+@click.option("--profile", default=None, help="A user profile (S-7).")
+@click.option("--ask-pin", is_flag=True, help="Ask for a PIN (twice, hidden); without it the user has none yet.")
+@click.pass_context
+@refusals
+def users_add(ctx, user_id, first_name, last_name, extension, partition, self_service_id, profile, ask_pin) -> None:
+    """Add an end user (the API's POST /users and the admin UI's Add a user: Directory.add)."""
+    from models.rules.clock import utcnow
+    from models.services.directory import Directory
+    from models.tables.users import EndUserCreate
+
+    if partition is not None and extension is None:
+        _fail("--partition is the --extension's: give both", EXIT_USAGE)
+    pin = click.prompt("Pin", hide_input=True, confirmation_prompt=True) if ask_pin else None
+    user = Directory(_db(ctx)).add(EndUserCreate(
+        user_id=user_id, first_name=first_name, last_name=last_name, primary_extension=extension,
+        partition=partition, self_service_id=self_service_id, profile=profile, pin=pin), utcnow())
+    click.echo(f"user {user.user_id} added (extension {user.primary_extension or '-'}, "
+               f"PIN {'set' if user.has_pin else 'not set'})")
 
 
 @users.command("set-pin")
