@@ -80,6 +80,11 @@ class Directory:
             return [ExtensionChoice(dn.id, dn.pattern, dn.partition, owner)
                     for dn, owner in queries.extension_choices(session)]
 
+    def check_new_user_id(self, user_id: str) -> None:
+        """Refused as ``add`` would refuse the user ID (taken, blank, too long), before a PIN is asked for."""
+        with self.db.read_session() as session:
+            users.check_new_user_id(session, user_id)
+
     # --- writes ------------------------------------------------------------------
 
     def add(self, data: EndUserCreate, now: datetime) -> EndUserPublic:

@@ -23,15 +23,20 @@ from models.storage.queries import user_query
 from models.tables.users import EndUser, EndUserCreate
 
 
-def add_user(session: Session, data: EndUserCreate) -> EndUser:
-    """A new end user from the API: the table's limits, a unique self-service ID, an
-    existing profile (S-7), and the PIN through ``set_pin`` (A-4 trivial check, A-6 hash)."""
-    user_id = data.user_id
+def check_new_user_id(session: Session, user_id: str) -> None:
+    """A user ID a new user may take: 1 to 128 characters, not blank, no "/", nobody's yet."""
     if not user_id.strip() or "/" in user_id:
         raise field_refusal("bad_user_id", "user_id", '"user_id": 1 to 128 characters, not blank, no "/"')
     check_length(EndUser, "user_id", user_id)
     if session.exec(select(EndUser).where(EndUser.user_id == user_id)).first():
         raise Refused("user_exists", f'user "{user_id}" already exists')
+
+
+def add_user(session: Session, data: EndUserCreate) -> EndUser:
+    """A new end user from the API: the table's limits, a unique self-service ID, an
+    existing profile (S-7), and the PIN through ``set_pin`` (A-4 trivial check, A-6 hash)."""
+    user_id = data.user_id
+    check_new_user_id(session, user_id)
     check_self_service_id(session, data.self_service_id)
     if data.profile is not None:
         existing_profile(session, data.profile)

@@ -37,8 +37,10 @@ def users_add(ctx, user_id, first_name, last_name, extension, partition, self_se
 
     if partition is not None and extension is None:
         _fail("--partition is the --extension's: give both", EXIT_USAGE)
+    directory = Directory(_db(ctx))
+    directory.check_new_user_id(user_id)  # a taken user ID is said before the PIN is asked for
     pin = click.prompt("Pin", hide_input=True, confirmation_prompt=True) if ask_pin else None
-    user = Directory(_db(ctx)).add(EndUserCreate(
+    user = directory.add(EndUserCreate(
         user_id=user_id, first_name=first_name, last_name=last_name, primary_extension=extension,
         partition=partition, self_service_id=self_service_id, profile=profile, pin=pin), utcnow())
     click.echo(f"user {user.user_id} added (extension {user.primary_extension or '-'}, "
