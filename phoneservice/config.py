@@ -195,6 +195,37 @@ class CallControlSection(Section):
             return host != "localhost"
 
 
+class SipFrontSection(Section):
+    """Kamailio started and kept running by ``serve`` (``serve --kamailio``; R-7, R-8).
+
+    ``serve`` writes its ``kamailio.cfg`` and the IVR workers' list into ``dir``,
+    runs it, restarts it when it dies, and stops it with the server. Kamailio
+    listens on ``listen`` (the addresses phones and the PBX reach) at ``port``
+    and answers the product's JSON-RPC on 127.0.0.1 at ``rpc_port``; the
+    callcontrol token, if none is set, is made once and kept in ``dir``."""
+
+    run: bool = False
+    listen: list[str] = ["127.0.0.1"]
+    port: int = Field(default=5060, ge=1, le=65535)
+    rpc_port: int = Field(default=5081, ge=1, le=65535)
+    dir: Path = Path("kamailio")
+    tls_certificate: str | None = None  # PEM: Kamailio also listens on TLS at port + 1 (R-9)
+    tls_private_key: str | None = None
+    ready_timeout: float = Field(default=20.0, gt=0)  # its JSON-RPC port not open by then: killed and restarted
+
+    @field_validator("listen")
+    @classmethod
+    def _ips(cls, listen: list[str]) -> list[str]:
+        if not listen:
+            raise ValueError("at least one address")
+        for address in listen:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r}: an IP address") from None
+        return listen
+
+
 class LogSection(Section):
     level: str = "INFO"
     format: str = Field(default="json", pattern="^(json|text)$")
@@ -218,6 +249,7 @@ class ServerConfig(BaseSettings):
     callmanager: CallManagerSection = CallManagerSection()
     ivr: IvrSection = IvrSection()
     callcontrol: CallControlSection = CallControlSection()
+    sip_front: SipFrontSection = SipFrontSection()
     log: LogSection = LogSection()
     tasks: TasksSection = TasksSection()
     demo: bool = False
@@ -230,6 +262,22 @@ class ServerConfig(BaseSettings):
         if not ipaddress.ip_address(self.ivr.host).is_loopback and not self.callcontrol.remote_kamailio:
             raise ValueError(f"ivr.host: {self.ivr.host} is not a loopback address: the IVR workers listen "
                               "on loopback behind Kamailio (R-7); media_host is the address callers send audio to")
+        return self
+
+    @model_validator(mode="after")
+    def _workers_beside_kamailio(self) -> ServerConfig:
+        """``serve --kamailio`` on the IVR's default port: the workers move to the port after Kamailio's
+        TLS port (5062 by default), unless ``ivr.port`` was given, which must then not collide."""
+        front, ivr = self.sip_front, self.ivr
+        if not front.run or not ivr.workers or ivr.host not in front.listen:
+            return self
+        taken = range(front.port, front.port + 2)  # SIP, then TLS
+        if not set(range(ivr.port, ivr.port + ivr.workers)) & set(taken):
+            return self
+        if "port" in ivr.model_fields_set:
+            raise ValueError(f"ivr.port: the IVR workers ({ivr.port}..{ivr.port + ivr.workers - 1}) would take "
+                             f"Kamailio's port {front.port} on {ivr.host}: choose another --ivr-port")
+        self.ivr = ivr.model_copy(update={"port": front.port + 2})
         return self
 
     @property

@@ -93,3 +93,56 @@ def test_serve_without_kamailio_says_the_ivr_is_unprotected(monkeypatch):
     with pytest.raises(Stop):
         server.run(load_config(ivr={"workers": 0}))
     assert events == []
+
+
+def test_serve_kamailio_puts_the_workers_beside_it_and_names_its_rpc_and_a_kept_token(tmp_path, monkeypatch):
+    """R-7: ``serve --kamailio`` on the IVR's default port moves the workers past Kamailio's SIP and TLS
+    ports; an ivr.port given on Kamailio's port is refused by name; the server talks to that Kamailio
+    (its JSON-RPC on loopback) with a token made once and kept in sip_front.dir (mode 0600)."""
+    from phoneservice.processes.sip_front import with_front
+
+    assert load_config(sip_front={"run": True}).ivr.port == 5062
+    assert load_config(sip_front={"run": True, "listen": ["10.0.0.5"]}).ivr.port == 5060  # not the same address
+    assert load_config(sip_front={"run": True}, ivr={"port": 5090}).ivr.port == 5090
+    with pytest.raises(ConfigError, match="would take Kamailio's port 5060 on 127.0.0.1: choose another --ivr-port"):
+        load_config(sip_front={"run": True}, ivr={"port": 5059, "workers": 2})
+    with pytest.raises(ConfigError, match="sip_front.listen"):
+        load_config(sip_front={"run": True, "listen": ["phones.example"]})
+    config = with_front(load_config(sip_front={"run": True, "dir": str(tmp_path / "k"), "rpc_port": 5181}))
+    assert config.callcontrol.kamailio_rpc_url == "http://127.0.0.1:5181/RPC" and config.callcontrol.registrar
+    kept = tmp_path / "k" / "callcontrol.token"
+    assert kept.read_text().strip() == config.callcontrol.token and kept.stat().st_mode & 0o777 == 0o600
+    again = with_front(load_config(sip_front={"run": True, "dir": str(tmp_path / "k")}))
+    assert again.callcontrol.token == config.callcontrol.token  # kept across restarts
+    given = with_front(load_config(sip_front={"run": True, "dir": str(tmp_path / "g")},
+                                   callcontrol={"token": "t" * 20}))
+    assert given.callcontrol.token == "t" * 20 and not (tmp_path / "g" / "callcontrol.token").exists()
+
+
+def test_serve_kamailio_flags_and_a_missing_kamailio_in_one_line(monkeypatch):
+    """R-7: ``--kamailio --sip-listen --sip-port`` fill [sip_front] (``--host`` is the default address);
+    with no kamailio on PATH, serve says what to install and exits 4 (a tool not installed)."""
+    from click.testing import CliRunner
+
+    from phoneservice.cli.commands import main
+    from phoneservice.processes import server
+
+    seen = {}
+    monkeypatch.setattr(server, "run", lambda config, demo=False: seen.setdefault("c", config))
+    result = CliRunner().invoke(main, ["--database", "sqlite:///unused.db", "serve", "--kamailio", "--host", "10.0.0.5",
+                                       "--sip-port", "5070"])
+    assert result.exit_code == 0, result.output
+    front = seen["c"].sip_front
+    assert (front.run, front.listen, front.port) == (True, ["10.0.0.5"], 5070)
+    seen.clear()
+    CliRunner().invoke(main, ["--database", "sqlite:///unused.db", "serve", "--kamailio", "--sip-listen", "10.0.0.7",
+                              "--sip-listen", "10.0.0.8", "--host", "0.0.0.0"])
+    assert seen["c"].sip_front.listen == ["10.0.0.7", "10.0.0.8"]
+    monkeypatch.undo()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = CliRunner().invoke(main, ["--database", "sqlite:///unused.db", "serve", "--kamailio"])
+    assert result.exit_code == 4
+    assert result.output.strip().splitlines() == [
+        "error: Kamailio is not installed (Debian: apt-get install kamailio kamailio-utils-modules), which serve "
+        "--kamailio runs in front of the IVR workers; install it, or serve without --kamailio and run Kamailio "
+        "yourself (docs/deploy/README.md)"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
-from twisted.internet import error, task
+from twisted.internet import defer, error, task
 from twisted.python.failure import Failure
 
 from phoneservice.processes.ivr_worker import worker_command
@@ -205,6 +205,39 @@ def test_ready_line_marks_a_worker_up_even_in_pieces(rig):
     assert ("ivr_worker_output", {"port": 5072, "pid": 1001, "line": "some noise"}) in supervisor.events
     rig.clock.advance(60)  # the READY deadline was cancelled
     assert not any(p.signals for p in rig.launcher.spawned)
+
+
+def test_a_ready_probe_marks_a_worker_up_when_it_says_yes(rig):
+    """R-8: a program that prints no READY line (Kamailio) is up once ``ready_probe`` answers True;
+    it is asked again after False or an error, only while that start is starting, and ``on_exit``
+    gets the pid of every process that ends (Kamailio's group is killed there)."""
+    answers, asked, ended = iter([False, defer.fail(OSError("refused")), True]), [], []
+
+    def probe(port):
+        asked.append(port)
+        return next(answers)
+
+    supervisor = rig(count=1, ready_probe=probe, probe_every=0.25, on_exit=ended.append)
+    supervisor.startService()
+    assert states(supervisor) == [STARTING] and asked == []
+    rig.clock.advance(0.25)
+    rig.clock.advance(0.25)
+    assert states(supervisor) == [STARTING] and asked == [5071, 5071]
+    rig.clock.advance(0.25)
+    assert states(supervisor) == [UP] and asked == [5071] * 3
+    rig.clock.advance(5)
+    assert asked == [5071] * 3  # up: not asked again
+    first = rig.launcher.spawned[0]
+    first.exit(sig=9)
+    assert ended == [first.pid] and states(supervisor) == [RESTARTING]
+
+
+def test_a_ready_probe_that_never_says_yes_lets_the_ready_timeout_kill_the_worker(rig):
+    """R-8: no answer within ``ready_timeout``: killed (and restarted by its exit), as without a probe."""
+    supervisor = rig(count=1, ready_probe=lambda port: False)
+    supervisor.startService()
+    rig.clock.advance(10)
+    assert rig.launcher.spawned[0].signals == ["KILL"] and states(supervisor) == [STARTING]
 
 
 def test_only_a_few_workers_start_at_once(rig):

@@ -97,6 +97,12 @@ def _socket(proto: str, address: str, port: int) -> str:
     return f"{proto}:{host}:{port}"
 
 
+def callback_url(web_host: str, web_port: int) -> str:
+    """The product's /callcontrol URL for a Kamailio on the same host: loopback when the web listens everywhere."""
+    host = "127.0.0.1" if web_host in ("0.0.0.0", "::", "") else web_host
+    return f"http://{f'[{host}]' if ':' in host else host}:{web_port}/callcontrol"
+
+
 def render(site: KamailioSite | None = None) -> str:
     """kamailio.cfg for ``site`` (the defaults: docs/deploy/kamailio.cfg)."""
     site = site or KamailioSite()

@@ -18,6 +18,7 @@ import click
 from ivr.kamailio import WorkerHost, write_dispatcher_list
 from models.storage.settings import load_settings
 from phoneservice.callcontrol.kamailio import KamailioSite, SiteError, render, write
+from phoneservice.callcontrol.kamailio import callback_url as product_callback_url
 from phoneservice.cli.common import _db, _fail
 from phoneservice.config import ConfigError, load_config
 
@@ -67,12 +68,10 @@ def kamailio_config(ctx, config_file, listen, sip_port, tls_port, tls_certificat
         with _db(ctx).read_session() as session:
             route_point = load_settings(session).ivr_route_point
     rpc_addr, rpc_port = _rpc(rpc, config.callcontrol.kamailio_rpc_url)
-    web_host = "127.0.0.1" if config.web.host in ("0.0.0.0", "::", "") else config.web.host
-    web_host = f"[{web_host}]" if ":" in web_host else web_host
     site = KamailioSite(
         listen=tuple(listen) or DEFAULTS.listen, sip_port=sip_port, tls_port=tls_port,
         tls_certificate=tls_certificate, tls_private_key=tls_private_key, rpc_addr=rpc_addr, rpc_port=rpc_port,
-        callback_url=callback_url or f"http://{web_host}:{config.web.port}/callcontrol",
+        callback_url=callback_url or product_callback_url(config.web.host, config.web.port),
         token=config.callcontrol.token or "", route_point=route_point, min_expires=min_expires,
         max_expires=max_expires, default_expires=default_expires, expiry_check=expiry_check,
         ds_list=str(Path(dispatcher_list).absolute()) if output else dispatcher_list, ctl_socket=ctl_socket)

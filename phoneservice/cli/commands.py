@@ -24,7 +24,7 @@ from models.storage.settings import load_settings, save_settings
 from phoneservice.cli.accounts import activation_codes, admins, tokens, users
 from phoneservice.cli.bat_files import export_bat_file, import_bat_file
 from phoneservice.cli.callcontrol import kamailio_config
-from phoneservice.cli.common import EXIT_USAGE, OperatorGroup, _db, _fail, on_terminal, readable, refusals
+from phoneservice.cli.common import EXIT_MACHINE, EXIT_USAGE, OperatorGroup, _db, _fail, on_terminal, readable, refusals
 from phoneservice.cli.devicedefaults import device_defaults
 from phoneservice.cli.devicepools import device_pools
 from phoneservice.cli.phones import devices
@@ -167,18 +167,28 @@ def settings_set_auth_code(ctx, code: str) -> None:
 @click.option("--ivr-workers", type=click.IntRange(0, 256),
               help="IVR worker processes, 4 calls each; default 1, 0: no IVR.")
 @click.option("--ivr-port", type=click.IntRange(1, 65535),
-              help="SIP port of the first IVR worker, the others on the next ones; default 5060.")
+              help="SIP port of the first IVR worker, the others on the next ones; default 5060 "
+                   "(with --kamailio on 5060: 5062).")
 @click.option("--web-processes", type=click.IntRange(1, 64),
               help="Processes serving the web port; default 1. One per core for a storm of phones.")
 @click.option("--host", help="Listen on this address for every service (default 127.0.0.1); the IVR workers' "
                               "audio too, their SIP stays on loopback behind Kamailio (R-7).")
+@click.option("--kamailio", "run_kamailio", is_flag=True,
+              help="Run Kamailio in front of the IVR workers as the phones' registrar, and keep it running "
+                   "(R-7, R-8; [sip_front] settings).")
+@click.option("--sip-listen", multiple=True, metavar="ADDR",
+              help="With --kamailio: an address phones and the PBX reach (repeat for more); default --host, "
+                   "else 127.0.0.1.")
+@click.option("--sip-port", type=click.IntRange(1, 65535), help="With --kamailio: its SIP port; default 5060.")
 @click.pass_context
-def serve(ctx, demo, config_file, web_port, config_port, tftp_port, ivr_workers, ivr_port, web_processes, host) -> None:
-    """Run the server: web, config files over HTTP, TFTP and the IVR workers."""
+def serve(ctx, demo, config_file, web_port, config_port, tftp_port, ivr_workers, ivr_port, web_processes, host,
+          run_kamailio, sip_listen, sip_port) -> None:
+    """Run the server: web, config files over HTTP, TFTP and the IVR workers (and Kamailio: --kamailio)."""
     # Loaded here, not at the top: the other commands start without Twisted and Flask.
     from phoneservice.config import ConfigError, load_config
     from phoneservice.observe import setup_logging
     from phoneservice.processes.server import run
+    from phoneservice.processes.sip_front import FrontError, kamailio_binary
 
     overrides: dict = {}
     if ctx.obj["url"]:
@@ -192,10 +202,22 @@ def serve(ctx, demo, config_file, web_port, config_port, tftp_port, ivr_workers,
         for section in ("web", "config_http", "tftp"):
             overrides.setdefault(section, {})["host"] = host
         overrides.setdefault("ivr", {})["media_host"] = host  # the workers' SIP stays on loopback (R-7)
+    front = {"run": True} if run_kamailio else {}
+    if sip_listen or (host and run_kamailio and host not in ("0.0.0.0", "::")):
+        front["listen"] = list(sip_listen) or [host]
+    if sip_port is not None:
+        front["port"] = sip_port
+    if front:
+        overrides["sip_front"] = front
     try:
         config = load_config(config_file, **overrides)
     except ConfigError as exc:
         _fail(str(exc))
+    if config.sip_front.run:
+        try:
+            kamailio_binary()
+        except FrontError as exc:
+            _fail(str(exc), EXIT_MACHINE)
     setup_logging(config.log.level, config.log.format)
     run(config, demo=demo or config.demo)
 

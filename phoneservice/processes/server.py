@@ -31,6 +31,7 @@ from phoneservice.configfiles.tftp import TFTPService
 from phoneservice.configfiles.warm import WarmFiles
 from phoneservice.demo import load_demo_once
 from phoneservice.observe import Metrics, log_event, start_shared_metrics, write_processes
+from phoneservice.processes import sip_front as front
 from phoneservice.processes import webprocs
 from phoneservice.processes.access import LoggedSite
 from phoneservice.processes.bufferedwsgi import BufferedWSGI
@@ -134,6 +135,12 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
         services.ivr.setServiceParent(root)
         supervisors.append(services.ivr)
         services.metrics.live(services.metrics.calls_active, services.ivr.calls)  # the workers' CALLS lines
+
+    if config.sip_front.run:  # R-7, R-8: Kamailio in front of the workers, kept running like them
+        argv = front.prepare(config, services.site_settings.current()["ivr_route_point"])
+        services.sip_front = front.supervisor(config, argv, reactor)
+        services.sip_front.setServiceParent(root)
+        supervisors.append(services.sip_front)
 
     reconcile = callcontrol.reconcile_service(config.callcontrol, services.registrations, reactor)
     if reconcile is not None:  # R-3: the registrar's location table at start and at intervals; expiries
@@ -246,12 +253,14 @@ def run(config: ServerConfig, demo: bool = False) -> None:
     """``phone-migration serve``: upgrade the schema, build, run until SIGTERM/SIGINT."""
     from twisted.internet import reactor
 
+    if config.sip_front.run:  # (serve checked that Kamailio is installed)
+        config = front.with_front(config)
     db = Database(config.database.url)
     db.upgrade()
     if demo:
         load_demo_once(db)
     db.dispose()
-    if config.ivr.workers and not config.callcontrol.kamailio_rpc_url:  # R-7
+    if config.ivr.workers and not config.callcontrol.kamailio_rpc_url:  # R-7 (serve --kamailio sets it)
         log_event("ivr_unprotected", logging.WARNING, sip=f"{config.ivr.host}:{config.ivr.port}",
                   reason="no Kamailio configured (callcontrol.kamailio_rpc_url): the IVR workers listen on "
                          "loopback only, so only this host can call the IVR; run Kamailio in front "
@@ -271,7 +280,9 @@ def run(config: ServerConfig, demo: bool = False) -> None:
         log_event("server_started", web=f"{config.web.host}:{config.web.port}",
                   config_http=f"{config.config_http.host}:{config.config_http.port}",
                   tftp=f"{config.tftp.host}:{config.tftp.port}", database=services.db.dialect, demo=demo,
-                  ivr_workers=config.ivr.workers, ivr=f"{config.ivr.host}:{config.ivr.port}")
+                  ivr_workers=config.ivr.workers, ivr=f"{config.ivr.host}:{config.ivr.port}",
+                  sip_front=f"kamailio on {','.join(config.sip_front.listen)}:{config.sip_front.port}"
+                  if config.sip_front.run else None)
 
     def stopping():
         services.draining = True

@@ -9,7 +9,8 @@ One supervisor class for both kinds of worker the server runs:
 - the web workers (``web.processes``, ``phoneservice.processes.webprocs``):
   their "port" is their number, from 1, and they inherit the web port's socket.
 
-What it asks of a worker: print ``READY <port>`` on stdout once it serves
+What it asks of a worker: print ``READY <port>`` on stdout once it serves, or,
+for a program that cannot (Kamailio), answer ``ready_probe(port)`` with True
 (and, for the IVR workers, ``CALLS <n>`` whenever its number of calls changes:
 ``pm_ivr_calls_active`` is their sum), and on SIGTERM stop taking new work, finish what it has and exit 0. What a
 worker is and how it starts is the caller's: ``command(port)`` gives its argv,
@@ -101,7 +102,7 @@ def summarize(workers: tuple[WorkerStatus, ...]) -> dict:
 
 
 # --- a worker's command ---------------------------------------------------------
-# Runs in the child before the worker replaces it (execv keeps the pid): its own
+# Runs in the child before the worker replaces it (execvp keeps the pid): its own
 # session, so a Ctrl-C on the server's terminal reaches only the server, which
 # drains the workers; and SIGTERM when the server dies without draining (Linux
 # PR_SET_PDEATHSIG, kept across execve), so no orphan keeps holding the port.
@@ -112,13 +113,19 @@ _LAUNCH = (
     "    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)\n"
     "except (OSError, AttributeError):\n"
     "    pass\n"
-    "os.execv(sys.executable, [sys.executable] + sys.argv[1:])\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n"
 )
+
+
+def child_exec(argv: list[str], python: str = sys.executable) -> list[str]:
+    """argv for a supervised child running ``argv``, launched through ``_LAUNCH``: the child is the leader
+    of its own process group (its pid is the group's id)."""
+    return [python, "-I", "-S", "-c", _LAUNCH, *argv]
 
 
 def child_command(module: str, *args: str, python: str = sys.executable) -> list[str]:
     """argv for a supervised child ``python -m module args``, launched through ``_LAUNCH``."""
-    return [python, "-I", "-S", "-c", _LAUNCH, "-m", module, *args]
+    return child_exec([python, "-m", module, *args], python)
 
 
 # --- the service ------------------------------------------------------------------
@@ -175,7 +182,8 @@ class WorkerSupervisor(service.Service):
                  policy: RestartPolicy = RestartPolicy(), ready_timeout: float = 30.0, start_concurrency: int = 4,
                  drain_timeout: float = 15.0, kill_grace: float = 5.0, log=log_event, label: str | None = None,
                  child_fds: Mapping[int, int] | None = None,
-                 on_exit: Callable[[int], None] | None = None) -> None:
+                 on_exit: Callable[[int], None] | None = None,
+                 ready_probe: Callable[[int], defer.Deferred] | None = None, probe_every: float = 0.25) -> None:
         """``spawn`` is ``reactor.spawnProcess``; ``command(port)`` the worker's argv.
 
         ``name`` ("ivr", "web") prefixes the log events and the metrics; ``label``
@@ -183,11 +191,16 @@ class WorkerSupervisor(service.Service):
         At most ``start_concurrency`` workers start at once (a start costs about a
         second of CPU): fifty workers on two cores would otherwise all miss
         their ``ready_timeout`` together and be killed and restarted together.
+        ``ready_probe(port)``, when given, is asked every ``probe_every`` seconds
+        while a worker starts; its Deferred's True counts as the READY line.
+        ``on_exit(pid)`` runs after each worker's exit (Kamailio's children
+        outlive a SIGKILLed main process: it kills their process group).
         """
         self.name = name  # also the Twisted service's name
         self.label = label or name
         self._child_fds = dict(child_fds or {})  # descriptors passed on (the web port's listening socket)
         self._on_exit = on_exit  # called with a dead worker's pid
+        self._ready_probe, self._probe_every = ready_probe, probe_every
         self._workers = [_Worker(first_port + i) for i in range(count)]
         self._clock, self._spawn, self._command = clock, spawn, command
         self._env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
@@ -278,6 +291,21 @@ class WorkerSupervisor(service.Service):
         worker.timer = self._clock.callLater(self.ready_timeout, self._not_ready, worker)
         self._log(f"{self.name}_worker_spawned", port=worker.port, pid=worker.pid, restarts=worker.restarts)
         self._publish()
+        if self._ready_probe is not None:
+            self._clock.callLater(self._probe_every, self._probe, worker, proto)
+
+    def _probe(self, worker: _Worker, proto: _WorkerProtocol) -> None:
+        """Ask ``ready_probe`` until it says yes, while this start of the worker is still starting."""
+        if proto is not worker.protocol or worker.state != STARTING:
+            return
+
+        def answered(ready) -> None:
+            if ready is True:
+                self._ready(worker, proto)
+            elif proto is worker.protocol and worker.state == STARTING:
+                self._clock.callLater(self._probe_every, self._probe, worker, proto)
+
+        defer.maybeDeferred(self._ready_probe, worker.port).addErrback(lambda _: False).addCallback(answered)
 
     def _line(self, worker: _Worker, proto: _WorkerProtocol, line: str) -> None:
         if proto is not worker.protocol or not line:
@@ -293,6 +321,11 @@ class WorkerSupervisor(service.Service):
             return
         if line != f"READY {worker.port}":
             self._log(f"{self.name}_worker_unexpected_ready", logging.WARNING, port=worker.port, line=line[:200])
+        self._ready(worker, proto)
+
+    def _ready(self, worker: _Worker, proto: _WorkerProtocol) -> None:
+        if proto is not worker.protocol or worker.state != STARTING:
+            return
         worker.cancel_timer()
         worker.state, worker.ready_at = UP, self._clock.seconds()
         self._log(f"{self.name}_worker_up", port=worker.port, pid=worker.pid, restarts=worker.restarts)

@@ -6,7 +6,8 @@ It answers 503 whenever a load balancer or an orchestrator should act (R-8):
 the database does not answer, the server drains, or the IVR runs no worker
 (``degraded``: a worker is dead or still starting, and no call can be taken).
 ``ivr.sip_front`` says whether Kamailio stands between the workers and the
-network (R-7): ``unprotected`` when no registrar is configured.
+network (R-7): ``unprotected`` when no registrar is configured; ``ivr.kamailio``
+is that Kamailio's state when ``serve --kamailio`` runs it.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def healthz():
 
 
 def no_ivr_worker(ivr: dict) -> bool:
-    """R-8: the IVR is configured here and not one of its workers is up."""
-    return ivr.get("status") == "down"
+    """R-8: the IVR is configured here and not one of its workers is up, or the Kamailio this process
+    runs in front of them (serve --kamailio) is down, so no call reaches them."""
+    return ivr.get("status") == "down" or ivr.get("kamailio", {}).get("status") == "down"
 
 
 @blueprint.get("/metrics")

@@ -62,6 +62,7 @@ class Services:
     metrics: Metrics
     screen_sessions: SessionStore | None = None  # in the database: any web process serves any screen
     ivr: Workers | None = None  # the IVR workers' supervisor when they run in this process
+    sip_front: Workers | None = None  # Kamailio's, when this process runs it (serve --kamailio)
     draining: bool = False
     cache_warm: bool = False  # every known phone's config rendered once since the start
     process: str = "main"  # or "web worker N" (phoneservice.processes.web_worker)
@@ -107,6 +108,8 @@ class Services:
             ivr = self.ivr.health() if self.ivr is not None else {"status": "disabled", "up": 0, "workers": []}
             if self.ivr is not None:  # R-7: is Kamailio in front of the workers?
                 ivr = {**ivr, "sip_front": "kamailio" if self.config.callcontrol.kamailio_rpc_url else "unprotected"}
+            if self.sip_front is not None:  # R-8: the Kamailio this process runs, up or coming back
+                ivr = {**ivr, "kamailio": self.sip_front.health()}
             return {"ivr": ivr, "config_cache": "warm" if self.cache_warm else "warming", "draining": self.draining}
         main = read_status() or {"ivr": {"status": "unknown", "up": 0, "workers": []}, "config_cache": "warming",
                                  "draining": False}
