@@ -68,6 +68,7 @@ GC_EVERY = 5.0  # seconds between cyclic garbage collections (reactor thread onl
 HANGUP_GRACE = 3.0  # seconds for BYEs to complete after the drain deadline
 # I-1: what the worker serves (pjsip's invite session: INVITE, ACK, BYE, CANCEL, UPDATE; OPTIONS; INFO for DTMF)
 SERVED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE")
+UNSUPPORTED = ("100rel", "norefersub")  # I-1: they need PRACK and REFER, which are not served
 TRANSACTION_TIMEOUT_MS = 3000  # I-3: a 2xx never ACKed frees its call slot after this, plus as long for the BYE
 RTP_BASE, RTP_SLOTS, RTP_PORTS = 10000, 200, 100  # worker RTP ranges in 10000-29999 (below the ephemeral ports), by SIP port
 
@@ -221,12 +222,15 @@ class Worker:
                 self._wake.arm()
 
     def _serve_only(self, pj) -> dict:
-        """I-1 and I-3 through ``ivr.native``: Allow lists what is served; an unacknowledged answer frees its slot."""
+        """I-1 and I-3 through ``ivr.native``: Allow and Supported list what is served; an unacknowledged answer
+        frees its slot."""
         try:
             native = Pjsip.load(pj)
             dropped = native.serve_only(SERVED_METHODS)
+            unsupported = native.support_only(UNSUPPORTED)
             native.transaction_timeout(TRANSACTION_TIMEOUT_MS)
-            return {"allow": native.allowed(), "not_allowed": dropped, "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS}
+            return {"allow": native.allowed(), "not_allowed": dropped, "supported": native.supported(),
+                    "not_supported": unsupported, "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS}
         except (OSError, AttributeError, NativeError) as exc:  # another wheel: serve as before, and say so
             log_event("ivr_native_failed", logging.WARNING, error=error_text(exc))
             return {}

@@ -1,4 +1,5 @@
-"""I-1, I-3: ``ivr.native`` edits pjsip's Allow capability in place and sets its transaction timeout.
+"""I-1, I-3: ``ivr.native`` edits pjsip's Allow and Supported capabilities in place and sets its
+transaction timeout.
 
 The library is faked: an ``Allow`` header laid out as pjsip 2.15's
 ``pjsip_generic_array_hdr`` in memory this test owns (no pjsua2 here,
@@ -11,8 +12,8 @@ import ctypes
 
 import pytest
 
-from ivr.native import PJSIP_H_ALLOW, NativeError, Pjsip, _ArrayHeader
-from ivr.worker import SERVED_METHODS
+from ivr.native import PJSIP_H_ALLOW, PJSIP_H_SUPPORTED, NativeError, Pjsip, _ArrayHeader
+from ivr.worker import SERVED_METHODS, UNSUPPORTED
 
 PJSUA_DEFAULT = ("PRACK", "INVITE", "ACK", "BYE", "CANCEL", "UPDATE", "INFO", "SUBSCRIBE", "NOTIFY", "REFER",
                  "MESSAGE", "OPTIONS")
@@ -33,7 +34,7 @@ class FakeLib:
         return 1
 
     def pjsip_endpt_get_capability(self, endpoint, htype, name) -> int:
-        return ctypes.addressof(self.header) if htype == PJSIP_H_ALLOW else 0
+        return ctypes.addressof(self.header) if htype == self.header.type or self.header.type == 7 else 0
 
     def pjsip_tsx_set_timers(self, t1, t2, t4, td) -> None:
         self.timers.append((t1, t2, t4, td))
@@ -63,3 +64,16 @@ def test_i3_transaction_timeout_leaves_t1_t2_t4():
     lib = FakeLib()
     Pjsip(lib).transaction_timeout(3000)
     assert lib.timers == [(0, 0, 0, 3000)]
+
+
+def test_i1_supported_drops_100rel_and_norefersub():
+    """I-1: no reliable provisional answers (they need PRACK) and no REFER subscription: the Supported
+    capability keeps the other extensions in their order; an Allow header is not taken for it."""
+    lib = FakeLib(values=("replaces", "100rel", "timer", "norefersub"), name=b"Supported", htype=PJSIP_H_SUPPORTED)
+    native = Pjsip(lib)
+    assert native.support_only(UNSUPPORTED) == ["100rel", "norefersub"]
+    assert native.supported() == ["replaces", "timer"]
+    with pytest.raises(NativeError):
+        Pjsip(FakeLib(values=("Bad Value",), name=b"Supported", htype=PJSIP_H_SUPPORTED)).support_only(UNSUPPORTED)
+    with pytest.raises(NativeError):
+        Pjsip(FakeLib()).support_only(UNSUPPORTED)  # only an Allow capability there: no Supported

@@ -40,7 +40,8 @@ def events(log: str, name: str) -> list[dict]:
 
 
 def test_i1_answers_allow_only_the_methods_the_ivr_serves(worker, caller):
-    """I-1: the 180, the 200 OK and the OPTIONS answer list no PRACK, MESSAGE, REFER, SUBSCRIBE or NOTIFY."""
+    """I-1: the 180, the 200 OK and the OPTIONS answer list no PRACK, MESSAGE, REFER, SUBSCRIBE or NOTIFY,
+    and support no extension that needs them."""
     dialog = caller.invite()
     ok = caller.until_final(dialog)
     assert ok.status == 200
@@ -53,6 +54,10 @@ def test_i1_answers_allow_only_the_methods_the_ivr_serves(worker, caller):
     assert caller.hang_up(dialog).status == 200
     [ready] = events(worker.log(), "ivr_worker_ready")
     assert set(ready["not_allowed"]) == {"PRACK", "MESSAGE", "REFER", "SUBSCRIBE", "NOTIFY"}
+    # no 100rel (it needs PRACK) and no norefersub (REFER) in Supported either
+    supported = {tag.strip() for value in ok.all("Supported") for tag in value.split(",")}
+    assert supported and not supported & {"100rel", "norefersub"}, supported
+    assert set(ready["not_supported"]) == {"100rel", "norefersub"} and "100rel" not in ready["supported"]
 
 
 def test_i1_refer_in_a_call_is_refused(worker, caller):
