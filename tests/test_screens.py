@@ -433,3 +433,13 @@ def test_c12_the_loser_of_a_race_is_told_what_every_door_says(services, phone):
     with services.db.session() as s:
         codes = s.exec(select(MigrationRecord.code).where(MigrationRecord.outcome == "refused")).all()
     assert codes.count("already_migrated") == 2
+
+
+@pytest.mark.parametrize("ext", ["", "1" * 49])
+def test_a2_an_empty_or_overlong_extension_says_what_to_do_in_words_a_screen_can_follow(phone, ext):
+    """A-2, C-12: the engine's bad-entry sentence is the same for every door, so it names no key only the
+    IVR has (no "pound key" on a screen, whose input has a Submit soft key)."""
+    p, first = start(phone)
+    screen = p.submit(p.choose(first, "Replace"), ext=ext)
+    assert "That entry is not valid. Enter your extension." in screen.text
+    assert "pound" not in screen.text

@@ -139,7 +139,7 @@ class SelfService:
         attempt.dn_id = attempt.user_id = attempt.user_name = attempt.role = None
         attempt.extension = entry
         if not entry or len(entry) > 48:
-            self._fail(attempt, Refused("bad_entry", "Enter your extension, then press the pound key"))
+            self._fail(attempt, Refused("bad_entry", "That entry is not valid. Enter your extension"))
         with self.db.read_connection() as connection:
             settings = load_settings(connection)
             if settings.identification == "self_service_user_id":
