@@ -13,6 +13,7 @@ import time
 import zipfile
 
 import pytest
+from sqlmodel import select
 
 from models.services.demo import ADMIN_PASSWORD, ADMIN_USER
 from models.services.tasks import BATCH_HOOKS
@@ -145,14 +146,16 @@ def test_create_task_and_refusals(admin):
 
 def test_upload_a_mixed_csv_shows_three_eligibilities_with_reasons(services, admin):
     add_phones(services, 1, start=1)
+    add_phones(services, 1, model="8851NR", start=2)
+    add_phones(services, 1, model="7821", start=3)
     admin.post("/admin/tasks", {"name": TASK, "kind": "license_and_device", "direction": "enterprise_to_mpp"})
     bad = "USER,user9@example.com,,,IP,8851,not-a-mac,HQ,False"
     response = upload(admin, csv_bytes(row(1, "8851"), row(2, "8851NR"), row(3, "7821"), bad))
     assert response.headers["Location"] == f"/admin/tasks/{TASK}"
     page = text_of(admin.get(f"/admin/tasks/{TASK}"))
-    assert "Added Errors Total uploaded 3 1 3" in page
+    assert "Added Refused rows Total uploaded 3 1 3" in page  # F-6b: a bad row is refused, not an error
     assert "Row 5, MAC Address" in page and "Download the errors CSV" in page
-    assert "Ready with errors" in page
+    assert "Ready: 1 device to migrate, 2 devices not eligible" in page  # F-6b
     for eligibility in ("eligible", "ineligible", "unknown"):
         assert re.search(rf'class="badge {eligibility}"', admin.get(f"/admin/tasks/{TASK}").get_data(as_text=True))
     assert "VID" in page  # the reason of the unknown 7821
@@ -185,6 +188,7 @@ def test_upload_file_name_rule_and_missing_file(admin):
 
 def test_start_runs_in_the_background_until_complete_then_downloads(services, admin):
     add_phones(services, 3)
+    add_phones(services, 1, model="8851NR", start=3)
     admin.post("/admin/tasks", {"name": TASK, "kind": "license_and_device", "direction": "enterprise_to_mpp"})
     upload(admin, csv_bytes(row(0), row(1), row(2), row(3, "8851NR")))
     assert "TFTP server" in text_of(admin.post(f"/admin/tasks/{TASK}/start", {"tftp_server": "bad server!"}, 422,
@@ -194,7 +198,11 @@ def test_start_runs_in_the_background_until_complete_then_downloads(services, ad
     assert (progress["done"], progress["total"], progress["percent"]) == (3, 3, 100)
     assert progress["counts"] == {"complete": 3, "error": 1}
     html = admin.get(f"/admin/tasks/{TASK}").get_data(as_text=True)
-    assert '<progress max="3" value="3">' in html and 'http-equiv="refresh"' not in html  # no longer live
+    assert 'http-equiv="refresh"' not in html and "<iframe" not in html  # no longer live
+    page = text_of(admin.get(f"/admin/tasks/{TASK}"))
+    assert "Finished: 3 pushed" in page  # F-6b, F-6d: pushed, and no phone reports the load yet
+    assert "0 of 3 pushed devices confirmed by the phone; 3 pushed, waiting for the phone" in page
+    assert '<rect class="pushed" x="0.0" y="0" width="100.0"' in html
     report = admin.get(f"/admin/tasks/{TASK}/report.csv")
     assert report.mimetype == "text/csv" and "attachment" in report.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(report.get_data(as_text=True))))
@@ -226,8 +234,16 @@ def test_pause_between_batches_then_resume_until_complete(services, admin):
     try:
         admin.post(f"/admin/tasks/{TASK}/start", {"tftp_server": "10.0.0.5"}, page=f"/admin/tasks/{TASK}")
         assert reached.wait(10)
-        live = admin.get(f"/admin/tasks/{TASK}").get_data(as_text=True)
-        assert '<meta http-equiv="refresh" content="2">' in live and '<progress max="250" value="200">' in live
+        response = admin.get(f"/admin/tasks/{TASK}")
+        live = response.get_data(as_text=True)  # F-6: the page does not refresh; its summary frame does
+        assert '<meta http-equiv="refresh"' not in live and f'src="/admin/tasks/{TASK}/summary"' in live
+        assert "frame-src 'self'" in response.headers["Content-Security-Policy"]
+        frame = admin.get(f"/admin/tasks/{TASK}/summary")
+        summary = frame.get_data(as_text=True)
+        assert '<meta http-equiv="refresh" content="2">' in summary and 'width="80.0"' in summary
+        assert "frame-ancestors 'self'" in frame.headers["Content-Security-Policy"]
+        assert frame.headers["X-Frame-Options"] == "SAMEORIGIN" and len(frame.data) < 8000
+        assert re.findall(r'action="/admin/tasks/[^/]+/(\w+)"', summary) == ["pause", "cancel"]  # F-6c
         assert admin.progress()["running"] is True
         admin.post(f"/admin/tasks/{TASK}/start", {}, page=f"/admin/tasks/{TASK}")  # in progress: a no-op, one runner
         admin.post(f"/admin/tasks/{TASK}/pause", {}, page=f"/admin/tasks/{TASK}")
@@ -240,7 +256,9 @@ def test_pause_between_batches_then_resume_until_complete(services, admin):
     progress = admin.progress()
     assert (progress["status"], progress["paused"], progress["done"], progress["total"], progress["running"]) == (
         "In progress", True, 200, 250, False)
-    assert 'http-equiv="refresh"' not in admin.get(f"/admin/tasks/{TASK}").get_data(as_text=True)  # paused
+    paused = admin.get(f"/admin/tasks/{TASK}").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in paused and "<iframe" not in paused  # paused
+    assert re.findall(r'action="/admin/tasks/[^/]+/(\w+)"', paused) == ["resume", "cancel"]  # F-6c
     admin.post(f"/admin/tasks/{TASK}/resume", {}, page=f"/admin/tasks/{TASK}")
     progress = admin.wait_for("Complete")
     assert (progress["done"], progress["counts"]) == (250, {"complete": 250})
@@ -250,11 +268,17 @@ def test_pause_between_batches_then_resume_until_complete(services, admin):
 
 
 def test_cancel_retry_and_refresh(services, admin):
-    add_phones(services, 1)
+    add_phones(services, 2)
     admin.post("/admin/tasks", {"name": TASK, "kind": "license_and_device", "direction": "enterprise_to_mpp"})
-    upload(admin, csv_bytes(row(0), row(1)))  # mac(1) is not in the database: it fails
+    upload(admin, csv_bytes(row(0), row(1)))
+    with services.db.session() as session:  # mac(1)'s phone is deleted after the upload: its push fails
+        session.delete(session.exec(select(Device).where(Device.name == "SEP" + mac(1))).one())
     admin.post(f"/admin/tasks/{TASK}/start", {"tftp_server": "10.0.0.5"}, page=f"/admin/tasks/{TASK}")
     assert admin.wait_for("Complete")["counts"] == {"complete": 1, "failed": 1}
+    html = admin.get(f"/admin/tasks/{TASK}").get_data(as_text=True)
+    assert "Finished with 1 failed (1 pushed)" in text_of(admin.get(f"/admin/tasks/{TASK}"))  # F-6b
+    assert '<rect class="failed" x="50.0" y="0" width="50.0"' in html  # F-6b: the bar shows the failed apart
+    assert re.findall(r'action="/admin/tasks/[^/]+/(\w+)"', html) == ["retry", "refresh"]  # F-6c
     add_phones(services, 1, start=1)
     response = admin.post(f"/admin/tasks/{TASK}/retry", {}, page=f"/admin/tasks/{TASK}")
     assert "1 device ready for migration again" in text_of(admin.get(response.headers["Location"]))
@@ -263,3 +287,27 @@ def test_cancel_retry_and_refresh(services, admin):
     assert admin.wait_for("Complete")["counts"] == {"complete": 2}
     assert "not in progress" in text_of(admin.post(f"/admin/tasks/{TASK}/cancel", {}, 409, page=f"/admin/tasks/{TASK}"))
     admin.post("/admin/tasks/no-such-task/pause", {}, 404)
+
+
+def test_devices_are_paged_and_unknown_macs_are_said_at_upload(services, admin):
+    """F-6, F-6b: 50 devices a page, the filter kept from page to page; a MAC the site does not know
+    is an *Unknown device* from the upload on, not *Ready*."""
+    add_phones(services, 120)
+    admin.post("/admin/tasks", {"name": TASK, "kind": "license_and_device", "direction": "enterprise_to_mpp"})
+    upload(admin, csv_bytes(*(row(i) for i in range(122))))  # the last two are unknown here
+
+    def macs(query: str = "") -> list[str]:
+        html = admin.get(f"/admin/tasks/{TASK}?{query}").get_data(as_text=True)
+        return re.findall(r"<td>(00CCFC[0-9A-F]{6})</td>", html)
+
+    html = admin.get(f"/admin/tasks/{TASK}").get_data(as_text=True)
+    assert macs() == [mac(i) for i in range(50)] and f'href="/admin/tasks/{TASK}?page=2">next' in html
+    assert macs("page=3") == [mac(i) for i in range(100, 122)]
+    assert macs("page=9") == [] and macs("page=x") == macs()  # past the end; a bad number is page 1
+    assert macs("state=unknown_device") == [mac(120), mac(121)]
+    unknown = text_of(admin.get(f"/admin/tasks/{TASK}?state=unknown_device"))
+    assert "Devices 2 match" in unknown and "Unknown device" in unknown
+    assert "Ready: 120 devices to migrate, 2 devices unknown to the site" in unknown
+    ready = admin.get(f"/admin/tasks/{TASK}?state=ready&page=2").get_data(as_text=True)
+    assert f'href="/admin/tasks/{TASK}?page=3&amp;state=ready">next' in ready
+    assert len(ready) < 100_000

@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from sqlmodel import col, select
 
 from models.services.admins import create_token
 from models.services.tasks import BATCH_HOOKS
@@ -125,7 +126,9 @@ def test_create_and_refusals(api):
     assert (body["status"], body["kind"], body["direction"], body["include_unknown"]) == (
         "Draft", "license_only", "mpp_to_enterprise", True)
     assert body["progress"] == {"status": "Draft", "paused": False, "total": 0, "done": 0, "percent": 0,
-                                "counts": {}, "running": False}
+                                "counts": {}, "running": False, "summary": "Draft: upload its devices",
+                                "confirmed": 0, "to_confirm": 0, "confirmation": None, "actions": ["upload"],
+                                "bar": []}  # F-6b, F-6c: a draft can only be uploaded to
     problem_of(api.post("/tasks", {"name": TASK}), 409, "task_exists")
     assert problem_of(api.post("/tasks", {"name": "has space"}), 422, "bad_task_name")["errors"][0]["field"] == "name"
     problem_of(api.post("/tasks", {"name": "x", "kind": "other"}), 422, "invalid")
@@ -141,6 +144,8 @@ def test_create_and_refusals(api):
 
 def test_upload_mixed_csv_then_devices_with_filters_and_pages(api):
     add_phones(api.services, 1, start=1)
+    add_phones(api.services, 1, model="8851NR", start=2)
+    add_phones(api.services, 1, model="7821", start=3)
     ok(api.post("/tasks", {"name": TASK}), 201)
     bad = "USER,user9@example.com,,,IP,8851,not-a-mac,HQ,False"
     result = ok(api.upload(csv_text(row(1), row(2, "8851NR"), row(3, "7821"), bad)))
@@ -183,6 +188,7 @@ def test_upload_bodies_and_file_name_rule(api):
 
 def test_start_wait_complete_and_status_report(api):
     add_phones(api.services, 3)
+    add_phones(api.services, 1, model="8851NR", start=3)
     ok(api.post("/tasks", {"name": TASK}), 201)
     ok(api.upload(csv_text(row(0), row(1), row(2), row(3, "8851NR"))))
     assert problem_of(api.post(f"/tasks/{TASK}/start", {"tftp_server": "no spaces allowed"}), 422,
@@ -197,7 +203,8 @@ def test_start_wait_complete_and_status_report(api):
     assert sorted((r["MAC Address"], r["State"]) for r in rows) == [
         (mac(0), "complete"), (mac(1), "complete"), (mac(2), "complete"), (mac(3), "error")]
     assert ok(api.post(f"/tasks/{TASK}/refresh"))["count"] == 0
-    problem_of(api.post(f"/tasks/{TASK}/cancel"), 409, "task_not_in_progress")
+    problem_of(api.post(f"/tasks/{TASK}/cancel"), 409, "task_not_in_progress")  # F-6c
+    problem_of(api.post(f"/tasks/{TASK}/start"), 409, "nothing_to_migrate")
 
 
 def test_one_task_in_progress_pause_resume_cancel_retry(api):
@@ -205,6 +212,7 @@ def test_one_task_in_progress_pause_resume_cancel_retry(api):
     ok(api.post("/tasks", {"name": TASK}), 201)
     ok(api.upload(csv_text(*(row(i) for i in range(250)))))
     ok(api.post("/tasks", {"name": "second"}), 201)
+    add_phones(api.services, 2, start=300)
     ok(api.upload(csv_text(row(300), row(301)), name="second"))
     reached, release = threading.Event(), threading.Event()
 
@@ -218,8 +226,10 @@ def test_one_task_in_progress_pause_resume_cancel_retry(api):
         ok(api.post(f"/tasks/{TASK}/start", {"tftp_server": "10.0.0.5"}))
         assert reached.wait(10)
         problem_of(api.post("/tasks/second/start", {"tftp_server": "10.0.0.5"}), 409, "task_in_progress")
+        problem_of(api.post(f"/tasks/{TASK}/resume"), 409, "task_not_paused")  # F-6c: it runs
         paused = ok(api.post(f"/tasks/{TASK}/pause"))
         assert paused["progress"]["paused"] is True
+        assert paused["progress"]["actions"] == ["resume", "cancel"]  # F-6c: what the API offers now
     finally:
         release.set()
         BATCH_HOOKS.remove(hold_after_batch_1)
@@ -231,9 +241,13 @@ def test_one_task_in_progress_pause_resume_cancel_retry(api):
         "In progress", True, 200, False)
     ok(api.post(f"/tasks/{TASK}/resume"))
     assert api.wait_for("Complete")["counts"] == {"complete": 250}
-    # the second task: its devices are not in the database, so they fail; retry after adding them
+    # the second task: its phones were deleted after the upload, so they fail; retry after adding them
+    with api.services.db.session() as session:
+        for device in session.exec(select(Device).where(col(Device.name).in_(["SEP" + mac(300), "SEP" + mac(301)]))):
+            session.delete(device)
     ok(api.post("/tasks/second/start", {"tftp_server": "10.0.0.5"}))
-    assert api.wait_for("Review errors", name="second")["counts"] == {"failed": 2}
+    failed = api.wait_for("Review errors", name="second")
+    assert failed["counts"] == {"failed": 2} and failed["summary"] == "Finished with 2 failed (0 pushed)"  # F-6b
     add_phones(api.services, 2, start=300)
     assert ok(api.post("/tasks/second/retry"))["count"] == 2
     ok(api.post("/tasks/second/start"))  # an empty body: the task keeps its TFTP server

@@ -220,6 +220,7 @@ def test_f6_good_rows_of_every_shape(bulk):
 
 
 def test_f6_errors_file_fixed_and_uploaded_again(bulk, tmp_path):
+    add_phones(bulk.db, 3, start=1)
     bulk.create(TASK)
     first = bulk.upload(TASK, csv_of(
         user(1),
@@ -261,6 +262,7 @@ def test_f6_repeated_uploads_add_up(bulk):
 
 
 def test_f6_a_phone_in_another_task_is_refused(bulk):
+    add_phones(bulk.db, 2, start=1)
     bulk.create("first")
     bulk.create("second")
     bulk.upload("first", csv_of(user(1)))
@@ -287,6 +289,7 @@ def test_f6_missing_column_refuses_the_file(bulk):
 
 def test_f6_eligibility_from_the_model_and_what_the_database_knows(bulk):
     with bulk.db.session() as session:
+        session.add_all(Device(name="SEP" + mac(i), model=m) for i, m in ((1, "8851"), (2, "8851NR"), (3, "7821")))
         session.add(Device(name="SEP" + mac(4), model="8841"))
         session.add(Device(name="SEP" + mac(5), model="8851", reported_load="sip88xx.12-0-3MPP0001-87"))
     bulk.create(TASK)
@@ -318,6 +321,8 @@ def test_f6_unknown_devices_migrate_only_when_the_task_says_so(bulk):
 
 
 def test_f6_search_and_filter(bulk):
+    with bulk.db.session() as session:
+        session.add_all(Device(name="SEP" + mac(i), model=m) for i, m in ((1, "8851"), (2, "8851NR"), (3, "8841")))
     bulk.create(TASK)
     bulk.upload(TASK, csv_of(user(1), user(2, "8851NR"), "WORKSPACE,Front Desk,+14085551234,2000,IP,8841,"
                              f"{mac(3)},Hub_None,True"))
@@ -377,8 +382,8 @@ def test_f6_two_runners_at_once_never_do_a_device_twice(both):
 def test_f6_one_task_in_progress_at_a_time(both):
     started(both, 300, "first")
     both.create("second")
-    both.upload("second", csv_of(user(500)))  # tasks may be created and prepared meanwhile
     add_phones(both.db, 1, start=500)
+    both.upload("second", csv_of(user(500)))  # tasks may be created and prepared meanwhile
     with pytest.raises(Refused, match='"first" is in progress'):
         both.start("second", SERVER)
     both.pause("first")
@@ -402,6 +407,7 @@ def test_f6_the_index_keeps_one_task_in_progress_whatever_the_checks(both):
 
 
 def test_f6_start_needs_devices_and_a_tftp_server(bulk):
+    add_phones(bulk.db, 1, start=1)
     bulk.create(TASK)
     with pytest.raises(Refused, match="Draft"):
         bulk.start(TASK, SERVER)
@@ -484,19 +490,20 @@ def test_f6_per_device_pause_resume_cancel(bulk):
     assert bulk.resume(TASK, [mac(2)]) == 0  # cancelled stays cancelled
 
 
-def test_f6_devices_not_in_the_database_fail_then_retry(bulk):
+def test_f6b_unknown_devices_are_said_at_upload_then_retried(bulk):
+    """F-6b: a MAC the site has no phone for is an unknown device from the upload on, not ready."""
     bulk.create(TASK)
     bulk.upload(TASK, csv_of(user(1), user(2)))
-    bulk.start(TASK, SERVER)
-    [result] = run_all(bulk)
-    assert (result.failed, result.status) == (2, "Review errors")  # every device failed
-    assert "no phone SEP" + mac(1) in bulk.devices(TASK)[0].error
+    assert [d.state for d in bulk.devices(TASK)] == ["unknown_device"] * 2
+    assert bulk.get(TASK).status == "Ready with errors" and bulk.progress(TASK).total == 0
+    with pytest.raises(Refused, match="no device ready"):
+        bulk.start(TASK, SERVER)
     add_phones(bulk.db, 2, start=1)
-    assert bulk.retry(TASK) == 2  # errored devices back to "Ready for migration"
+    assert bulk.retry(TASK) == 2  # known now: back to "Ready for migration"
     assert bulk.get(TASK).status == "Ready for migration"
     bulk.start(TASK, SERVER)
     assert run_all(bulk)[-1].status == "Complete"
-    assert [d.batch for d in bulk.devices(TASK)] == [2, 2]
+    assert [d.batch for d in bulk.devices(TASK)] == [1, 1]
 
 
 def test_f6_a_phone_replaced_here_fails(bulk):
@@ -510,9 +517,12 @@ def test_f6_a_phone_replaced_here_fails(bulk):
 
 
 def test_f6_mixed_outcome_is_complete_with_failures_reported(bulk):
-    add_phones(bulk.db, 1, start=1)
+    """F-6: a phone deleted after the upload fails at its push."""
+    add_phones(bulk.db, 2, start=1)
     bulk.create(TASK)
     bulk.upload(TASK, csv_of(user(1), user(2)))
+    with bulk.db.session() as session:
+        session.delete(session.exec(select(Device).where(Device.name == "SEP" + mac(2))).one())
     bulk.start(TASK, SERVER)
     assert run_all(bulk)[-1].status == "Complete"
     assert bulk.progress(TASK).counts == {"complete": 1, "failed": 1}
@@ -600,6 +610,7 @@ def test_f6_progress_for_a_progress_bar(bulk):
 
 def test_f6_status_report_csv(bulk):
     add_phones(bulk.db, 1, start=1)
+    add_phones(bulk.db, 1, model="8851NR", start=3)
     add_phones(bulk.db, 1, model="8841", start=4)
     bulk.create(TASK)
     bulk.upload(TASK, csv_of(user(1), user(2), user(3, "8851NR"),
@@ -610,16 +621,18 @@ def test_f6_status_report_csv(bulk):
     assert list(rows[mac(1)])[:10] == ["Task", *HEADER.split(",")]
     assert (rows[mac(1)]["State"], rows[mac(1)]["Batch"], rows[mac(1)]["License rule"]) == (
         "complete", "1", f"tftp://{SERVER}/{mac(1)}.lic")
-    assert rows[mac(2)]["State"] == "failed" and "no phone" in rows[mac(2)]["Error"]
+    assert rows[mac(2)]["State"] == "unknown_device"  # F-6b: said at upload, never pushed
     assert (rows[mac(3)]["Eligibility"], rows[mac(3)]["State"]) == ("ineligible", "error")
     assert rows[mac(4)]["Phone Number"] == "+14085551234" and rows[mac(4)]["Calling plan"] == "True"
-    only = list(csv.DictReader(io.StringIO(bulk.report_csv(TASK, state="failed"))))
+    only = list(csv.DictReader(io.StringIO(bulk.report_csv(TASK, state="unknown_device"))))
     assert [r["MAC Address"] for r in only] == [mac(2)]
 
 
 def test_f6_export_one_file_per_model_group(bulk):
     bulk.create(TASK, include_unknown=True)  # the 7841 is unknown without its VID
     models = [*DIGEST_EXPORT, "8851NR"]
+    with bulk.db.session() as session:
+        session.add_all(Device(name="SEP" + mac(i), model=m) for i, m in enumerate(models))
     bulk.upload(TASK, csv_of(*(user(i, m) for i, m in enumerate(models))))
     files = bulk.export(TASK)
     expected: dict[str, set] = {}
@@ -692,15 +705,24 @@ def cli(sqlite_url):
     return run
 
 
-def test_f6_cli_create_upload_list_show(cli, tmp_path):
+def test_f6_cli_create_upload_list_show(cli, sqlite_url, tmp_path):
+    """F-6, F-6b, F-6c: the CLI words the task as the other doors do and lists the actions its state allows."""
+    db = Database(sqlite_url)
+    with db.session() as session:
+        session.add_all(Device(name="SEP" + mac(i), model=m) for i, m in ((1, "8851"), (2, "8851NR")))
+    db.dispose()
     assert "created" in cli("tasks", "create", TASK, "--include-unknown").output
     upload = tmp_path / "devices.csv"
     upload.write_text(csv_of(user(1), user(2, "8851NR"), user(3, "7841"), "USER,x@example.com,,,IP,8851,zz,HQ,False"))
     result = cli("tasks", "upload", TASK, str(upload), "--errors-out", str(tmp_path / "errors.csv"))
     assert result.exit_code == 0
-    assert "Added: 3\nErrors: 1\nTotal uploaded: 3" in result.output and "row 5 MAC Address" in result.output
+    assert "Added: 3\nRefused rows: 1\nTotal uploaded: 3" in result.output and "row 5 MAC Address" in result.output
     assert "zz" in (tmp_path / "errors.csv").read_text()
-    assert TASK in cli("tasks", "list").output and "Ready with errors" in cli("tasks", "list").output
+    ready = "Ready: 1 device to migrate, 1 device not eligible, 1 device unknown to the site"
+    assert TASK in cli("tasks", "list").output and ready in cli("tasks", "list").output
+    whole = cli("tasks", "show", TASK).output
+    assert "actions: upload, start, retry, refresh\n" in whole and f"{mac(3)} 7841" in whole
+    assert "Unknown device" in whole.split(mac(3))[1].splitlines()[0]  # F-6b: said at upload
     shown = cli("tasks", "show", TASK, "--eligibility", "ineligible").output
     assert mac(2) in shown and mac(1) not in shown
     searched = cli("tasks", "show", TASK, "--search", "USER3@").output
@@ -750,7 +772,7 @@ def test_f6_cli_cancel_and_per_device(cli, sqlite_url, tmp_path):
     assert "1 device cancelled" in cli("tasks", "cancel", TASK, "--mac", mac(1)).output
     assert "in progress, 2/3" in cli("tasks", "start", TASK, "--tftp-server", SERVER).output
     assert "1 device cancelled" in cli("tasks", "cancel", TASK).output
-    assert "Complete" in cli("tasks", "list").output
+    assert "Finished: 1 pushed, 2 cancelled" in cli("tasks", "list").output  # F-6b
 
 
 def test_f7_dhcp_option150_cli(cli):

@@ -64,6 +64,7 @@ CODES: dict[str, Code] = {
     "register_foreign_dn": Code(CON), "register_unknown_device": Code(CON),  # the registrar answers 403
     "task_exists": Code(CON), "task_in_progress": Code(CON), "task_not_in_progress": Code(CON),
     "task_not_ready": Code(CON), "task_started": Code(CON), "user_exists": Code(CON),
+    "task_paused": Code(CON), "task_not_paused": Code(CON), "nothing_to_retry": Code(CON),  # F-6c
     # U-1: why a migration cannot be undone
     "not_undoable": Code(CON), "already_undone": Code(CON), "undo_needs_retain": Code(CON),
     "undo_window_passed": Code(CON), "undo_old_deleted": Code(CON), "undo_new_migrated": Code(CON),

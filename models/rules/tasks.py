@@ -18,7 +18,14 @@ IN_PROGRESS, REVIEW_ERRORS, COMPLETE = "In progress", "Review errors", "Complete
 STATUSES = (DRAFT, READY, READY_WITH_ERRORS, IN_PROGRESS, REVIEW_ERRORS, COMPLETE)
 
 
-STATES = ("error", "ready", "in_progress", "complete", "paused", "cancelled", "failed")
+STATES = ("error", "unknown_device", "ready", "in_progress", "complete", "paused", "cancelled", "failed")
+
+
+NOT_MIGRATED = ("error", "unknown_device")  # checked and left out: not among the devices the task migrates
+FAILED = "failed"  # F-6b: the one word for a device the task could not migrate
+
+
+ACTIONS = ("upload", "start", "pause", "resume", "cancel", "retry", "refresh")
 
 
 ELIGIBILITY = ("eligible", "ineligible", "unknown")
@@ -42,9 +49,18 @@ def assess(pid: str, model: str, direction: Direction, known: KnownDevice | None
     return eligibility(pid, None, known.reported_load if known else None, direction, facts=facts)
 
 
-def state_for(status: str, include_unknown: bool) -> str:
-    """Digest: eligible devices, and unknown ones when the admin opts in, are migrated."""
+def state_for(status: str, include_unknown: bool, known: bool = True) -> str:
+    """Digest: eligible devices, and unknown ones when the admin opts in, are migrated. F-6b: a MAC the
+    site has no phone for is an *unknown device* whatever its eligibility: nothing could be pushed to it."""
+    if not known:
+        return "unknown_device"
     return "ready" if status == "eligible" or (status == "unknown" and include_unknown) else "error"
+
+
+def pushes_load(kind: str) -> bool:
+    """F-6: a task of kind license_and_device pushes the target load; a license-only one records the
+    license rule and leaves the load to the admin's bulk update (so it has no load to confirm, F-6d)."""
+    return kind == "license_and_device"
 
 
 def license_rule(server: str, mac: str, direction: Direction, facts: Mapping[str, Any]) -> str:
@@ -64,7 +80,48 @@ def settle_status(status: str, counts: Mapping[str, int], upload_errors: int) ->
         return status
     if not sum(counts.values()):
         return DRAFT
-    return READY_WITH_ERRORS if upload_errors or counts.get("error") or counts.get("failed") else READY
+    left_out = upload_errors or any(counts.get(s) for s in (*NOT_MIGRATED, FAILED))
+    return READY_WITH_ERRORS if left_out else READY
+
+
+def allowed_actions(status: str, paused: bool, counts: Mapping[str, int]) -> tuple[str, ...]:
+    """F-6c: the whole-task actions the task's state allows, in ``ACTIONS`` order; every door offers
+    these and the engine refuses the others (``action_refusal``)."""
+    return tuple(a for a in ACTIONS if action_refusal(a, status, paused, counts) is None)
+
+
+def action_refusal(action: str, status: str, paused: bool, counts: Mapping[str, int]) -> tuple[str, str] | None:
+    """F-6c: why the task's state forbids ``action`` on the whole task, as (refusal code, the rest of a
+    sentence that begins with the task: 'is Draft: ...'); None
+    when it allows it. Starting a task in progress is not refused: it changes nothing (its runner goes on)."""
+    devices = sum(counts.values())
+    if action == "upload":
+        if status in (DRAFT, READY, READY_WITH_ERRORS):
+            return None
+        return "task_started", f"is {status}: devices are added before it starts"
+    if action == "start":
+        if status not in (READY, READY_WITH_ERRORS, COMPLETE, REVIEW_ERRORS):
+            return "task_not_ready", f"is {status}: upload its devices first"
+        if not counts.get("ready"):
+            return "nothing_to_migrate", "has no device ready for migration"
+        return None
+    if action in ("pause", "resume", "cancel"):
+        if status != IN_PROGRESS:
+            return "task_not_in_progress", f"is {status}, not in progress"
+        if action == "pause" and paused:
+            return "task_paused", "is paused already: resume it or cancel it"
+        if action == "resume" and not paused:
+            return "task_not_paused", "is running: there is nothing to resume"
+        return None
+    if action == "retry":
+        if not any(counts.get(s) for s in (*NOT_MIGRATED, FAILED)):
+            return "nothing_to_retry", "has no failed, not eligible or unknown device: there is nothing to retry"
+        return None
+    if action == "refresh":
+        if status == IN_PROGRESS:
+            return "task_started", f"is {status}: check it again once it ends"
+        return None if devices else ("task_not_ready", f"is {status}: upload its devices first")
+    raise ValueError(f"{action!r} is not a task action")
 
 
 def runner_may_take(lease_until: datetime | None, now: datetime) -> bool:
@@ -110,6 +167,8 @@ class BatchResult:
 class Progress:
     status: str
     paused: bool
-    total: int  # devices the task migrates: all but those in error
+    total: int  # devices the task migrates: all but those NOT_MIGRATED
     done: int  # complete, failed or cancelled
     counts: Mapping[str, int] = field(default_factory=dict)  # per state
+    confirmed: int = 0  # F-6d: complete, and the phone reports the load the task pushed
+    to_confirm: int = 0  # F-6d: complete devices that were pushed a load (the others have nothing to confirm)

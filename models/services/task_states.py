@@ -2,7 +2,8 @@
 
 ``TaskDeviceStates`` is the half of ``BulkTasks`` that changes device states after
 upload; ``BulkTasks`` (``models.services.tasks``) provides the database, the
-clock, the facts and its task look-ups (``_find``, ``_settle``, ``_counts``, ``_macs``).
+clock, the facts and its task look-ups (``_find``, ``_settle``, ``_counts``, ``_macs``,
+``_check``).
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from models.rules.firmware import Direction
-from models.rules.refusals import Refused
 from models.rules.tasks import (
     IN_PROGRESS,
+    NOT_MIGRATED,
     assess,
     state_for,
 )
@@ -41,11 +42,12 @@ class TaskDeviceStates:
 
     def retry(self, name: str, macs: Iterable[str] | None = None) -> int:
         """Digest: errored devices back to "Ready for migration", if they pass the check again."""
-        return self._reassess(name, ("error", "failed"), macs)
+        return self._reassess(name, ("error", "unknown_device", "failed"), macs,
+                              check="retry" if macs is None else None)
 
     def refresh(self, name: str) -> int:
         """Check again with what the database knows now; for pushed devices, read the load their phone reports."""
-        changed = self._reassess(name, ("ready", "error"), None)
+        changed = self._reassess(name, ("ready", "error", "unknown_device"), None, check="refresh")
         with self.db.session() as session:
             task = self._find(session, name, lock=True)
             devices = list(session.exec(select(TaskDevice).where(TaskDevice.task_id == task.id,
@@ -62,14 +64,13 @@ class TaskDeviceStates:
             task = self._find(session, name, lock=True)
             task.include_unknown = include
             session.add(task)
-        self._reassess(name, ("ready", "error"), None)
+        self._reassess(name, ("ready", "error", "unknown_device"), None)
         return self.get(name)
 
     def _set_paused(self, name: str, paused: bool) -> int:
         with self.db.session() as session:
             task = self._find(session, name, lock=True)
-            if task.status != IN_PROGRESS:
-                raise Refused("task_not_in_progress", f'task "{name}" is {task.status}, not in progress')
+            self._check(session, task, "pause" if paused else "resume")
             task.paused, task.updated_at = paused, self.clock()
             session.add(task)
             return self._counts(session, task).get("in_progress", 0)
@@ -82,8 +83,8 @@ class TaskDeviceStates:
               to_state: Callable[[MigrationTask], str], whole_task: bool = False) -> int:
         with self.db.session() as session:
             task = self._find(session, name, lock=True)
-            if whole_task and task.status != IN_PROGRESS:
-                raise Refused("task_not_in_progress", f'task "{name}" is {task.status}, not in progress')
+            if whole_task:
+                self._check(session, task, "cancel")
             query = update(TaskDevice).where(TaskDevice.task_id == task.id, col(TaskDevice.state).in_(from_states))
             if macs is not None:
                 query = query.where(col(TaskDevice.mac).in_(self._macs(macs)))
@@ -91,10 +92,14 @@ class TaskDeviceStates:
             self._settle(session, task)
         return moved
 
-    def _reassess(self, name: str, from_states: tuple[str, ...], macs: Iterable[str] | None) -> int:
-        """Eligibility again, from the database as it is now; the devices that pass are queued again."""
+    def _reassess(self, name: str, from_states: tuple[str, ...], macs: Iterable[str] | None,
+                  check: str | None = None) -> int:
+        """Eligibility again, from the database as it is now; the devices that pass are queued again.
+        ``check``: the whole-task action this is, refused when the task's state does not allow it (F-6c)."""
         with self.db.session() as session:
             task = self._find(session, name, lock=True)
+            if check:
+                self._check(session, task, check)
             query = select(TaskDevice).where(TaskDevice.task_id == task.id, col(TaskDevice.state).in_(from_states))
             if macs is not None:
                 query = query.where(col(TaskDevice.mac).in_(self._macs(macs)))
@@ -103,12 +108,12 @@ class TaskDeviceStates:
             moved = 0
             for device in devices:
                 verdict = assess(device.pid, device.model, Direction(task.direction), known.get(device.mac), self.facts)
-                state = state_for(verdict.status, task.include_unknown)
-                state = self._queue_state(task) if state == "ready" else "error"
+                state = state_for(verdict.status, task.include_unknown, device.mac in known)
+                state = self._queue_state(task) if state == "ready" else state
                 moved += state != device.state
                 device.eligibility, device.reason = verdict.status, verdict.reason
                 device.warnings, device.target_load, device.state = list(verdict.warnings), verdict.target_load, state
-                if state != "error":
+                if state not in NOT_MIGRATED:
                     device.error, device.batch, device.processed_at = "", None, None
                 session.add(device)
             session.flush()

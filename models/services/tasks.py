@@ -29,7 +29,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping
 
-from sqlalchemy import String, cast, or_, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -37,26 +37,24 @@ from models.rules import tasks_csv
 from models.rules.catalog import Catalog, default_catalog
 from models.rules.clock import utcnow
 from models.rules.firmware import Direction, default_facts
-from models.rules.names import normalize_mac
 from models.rules.refusals import Refused
 from models.rules.tasks import (
     COMPLETE,
-    DRAFT,
     IN_PROGRESS,
-    READY,
-    READY_WITH_ERRORS,
     REVIEW_ERRORS,
     BatchResult,
-    Progress,
     UploadResult,
+    action_refusal,
     assess,
     license_rule,
+    pushes_load,
     settle_status,
     state_for,
 )
 from models.rules.tasks_csv import MAX_DEVICES, RowError
 from models.services.task_leases import TaskLeases
 from models.services.task_states import TaskDeviceStates
+from models.services.task_views import TaskViews
 from models.storage.database import Database
 from models.storage.queries import devices_by_mac, in_chunks
 from models.tables.devices import Device
@@ -64,7 +62,7 @@ from models.tables.tasks import MigrationTask, TaskDevice, TaskUpload
 
 BATCH_SIZE = 200  # digest: the server pushes the migration in batches of 200 devices
 LEASE_SECONDS = 30.0  # F-6a: a runner silent this long (no batch committed) is taken for dead
-_NOT_TAKEN = ("error", "failed", "cancelled")  # a MAC in another task in these states may be uploaded again
+_NOT_TAKEN = ("error", "unknown_device", "failed", "cancelled")  # a MAC in another task in these states may be uploaded again
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$")
 
 # Test hooks called with (stage, batch number) inside ``run_next_batch``; the
@@ -83,11 +81,7 @@ def _hook(stage: str, batch: int) -> None:
 
 
 
-_SEARCHED = ("account_type", "username", "phone_number", "extension", "device_type", "model", "pid", "mac",
-             "location", "eligibility", "reason", "target_load", "state", "error", "license_rule", "phone_load")
-
-
-class BulkTasks(TaskDeviceStates, TaskLeases):
+class BulkTasks(TaskViews, TaskDeviceStates, TaskLeases):
     def __init__(self, db: Database, catalog: Catalog | None = None, facts: Mapping[str, Any] | None = None,
                  clock: Callable[[], datetime] = utcnow, lease_seconds: float = LEASE_SECONDS) -> None:
         self.db = db
@@ -152,6 +146,15 @@ class BulkTasks(TaskDeviceStates, TaskLeases):
         return dict(session.exec(select(TaskDevice.state, func.count()).where(TaskDevice.task_id == task.id)
                                  .group_by(TaskDevice.state)).all())
 
+    def _check(self, session: Session, task: MigrationTask, action: str) -> dict[str, int]:
+        """F-6c: refuse what the task's state does not allow (``models.rules.tasks.action_refusal``)."""
+        counts = self._counts(session, task)
+        refusal = action_refusal(action, task.status, task.paused, counts)
+        if refusal is not None:
+            code, why = refusal
+            raise Refused(code, f'task "{task.name}" {why}')
+        return counts
+
     # --- upload --------------------------------------------------------------
 
     def upload(self, name: str, text: str, file_name: str | None = None,
@@ -164,8 +167,7 @@ class BulkTasks(TaskDeviceStates, TaskLeases):
             tasks_csv.check_upload_file_name(file_name)
         with self.db.session() as session:
             task = self._find(session, name, lock=True)
-            if task.status not in (DRAFT, READY, READY_WITH_ERRORS):
-                raise Refused("task_started", f'task "{name}" is {task.status}: devices are added before it starts')
+            self._check(session, task, "upload")
             if locations is None:
                 locations = {"Hub_None", *session.exec(select(Device.location).distinct())}
             direction = Direction(task.direction)
@@ -193,7 +195,7 @@ class BulkTasks(TaskDeviceStates, TaskLeases):
                         model=row.model, pid=row.pid, mac=row.mac, location=row.location,
                         calling_plan=row.calling_plan, eligibility=verdict.status, reason=verdict.reason,
                         warnings=list(verdict.warnings), target_load=verdict.target_load,
-                        state=state_for(verdict.status, task.include_unknown)))
+                        state=state_for(verdict.status, task.include_unknown, row.mac in known)))
                     in_task.add(row.mac)
                     added += 1
             errors.sort(key=lambda e: e.row)
@@ -229,45 +231,7 @@ class BulkTasks(TaskDeviceStates, TaskLeases):
                        col(TaskDevice.state).not_in(_NOT_TAKEN))).all())
         return found
 
-    # --- listing -------------------------------------------------------------
-
-    def devices(self, name: str, *, eligibility: str | None = None, state: str | None = None, search: str = "",
-                macs: Iterable[str] | None = None) -> list[TaskDevice]:
-        """Digest: filter by eligibility (and state), search case-insensitive and partial over every attribute."""
-        with self.db.read_session() as session:
-            task = self._find(session, name)
-            query = select(TaskDevice).where(TaskDevice.task_id == task.id).order_by(col(TaskDevice.id))
-            if eligibility:
-                query = query.where(TaskDevice.eligibility == eligibility)
-            if state:
-                query = query.where(TaskDevice.state == state)
-            if macs is not None:
-                query = query.where(col(TaskDevice.mac).in_(self._macs(macs)))
-            term = search.strip()
-            if term:
-                columns = [col(getattr(TaskDevice, c)) for c in _SEARCHED] + [cast(TaskDevice.batch, String)]
-                clauses = [c.icontains(term, autoescape=True) for c in columns]
-                compact = re.sub(r"[:.\-\s]", "", term)
-                if compact and compact != term:  # a MAC typed with separators
-                    clauses.append(col(TaskDevice.mac).icontains(compact, autoescape=True))
-                query = query.where(or_(*clauses))
-            devices = list(session.exec(query))
-            session.expunge_all()
-        return devices
-
-    @staticmethod
-    def _macs(macs: Iterable[str]) -> list[str]:
-        return [normalize_mac(m) for m in macs]
-
-    def progress(self, name: str) -> Progress:
-        """For a progress bar: devices done of the devices the task migrates, and the count per state."""
-        with self.db.read_session() as session:
-            task = self._find(session, name)
-            counts = self._counts(session, task)
-            status, paused = task.status, task.paused
-        total = sum(n for s, n in counts.items() if s != "error")
-        done = sum(counts.get(s, 0) for s in ("complete", "failed", "cancelled"))
-        return Progress(status, paused, total, done, counts)
+    # --- listing (``TaskViews``: devices, pages, progress) -----------------------
 
     def report_csv(self, name: str, **filters: Any) -> str:
         """F-6: the status report to download: every device with its eligibility and state."""
@@ -304,8 +268,7 @@ class BulkTasks(TaskDeviceStates, TaskLeases):
             task = self._find(session, name, lock=True)
             if task.status == IN_PROGRESS:
                 return task
-            if task.status not in (READY, READY_WITH_ERRORS, COMPLETE, REVIEW_ERRORS):
-                raise Refused("task_not_ready", f'task "{name}" is {task.status}: upload its devices first')
+            self._check(session, task, "start")
             other = session.exec(select(MigrationTask.name).where(MigrationTask.status == IN_PROGRESS)).first()
             if other:
                 raise Refused("task_in_progress", f'task "{other}" is in progress: one task migrates at a time, '
@@ -316,7 +279,7 @@ class BulkTasks(TaskDeviceStates, TaskLeases):
                                                  "licenses from (a host name or address)")
             queued = session.exec(update(TaskDevice).where(TaskDevice.task_id == task.id, TaskDevice.state == "ready")
                                   .values(state="in_progress")).rowcount
-            if not queued:
+            if not queued:  # the check saw some ready: another transaction took them meanwhile
                 raise Refused("nothing_to_migrate", f'task "{name}" has no device ready for migration')
             now = self.clock()
             task.status, task.paused, task.tftp_server = IN_PROGRESS, False, server
@@ -366,7 +329,7 @@ class BulkTasks(TaskDeviceStates, TaskLeases):
                 device.state = "failed"
                 device.error = f"{phone.name} was replaced by {phone.successor or 'a new phone'} (C-11): nothing to push"
             else:
-                if task.kind == "license_and_device" and device.target_load:
+                if pushes_load(task.kind) and device.target_load:
                     phone.load_override = device.target_load  # T-5: what its SEP<MAC>.cnf.xml now names
                     session.add(phone)
                 device.license_rule = license_rule(task.tftp_server or "", device.mac, direction, self.facts)

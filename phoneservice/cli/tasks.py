@@ -64,7 +64,7 @@ def tasks_upload(ctx, name: str, csv_file: str, errors_out: str | None, location
     except UnicodeDecodeError:
         _fail(f"{csv_file} is not UTF-8 text: save it as CSV UTF-8")
     result = _bulk(ctx).upload(name, text, file_name=os.path.basename(csv_file), locations=locations or None)
-    click.echo(f"Added: {result.added}\nErrors: {result.refused}\nTotal uploaded: {result.total}")
+    click.echo(f"Added: {result.added}\nRefused rows: {result.refused}\nTotal uploaded: {result.total}")
     for error in result.errors:
         click.echo(f"  row {error.row}{' ' + error.column if error.column else ''}: {error.message}")
     if errors_out and result.errors:
@@ -76,33 +76,44 @@ def tasks_upload(ctx, name: str, csv_file: str, errors_out: str | None, location
 @tasks.command("list")
 @click.pass_context
 def tasks_list(ctx) -> None:
-    """Every task: status, kind, direction, devices done of devices to migrate."""
+    """Every task: kind, direction, devices done of devices to migrate, its headline (F-6b)."""
+    from models.rules.task_summary import headline
+
     bulk = _bulk(ctx)
     for task in bulk.tasks():
         progress = bulk.progress(task.name)
-        paused = " (paused)" if task.paused else ""
-        click.echo(f"{task.name:24} {task.status + paused:26} {task.kind:18} {task.direction:18} "
-                   f"{progress.done}/{progress.total}")
+        click.echo(f"{task.name:24} {task.kind:18} {task.direction:18} {progress.done:>4}/{progress.total:<4} "
+                   f"{headline(progress)}")
 
 
 @tasks.command("show")
 @click.argument("name")
 @click.option("--eligibility", type=click.Choice(["eligible", "ineligible", "unknown"]))
-@click.option("--state", type=click.Choice(["error", "ready", "in_progress", "complete", "paused", "cancelled", "failed"]))
+@click.option("--state", type=click.Choice(["error", "unknown_device", "ready", "in_progress", "complete", "paused",
+                                            "cancelled", "failed", "confirmed", "waiting"]),
+              help="confirmed / waiting: pushed devices whose phone reports the target load / not yet (F-6d).")
 @click.option("--search", default="", help="Part of any attribute, any case (MAC, user, location, model, reason...).")
 @click.pass_context
 @refusals
 def tasks_show(ctx, name: str, eligibility: str | None, state: str | None, search: str) -> None:
-    """Task NAME and its devices."""
+    """Task NAME: its headline, the actions its state allows, and its devices."""
+    from models.rules.task_summary import confirmation_line, device_label, headline
+    from models.rules.tasks import allowed_actions
+
     bulk = _bulk(ctx)
     task, progress = bulk.get(name), bulk.progress(name)
-    click.echo(f"task {task.name}: {task.status}{' (paused)' if task.paused else ''}, {task.kind}, {task.direction}, "
-               f"unknown devices {'included' if task.include_unknown else 'not included'}")
+    click.echo(f"task {task.name}: {headline(progress)}")
+    click.echo(f"{task.kind}, {task.direction}, unknown eligibility "
+               f"{'included' if task.include_unknown else 'not included'}")
+    if confirmation_line(progress):
+        click.echo(confirmation_line(progress))
     click.echo("devices: " + ", ".join(f"{s} {n}" for s, n in sorted(progress.counts.items())) if progress.counts
                else "devices: none")
-    for d in bulk.devices(name, eligibility=eligibility, state=state, search=search):
-        click.echo(f"{d.mac} {d.model:7} {d.eligibility:10} {d.state:11} {d.username or '-':28} {d.location or '-':12} "
-                   f"{d.error or d.reason}")
+    click.echo("actions: " + (", ".join(allowed_actions(task.status, task.paused, progress.counts)) or "none"))
+    for row in bulk.device_page(name, eligibility=eligibility, state=state, search=search, limit=None).rows:
+        d = row.device
+        click.echo(f"{d.mac} {d.model:7} {d.eligibility:10} {device_label(d.state, row.confirmation):29} "
+                   f"{d.username or '-':28} {d.location or '-':12} {d.error or d.reason}")
 
 
 def _run_batches(bulk, name: str) -> None:

@@ -16,8 +16,10 @@ ran out) and runs it here, from the first device no committed batch pushed.
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 
-from models.rules.tasks import IN_PROGRESS
+from models.rules.task_summary import bar, confirmation_line, headline
+from models.rules.tasks import IN_PROGRESS, allowed_actions
 from models.services.tasks import BulkTasks
 from phoneservice.observe import log_event, logger
 from phoneservice.web.services import Services, services
@@ -94,8 +96,12 @@ def _run(tasks: BulkTasks, name: str, key: tuple[str, str]) -> None:
 
 
 def progress_view(tasks: BulkTasks, name: str) -> dict:
-    """The progress as JSON values: for the bar, the JSON endpoint and the API."""
+    """The progress as JSON values: for the bar, the JSON endpoint and the API; with the headline
+    (F-6b), pushed vs confirmed (F-6d) and the actions the task's state allows (F-6c)."""
     progress = tasks.progress(name)
     percent = round(100 * progress.done / progress.total) if progress.total else 0
     return {"status": progress.status, "paused": progress.paused, "total": progress.total, "done": progress.done,
-            "percent": percent, "counts": dict(progress.counts), "running": runner(tasks, name) is not None}
+            "percent": percent, "counts": dict(progress.counts), "running": runner(tasks, name) is not None,
+            "summary": headline(progress), "confirmed": progress.confirmed, "to_confirm": progress.to_confirm,
+            "actions": list(allowed_actions(progress.status, progress.paused, progress.counts)),
+            "bar": [asdict(s) for s in bar(progress)], "confirmation": confirmation_line(progress)}

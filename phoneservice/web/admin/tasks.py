@@ -3,9 +3,15 @@
 A list of tasks with a form to create one; a task page with the CSV upload
 (the upload file-name rule applies), the devices and their eligibility with
 filters and a search, the actions (start, pause, resume, cancel, retry,
-refresh), the status report and the bulk-update export, and a progress bar
-that refreshes itself while the task is *In progress* (``<meta refresh>``: the
-admin UI has no JavaScript), also as JSON at ``/admin/tasks/<name>/progress.json``.
+refresh: only those the task's state allows, F-6c), the status report and the
+bulk-update export, and the task's headline and bar (F-6b, F-6d). The devices are
+a page of 50 at a time (``page``), filtered by eligibility, state and a search.
+While the task runs, its summary (headline, bar, counts, actions) is a frame of
+its own, ``/admin/tasks/<name>/summary``, that reloads itself every 2 seconds
+(``<meta refresh>``: the admin UI has no JavaScript), so a refresh is that small
+page and not the device table (docs/benchmarks.md, session 9); the frame is the
+one page the admin UI lets itself be framed by (its own origin). Also as JSON at
+``/admin/tasks/<name>/progress.json``.
 
 Running: Start and Resume never block the request: the batches run in this
 process's background runner (``phoneservice.web.taskrunner``), the same one
@@ -26,17 +32,23 @@ from flask import Response, flash, redirect, request, url_for
 from models.rules.firmware import Direction
 from models.rules.phrases import count
 from models.rules.refusals import Kind, Refused
-from models.rules.tasks import ELIGIBILITY, IN_PROGRESS, STATES
+from models.rules.task_summary import CONFIRMATION_LABELS, STATE_LABELS, device_label, headline
+from models.rules.tasks import ELIGIBILITY, IN_PROGRESS
+from models.services.task_views import FILTER_STATES, PAGE_SIZE
 from phoneservice.observe import log_event
 from phoneservice.web.admin.blueprint import actor, blueprint, now, page, refused_page
+from phoneservice.web.admin.login import SECURITY_HEADERS
 from phoneservice.web.taskrunner import bulk_tasks, progress_view, run_in_background
 
 MAX_UPLOAD = 5 * 1024 * 1024  # 1000 rows are well under 1 MB; a bigger file is not a task's CSV
 KIND_LABELS = {"license_and_device": "Generate device license and migrate device",
                "license_only": "Generate device license only"}
 DIRECTION_LABELS = {Direction.E2M.value: "Enterprise to MPP", Direction.M2E.value: "MPP to Enterprise"}
-STATE_LABELS = {"error": "Error", "ready": "Ready for migration", "in_progress": "In progress",
-                "complete": "Complete", "paused": "Paused", "cancelled": "Cancelled", "failed": "Failed"}
+FILTER_LABELS = {**STATE_LABELS, **{s: CONFIRMATION_LABELS[s] for s in FILTER_STATES}}
+_CSP = SECURITY_HEADERS["Content-Security-Policy"]
+FRAMING = {"Content-Security-Policy": _CSP + "; frame-src 'self'"}  # the task page, which frames its summary
+FRAMED = {"Content-Security-Policy": _CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'"),
+          "X-Frame-Options": "SAMEORIGIN"}  # the summary, framed by its task page only
 
 def export_zip(files: dict[str, str]) -> bytes:
     buffer = io.BytesIO()
@@ -58,7 +70,7 @@ def _tasks_page(status: int = 200, typed: dict | None = None, error: str | None 
     tasks = bulk_tasks()
     rows = [(task, tasks.progress(task.name)) for task in tasks.tasks()]
     return page("tasks.html", status, rows=rows, typed=typed or {}, error=error, kinds=KIND_LABELS,
-                directions=DIRECTION_LABELS)
+                directions=DIRECTION_LABELS, headline=headline)
 
 
 @blueprint.get("/tasks")
@@ -92,15 +104,21 @@ def _task_page(name: str, status: int = 200, error: str | None = None, tftp_serv
     eligibility = request.args.get("eligibility", "")
     eligibility = eligibility if eligibility in ELIGIBILITY else ""
     state = request.args.get("state", "")
-    state = state if state in STATES else ""
+    state = state if state in FILTER_LABELS else ""
     search = request.args.get("q", "").strip()[:100]
-    devices = tasks.devices(name, eligibility=eligibility or None, state=state or None, search=search)
+    number = request.args.get("page", "1")
+    number = min(int(number), 1000) if number.isdigit() and int(number) > 0 else 1
+    found = tasks.device_page(name, eligibility=eligibility or None, state=state or None, search=search,
+                              offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     progress = progress_view(tasks, name)
     live = progress["status"] == IN_PROGRESS and not progress["paused"]
-    return page("tasks_task.html", status, task=task, devices=devices, progress=progress, live=live,
-                eligibility=eligibility, state=state, q=search, eligibilities=ELIGIBILITY, states=STATE_LABELS,
-                upload=tasks.last_upload(name), error=error, kinds=KIND_LABELS, directions=DIRECTION_LABELS,
-                tftp_server=tftp_server if tftp_server is not None else (task.tftp_server or ""))
+    query = {k: v for k, v in (("eligibility", eligibility), ("state", state), ("q", search)) if v}
+    body, code = page("tasks_task.html", status, task=task, found=found, page_number=number, query=query,
+                      progress=progress, live=live, framed=False, eligibility=eligibility, state=state, q=search,
+                      eligibilities=ELIGIBILITY, states=STATE_LABELS, filter_states=FILTER_LABELS, label=device_label,
+                      upload=tasks.last_upload(name), error=error, kinds=KIND_LABELS, directions=DIRECTION_LABELS,
+                      tftp_server=tftp_server if tftp_server is not None else (task.tftp_server or ""))
+    return body, code, FRAMING if live else {}
 
 
 @blueprint.get("/tasks/<name>")
@@ -129,7 +147,7 @@ def upload_task(name: str):
             return refused_page(refusal)
         return _task_page(name, 422, error=refusal.message)
     log_event("admin_task_uploaded", task=name, added=result.added, refused=result.refused, actor=actor())
-    flash(f"Uploaded: {result.added} added, {result.refused} with errors, {result.total} in the task.")
+    flash(f"Uploaded: {result.added} added, {count(result.refused, 'row')} refused, {result.total} in the task.")
     return redirect(url_for(".task", name=name))
 
 
@@ -142,6 +160,21 @@ def task_upload_errors(name: str):
     if result is None:
         return page("message.html", 404, title="Not found", message=f'Task "{name}" has had no upload yet.')
     return _download(result.errors_csv, f"{name}-errors.csv", "text/csv")
+
+
+@blueprint.get("/tasks/<name>/summary")
+def task_summary(name: str):
+    """The running task's summary alone: the frame on its page that reloads itself (F-6b..F-6d)."""
+    tasks = bulk_tasks()
+    try:
+        task = tasks.get(name)
+    except Refused as refusal:
+        return refused_page(refusal)
+    progress = progress_view(tasks, name)
+    live = progress["status"] == IN_PROGRESS and not progress["paused"]
+    body, code = page("tasks_summary.html", task=task, progress=progress, live=live, framed=True,
+                      states=STATE_LABELS, tftp_server=task.tftp_server or "")
+    return body, code, FRAMED
 
 
 @blueprint.get("/tasks/<name>/progress.json")

@@ -21,7 +21,9 @@ from flask import Response, request, url_for
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.rules.firmware import Direction
+from models.rules.tasks import ACTIONS as ACTIONS_ALLOWED
 from models.rules.tasks import ELIGIBILITY, IN_PROGRESS, STATES
+from models.services.task_views import FILTER_STATES
 from models.tables.tasks import MigrationTask, TaskDevice
 from phoneservice.observe import log_event
 from phoneservice.web.api.common import (
@@ -61,6 +63,16 @@ class TaskStart(BaseModel):
                                     description="Where the phones fetch their <MAC>.lic; default: the task's last one")
 
 
+class BarSegment(BaseModel):
+    """One part of a task's progress bar, as a share of the devices the task migrates."""
+
+    name: Literal["confirmed", "pushed", "failed", "cancelled"]
+    label: str
+    devices: int
+    start: float = Field(description="Percent where it begins")
+    width: float = Field(description="Percent it takes")
+
+
 class TaskProgress(BaseModel):
     """A task's progress: devices done of the devices it migrates, and the count per state."""
 
@@ -71,6 +83,14 @@ class TaskProgress(BaseModel):
     percent: int
     counts: dict[str, int]
     running: bool = Field(description="A runner pushes its batches in this process now")
+    summary: str = Field(description='F-6b: the task in one line, as the admin UI says it ("Finished with 2 failed '
+                                     '(48 pushed)")')
+    confirmed: int = Field(description="F-6d: pushed devices whose phone reports the target load")
+    to_confirm: int = Field(description="F-6d: pushed devices that were pushed a load")
+    confirmation: str | None = Field(description="F-6d: pushed vs confirmed in words; null before any load is pushed")
+    actions: list[Literal[ACTIONS_ALLOWED]] = Field(  # type: ignore[valid-type]
+        description="F-6c: the whole-task actions the task's state allows now; the others answer 409")
+    bar: list[BarSegment] = Field(description="F-6b: the bar's parts (confirmed, pushed, failed, cancelled)")
 
 
 class TaskPublic(BaseModel):
@@ -115,6 +135,8 @@ class TaskDevicePublic(BaseModel):
     error: str
     license_rule: str | None
     phone_load: str | None
+    confirmation: Literal["confirmed", "waiting"] | None = Field(
+        description="F-6d: for a pushed device, whether its phone reports the target load; null: nothing to confirm")
 
 
 class UploadRowError(BaseModel):
@@ -145,7 +167,10 @@ class TaskActionResult(BaseModel):
 NAME_QUERY = query_param("file_name", {"type": "string", "maxLength": 255},
                          'For a text/csv body: the file\'s name (letters, digits, "-", "_", one ".")')
 ELIGIBILITY_QUERY = query_param("eligibility", {"type": "string", "enum": list(ELIGIBILITY)}, "Only this eligibility")
-STATE_QUERY = query_param("state", {"type": "string", "enum": list(STATES)}, "Only this state")
+DEVICE_FILTER_STATES = (*STATES, *FILTER_STATES)
+STATE_QUERY = query_param("state", {"type": "string", "enum": list(DEVICE_FILTER_STATES)},
+                          "Only this state; `confirmed` and `waiting`: pushed devices whose phone reports the "
+                          "target load, and those whose phone does not yet (F-6d)")
 SEARCH_QUERY = query_param("q", {"type": "string", "maxLength": 100},
                            "Part of any attribute, any case (a MAC in any usual spelling)")
 
@@ -155,8 +180,9 @@ def task_public(task: MigrationTask) -> TaskPublic:
                       **task.model_dump(include=set(TaskPublic.model_fields) - {"progress"}))
 
 
-def device_public(device: TaskDevice) -> TaskDevicePublic:
-    return TaskDevicePublic(**device.model_dump(include=set(TaskDevicePublic.model_fields)))
+def device_public(device: TaskDevice, confirmation: str | None) -> TaskDevicePublic:
+    return TaskDevicePublic(confirmation=confirmation,
+                            **device.model_dump(include=set(TaskDevicePublic.model_fields) - {"confirmation"}))
 
 
 @blueprint.get("/tasks")
@@ -239,10 +265,11 @@ def list_task_devices(name: str):
     eligibility, state = request.args.get("eligibility"), request.args.get("state")
     if eligibility is not None and eligibility not in ELIGIBILITY:
         raise invalid("eligibility", f"one of {', '.join(ELIGIBILITY)}")
-    if state is not None and state not in STATES:
-        raise invalid("state", f"one of {', '.join(STATES)}")
-    devices = bulk_tasks().devices(name, eligibility=eligibility, state=state, search=str_arg("q", 100))
-    return paged([device_public(d) for d in devices[offset:offset + limit]], len(devices), limit, offset)
+    if state is not None and state not in DEVICE_FILTER_STATES:
+        raise invalid("state", f"one of {', '.join(DEVICE_FILTER_STATES)}")
+    found = bulk_tasks().device_page(name, eligibility=eligibility, state=state, search=str_arg("q", 100),
+                                     offset=offset, limit=limit)
+    return paged([device_public(r.device, r.confirmation) for r in found.rows], found.total, limit, offset)
 
 
 def _action(name: str, action: str) -> Response:
