@@ -79,6 +79,9 @@ def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.
     parser.add_argument("--host", default="127.0.0.1", help="address SIP listens on (loopback behind Kamailio, R-7)")
     parser.add_argument("--media-host", default=None,
                         help="address for RTP, and in the SDP: where callers send audio (default: --host)")
+    parser.add_argument("--media-public", default=None,
+                        help="the SDP's address instead of --media-host, when RTP is bound to an address callers "
+                             "cannot reach (a container behind port mapping)")
     parser.add_argument("--port", type=int, default=5060, help="SIP port (UDP and TCP)")
     parser.add_argument("--transport", default="udp,tcp", help="comma-separated: udp, tcp (default: both)")
     parser.add_argument("--rtp-port", type=int, default=None,
@@ -176,7 +179,9 @@ class Worker:
         host = f"[{self.args.host}]" if ":" in self.args.host else self.args.host
         acfg.idUri = f"sip:{self.route_point}@{host}:{self.args.port}"
         rtp = acfg.mediaConfig.transportConfig
-        rtp.boundAddress = self.args.media_host or self.args.host  # RTP, and the SDP's address
+        rtp.boundAddress = self.args.media_host or self.args.host  # RTP, and the SDP's address...
+        if self.args.media_public:
+            rtp.publicAddress = self.args.media_public  # ...unless callers reach it by another
         rtp.port, rtp.portRange = self.args.rtp_port, RTP_PORTS
         self.account.create(acfg, True)
 

@@ -129,6 +129,7 @@ class IvrSection(Section):
     workers: int = Field(default=1, ge=0, le=256)  # 0: no IVR in this process
     host: str = "127.0.0.1"  # SIP: a loopback address only, Kamailio relays to it
     media_host: str | None = None  # RTP, and the address in the SDP, where callers send audio; default: host
+    media_public: str | None = None  # the SDP's address instead, when RTP is bound to one callers can't reach
     port: int = Field(default=5060, ge=1, le=65535)  # the first worker's; the others follow
     ready_timeout: float = Field(default=30.0, gt=0)  # no READY by then: killed and restarted
     start_concurrency: int = Field(default=4, ge=1)  # workers starting at once (about 1 s of CPU each)
@@ -139,7 +140,7 @@ class IvrSection(Section):
     restart_window: float = Field(default=300.0, gt=0)
     drain_timeout: float = Field(default=15.0, gt=0)  # SIGTERM, then SIGKILL after this many seconds
 
-    @field_validator("host", "media_host")
+    @field_validator("host", "media_host", "media_public")
     @classmethod
     def _an_ip(cls, host: str | None) -> str | None:
         if host is not None:
@@ -206,6 +207,7 @@ class SipFrontSection(Section):
 
     run: bool = False
     listen: list[str] = ["127.0.0.1"]
+    advertise: str | None = None  # the address phones reach, when it is not one of listen's (port mapping)
     port: int = Field(default=5060, ge=1, le=65535)
     rpc_port: int = Field(default=5081, ge=1, le=65535)
     dir: Path = Path("kamailio")
@@ -213,12 +215,14 @@ class SipFrontSection(Section):
     tls_private_key: str | None = None
     ready_timeout: float = Field(default=20.0, gt=0)  # its JSON-RPC port not open by then: killed and restarted
 
-    @field_validator("listen")
+    @field_validator("listen", "advertise")
     @classmethod
-    def _ips(cls, listen: list[str]) -> list[str]:
+    def _ips(cls, listen: list[str] | str | None) -> list[str] | str | None:
+        if listen is None:
+            return None
         if not listen:
             raise ValueError("at least one address")
-        for address in listen:
+        for address in [listen] if isinstance(listen, str) else listen:
             try:
                 ipaddress.ip_address(address)
             except ValueError:

@@ -137,3 +137,14 @@ def test_the_command_warns_without_a_token_and_refuses_workers_on_its_own_port(s
     assert not (tmp_path / "k.cfg").exists()
     r = CliRunner().invoke(main, ["--database", site_db, "kamailio-config", "--listen", "example.com"])
     assert r.exit_code == 1 and "IPv4 or IPv6" in r.stderr
+
+
+def test_r7_behind_port_mapping_the_first_listen_advertises_the_reachable_address():
+    """R-7, H-4: a Kamailio that binds the container's address and is reached at the host's names the
+    host's in Via and Record-Route (``advertise`` on the first listen's sockets); a name is refused."""
+    text = render(KamailioSite(listen=("172.17.0.2",), advertise="10.0.0.5"))
+    assert "#!define LISTEN udp:172.17.0.2:5060 advertise 10.0.0.5:5060\n" in text
+    assert "#!define LISTEN_TCP tcp:172.17.0.2:5060 advertise 10.0.0.5:5060\n" in text
+    assert "advertise" not in render(KamailioSite(listen=("172.17.0.2",)))
+    with pytest.raises(SiteError, match="an IPv4 or IPv6 address"):
+        render(KamailioSite(advertise="pbx.example"))

@@ -34,7 +34,9 @@ class SiteError(ValueError):
 class KamailioSite:
     """What differs between sites. ``listen``: the addresses phones and the PBX reach
     (the first one is the LISTEN/LISTEN_TCP define); TLS listens only when both
-    ``tls_certificate`` and ``tls_private_key`` are given."""
+    ``tls_certificate`` and ``tls_private_key`` are given. ``advertise``: the address
+    phones reach when it is not one Kamailio can bind (a container behind port
+    mapping): the first listen's sockets name it in Via and Record-Route."""
 
     listen: tuple[str, ...] = ("127.0.0.1",)
     sip_port: int = 5060
@@ -53,11 +55,12 @@ class KamailioSite:
     expiry_check: int = 10  # seconds between usrloc's expiry runs: an expired contact is told within this
     ds_list: str = "/etc/kamailio/ivr-workers.list"
     ctl_socket: str = "unix:/run/kamailio/kamailio_ctl"  # where Debian's kamcmd looks by default
+    advertise: str | None = None
 
     def check(self) -> None:
         if not self.listen:
             raise SiteError("listen: at least one address")
-        for address in (*self.listen, self.rpc_addr):
+        for address in (*self.listen, self.rpc_addr, *([self.advertise] if self.advertise else [])):
             try:
                 ipaddress.ip_address(address)
             except ValueError:
@@ -92,8 +95,10 @@ class KamailioSite:
         return bool(self.tls_certificate and self.tls_private_key)
 
 
-def _socket(proto: str, address: str, port: int) -> str:
+def _socket(proto: str, address: str, port: int, advertise: str | None = None) -> str:
     host = f"[{address}]" if ":" in address else address
+    if advertise:
+        return f"{proto}:{host}:{port} advertise {_socket('', advertise, port)[1:]}"
     return f"{proto}:{host}:{port}"
 
 
@@ -115,8 +120,9 @@ def render(site: KamailioSite | None = None) -> str:
         extra += [_socket("tls", address, site.tls_port) for address in others]
     return env.get_template(TEMPLATE).render(
         default=site == KamailioSite(),
-        listen_udp=_socket("udp", first, site.sip_port), listen_tcp=_socket("tcp", first, site.sip_port),
-        listen_tls=_socket("tls", first, site.tls_port), tls=site.tls, tls_certificate=site.tls_certificate,
+        listen_udp=_socket("udp", first, site.sip_port, site.advertise),
+        listen_tcp=_socket("tcp", first, site.sip_port, site.advertise),
+        listen_tls=_socket("tls", first, site.tls_port, site.advertise), tls=site.tls, tls_certificate=site.tls_certificate,
         tls_private_key=site.tls_private_key, extra_listens=extra,
         rpc_addr=f"[{site.rpc_addr}]" if ":" in site.rpc_addr else site.rpc_addr, rpc_port=site.rpc_port,
         callback_url=site.callback_url.rstrip("/"), token=site.token, callback_timeout=site.callback_timeout,

@@ -1,6 +1,7 @@
 """The IVR worker process as the server starts it: ``ivr.worker`` with the server's logging.
 
-``python -m phoneservice.processes.ivr_worker --database URL --host H --port P [--drain-timeout S] [--media-host M]``
+``python -m phoneservice.processes.ivr_worker --database URL --host H --port P [--drain-timeout S] [--media-host M]
+[--media-public A]``
 
 ``ivr`` imports nothing of ``phoneservice``: it logs through the standard
 ``logging`` module (``ivr.log``). This entry point gives it the JSON lines and
@@ -24,7 +25,8 @@ MODULE = "phoneservice.processes.ivr_worker"
 
 
 def worker_command(host: str, port: int, database_url: str, drain_timeout: float | None = None,
-                   python: str = sys.executable, module: str = MODULE, media_host: str | None = None) -> list[str]:
+                   python: str = sys.executable, module: str = MODULE, media_host: str | None = None,
+                   media_public: str | None = None) -> list[str]:
     """argv for one worker; ``ps`` shows ``python -m phoneservice.processes.ivr_worker ... --port P`` once it runs.
 
     ``drain_timeout``: how long the worker lets its calls run after SIGTERM before
@@ -32,6 +34,7 @@ def worker_command(host: str, port: int, database_url: str, drain_timeout: float
     """
     drain = ("--drain-timeout", f"{drain_timeout:g}") if drain_timeout is not None else ()
     media = ("--media-host", media_host) if media_host and media_host != host else ()
+    media += ("--media-public", media_public) if media_public else ()
     return child_command(module, "--database", database_url, "--host", host, "--port", str(port), *drain, *media,
                          python=python)
 

@@ -213,7 +213,7 @@ def ivr_supervisor(config: ServerConfig, services: Services, reactor) -> WorkerS
         name="ivr", label="IVR", count=ivr.workers, first_port=ivr.port, clock=reactor, spawn=reactor.spawnProcess,
         # The worker hangs up its own calls (BYE) early enough to exit before the SIGKILL.
         command=lambda port: worker_command(ivr.host, port, services.db.url, max(ivr.drain_timeout - 5, 1),
-                                            media_host=ivr.media_host),
+                                            media_host=ivr.media_host, media_public=ivr.media_public),
         env=callcontrol.worker_environment(config, dict(os.environ)),  # the workers restart phones alike
         policy=RestartPolicy(backoff_initial=ivr.backoff_initial, backoff_max=ivr.backoff_max,
                              healthy_after=ivr.healthy_after, max_restarts=ivr.max_restarts,

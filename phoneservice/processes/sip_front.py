@@ -74,7 +74,7 @@ def prepare(config: ServerConfig, route_point: str) -> list[str]:
     folder = Path(front.dir).absolute()
     (folder / "run").mkdir(parents=True, exist_ok=True)
     site = KamailioSite(
-        listen=tuple(front.listen), sip_port=front.port, tls_port=front.port + 1,
+        listen=tuple(front.listen), advertise=front.advertise, sip_port=front.port, tls_port=front.port + 1,
         tls_certificate=front.tls_certificate, tls_private_key=front.tls_private_key,
         rpc_addr=RPC_HOST, rpc_port=front.rpc_port, callback_url=callback_url(config.web.host, config.web.port),
         token=config.callcontrol.token or "", route_point=route_point,

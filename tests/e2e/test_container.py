@@ -7,6 +7,7 @@ everything gone after one SIGTERM to the init."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from packaging.utils import canonicalize_name
 from ivr.worker import RTP_BASE, RTP_PORTS, RTP_SLOTS
 
 sys.path.insert(0, str(Path(__file__).parent))
+from sip_raw import RawCaller  # noqa: E402
 from test_server import free_port  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -107,9 +109,11 @@ def healthy(argv: list[str], environ: dict[str, str]) -> bool:
     return subprocess.run(argv, env=environ, capture_output=True, timeout=30).returncode == 0
 
 
-def test_h4_the_entry_command_runs_kamailio_in_front_of_the_ivr_and_stops_on_one_sigterm(tmp_path):
-    """H-4, R-7: the entry command as the image runs it: Kamailio on the advertised address in front of
-    two IVR workers on loopback, the health check green, SIP answered; one SIGTERM to tini ends it all."""
+@contextlib.contextmanager
+def entry_command(tmp_path: Path, **settings: str):
+    """The image's entry command as it runs it (its environment, /app and /data mapped to the tree and a
+    temporary folder, loopback ports), healthy with both IVR workers up: (environment, /data, web port).
+    After the block, one SIGTERM to tini; it must end everything, Kamailio included."""
     for tool in ("tini", "kamailio"):
         if shutil.which(tool, path=f"/usr/sbin:/usr/bin:{os.environ['PATH']}") is None:
             pytest.fail(f"{tool} is not installed (Debian: {tool})")
@@ -119,20 +123,21 @@ def test_h4_the_entry_command_runs_kamailio_in_front_of_the_ivr_and_stops_on_one
     def mapped(value: str) -> str:
         return value.replace("/app/", f"{REPO}/").replace("/data", str(data))
 
-    ivr_port = free_port(socket.SOCK_DGRAM)
     environ = {key: mapped(value) for key, value in env().items()}
     web = free_port()
     environ.update(
         PATH=f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", HOME=str(data), PM_ADVERTISED_ADDRESS="127.0.0.1",
         PM_SIP_PORT=str(free_port(socket.SOCK_DGRAM)), PM_KAMAILIO_RPC_PORT=str(free_port()),
         PHONE_MIGRATION_WEB__PORT=str(web), PHONE_MIGRATION_CONFIG_HTTP__PORT=str(free_port()),
-        PHONE_MIGRATION_TFTP__PORT=str(free_port(socket.SOCK_DGRAM)), PHONE_MIGRATION_IVR__PORT=str(ivr_port),
-        PYTHONPATH=str(REPO))
+        PHONE_MIGRATION_TFTP__PORT=str(free_port(socket.SOCK_DGRAM)),
+        PHONE_MIGRATION_IVR__PORT=str(free_port(socket.SOCK_DGRAM)), PYTHONPATH=str(REPO))
+    environ.update(settings)
     argv = [mapped(word) for word in json.loads(one("ENTRYPOINT")) + json.loads(one("CMD"))] + ["--demo"]
     check = [mapped(word).replace("python", str(BIN / "python"), 1)
              for word in json.loads(one("HEALTHCHECK").split(" CMD ", 1)[1])]
     log = open(tmp_path / "container.log", "wb")
     proc = subprocess.Popen(argv, env=environ, cwd=data, stdout=log, stderr=subprocess.STDOUT)
+    kamailio = None
     try:
         deadline = time.monotonic() + 120
         while not healthy(check, environ):
@@ -146,10 +151,8 @@ def test_h4_the_entry_command_runs_kamailio_in_front_of_the_ivr_and_stops_on_one
                 break
             time.sleep(0.2)
         assert ivr["status"] == "ok" and ivr["up"] == 2 and ivr["sip_front"] == "kamailio"
-        assert (data / "phone-migration.db").exists() and (data / "loads").is_dir() and (data / "licenses").is_dir()
-        assert "127.0.0.1:" + str(ivr_port) in (data / "kamailio" / "ivr-workers.list").read_text()
-        assert options(int(environ["PM_SIP_PORT"])).startswith("SIP/2.0 ")  # Kamailio answers on its port
         kamailio = int((data / "kamailio" / "run" / "kamailio.pid").read_text())
+        yield environ, data, web
     finally:
         proc.send_signal(signal.SIGTERM)  # docker stop: to the init, which hands it to the group
         try:
@@ -160,9 +163,39 @@ def test_h4_the_entry_command_runs_kamailio_in_front_of_the_ivr_and_stops_on_one
             log.close()
     assert code in (0, 143), (tmp_path / "container.log").read_text()[-4000:]
     deadline = time.monotonic() + 10
-    while Path(f"/proc/{kamailio}").exists() and time.monotonic() < deadline:
+    while kamailio is not None and Path(f"/proc/{kamailio}").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not Path(f"/proc/{kamailio}").exists(), "Kamailio outlived the container's init"
+    assert kamailio is None or not Path(f"/proc/{kamailio}").exists(), "Kamailio outlived the container's init"
+
+
+def test_h4_the_entry_command_runs_kamailio_in_front_of_the_ivr_and_stops_on_one_sigterm(tmp_path):
+    """H-4, R-7: the entry command as the image runs it: Kamailio on the advertised address in front of
+    two IVR workers on loopback, the health check green, SIP answered; one SIGTERM to tini ends it all."""
+    with entry_command(tmp_path) as (environ, data, web):
+        assert (data / "phone-migration.db").exists() and (data / "loads").is_dir() and (data / "licenses").is_dir()
+        ivr_port = environ["PHONE_MIGRATION_IVR__PORT"]
+        assert "127.0.0.1:" + ivr_port in (data / "kamailio" / "ivr-workers.list").read_text()
+        assert options(int(environ["PM_SIP_PORT"])).startswith("SIP/2.0 ")  # Kamailio answers on its port
+        assert "advertise" not in (data / "kamailio" / "kamailio.cfg").read_text()
+
+
+def test_h4_behind_port_mapping_sip_and_the_sdp_name_the_advertised_address(tmp_path):
+    """H-4, R-7: ``docker run -p``: phones reach the host's address, mapped to the container's. Kamailio
+    listens on the bound address and names the advertised one in Record-Route; the IVR's SDP names it
+    too while its RTP is bound here (here 127.0.0.1 bound, 127.0.0.2 advertised)."""
+    with entry_command(tmp_path, PM_ADVERTISED_ADDRESS="127.0.0.2", PM_BIND_ADDRESS="127.0.0.1") as (environ, data, _):
+        port = int(environ["PM_SIP_PORT"])
+        assert f"udp:127.0.0.1:{port} advertise 127.0.0.2:{port}" in (data / "kamailio" / "kamailio.cfg").read_text()
+        caller = RawCaller(port)  # to Kamailio, which relays to a worker
+        try:
+            dialog = caller.invite()
+            ok = caller.until_final(dialog)
+            assert ok.status == 200, ok
+            assert any("127.0.0.2" in route for route in ok.all("Record-Route")), ok.all("Record-Route")
+            assert re.findall(r"^c=IN IP4 (\S+)", ok.body, re.M) == ["127.0.0.2"], ok.body
+            caller.ack(dialog, ok)  # to the Record-Route's advertised address: nobody there in this test
+        finally:
+            caller.close()
 
 
 def options(port: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 
 import pytest
@@ -136,3 +137,23 @@ def test_i4_cancel_while_the_caller_is_looked_up_ends_the_call_once(worker, call
     assert not events(log, "ivr_callback_failed")
     print("I-4:", {e["status"] if "status" in e else e["event"]: e.get("error") for e in errors} or "no errors",
           f"{sum(1 for r in log.splitlines() if 'ivr_call_answering' in r)} of {len(delays)} calls answered")
+
+
+def test_r7_the_sdp_names_the_public_address_while_rtp_stays_bound_where_it_was_told(tmp_path):
+    """R-7, H-4: behind port mapping (a container with ``-p``) callers reach RTP at an address the worker
+    cannot bind: ``--media-public`` puts that one in the SDP, and RTP stays on ``--media-host``."""
+    with running_worker(tmp_path, "--drain-timeout", "2", "--media-host", "127.0.0.1",
+                        "--media-public", "127.0.0.2") as w:
+        c = RawCaller(w.port)
+        try:
+            dialog = c.invite()
+            ok = c.until_final(dialog)
+            c.ack(dialog, ok)
+            assert re.findall(r"^c=IN IP4 (\S+)", ok.body, re.M) == ["127.0.0.2"], ok.body
+            rtp = int(re.search(r"^m=audio (\d+)", ok.body, re.M)[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # taken on 127.0.0.1, by the worker
+                with pytest.raises(OSError):
+                    probe.bind(("127.0.0.1", rtp))
+            assert c.hang_up(dialog).status == 200
+        finally:
+            c.close()
