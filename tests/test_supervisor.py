@@ -634,3 +634,17 @@ def test_workers_do_not_outlive_a_killed_server(tmp_path):
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == []
+
+
+def test_on_change_is_told_of_every_state_change_at_once(rig):
+    """R-8: the web workers answer /healthz from a copy of this state: it is rewritten as soon as a worker
+    comes up or dies (``on_change``), not at the next periodic write, so no process says degraded
+    for a second after another said up."""
+    supervisor = rig(count=1)
+    seen = []
+    supervisor.on_change = lambda: seen.append(states(supervisor))
+    supervisor.startService()
+    rig.launcher.spawned[0].ready()
+    rig.launcher.spawned[0].exit(sig=9)
+    changes = [state for i, state in enumerate(seen) if i == 0 or seen[i - 1] != state]  # a state may be told twice
+    assert changes == [[STARTING], [UP], [RESTARTING]]

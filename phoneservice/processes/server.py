@@ -30,7 +30,7 @@ from phoneservice.configfiles.peers import PeerFiles
 from phoneservice.configfiles.tftp import TFTPService
 from phoneservice.configfiles.warm import WarmFiles
 from phoneservice.demo import load_demo_once
-from phoneservice.observe import Metrics, log_event, start_shared_metrics, write_processes
+from phoneservice.observe import Metrics, log_event, start_shared_metrics, write_processes, write_status
 from phoneservice.processes import sip_front as front
 from phoneservice.processes import webprocs
 from phoneservice.processes.access import LoggedSite
@@ -289,8 +289,11 @@ def run(config: ServerConfig, demo: bool = False) -> None:
         log_event("server_stopping")
         return defer.maybeDeferred(root.stopService)
 
-    if shared is not None:  # what the web workers answer on /healthz
+    if shared is not None:  # what the web workers answer on /healthz: at once when a worker's state changes
         webprocs.status_writer(shared, services).start(webprocs.STATUS_EVERY)
+        for supervisor in (services.ivr, services.sip_front):
+            if supervisor is not None:
+                supervisor.on_change = lambda: write_status(shared, services.status())
         task.LoopingCall(lambda: write_processes(shared, services.metrics.processes())).start(webprocs.STATUS_EVERY)
         services.metrics.start_live_updates(webprocs.STATUS_EVERY)
     try:

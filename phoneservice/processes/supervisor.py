@@ -214,6 +214,7 @@ class WorkerSupervisor(service.Service):
         self._restart_counter = None
         self._up_gauge = None
         self.status: tuple[WorkerStatus, ...] = ()
+        self.on_change: Callable[[], None] | None = None  # after every change of a worker's state
         self._publish()
 
     # --- what others read (any thread) ---
@@ -410,3 +411,5 @@ class WorkerSupervisor(service.Service):
         self.status = tuple(WorkerStatus(w.port, w.pid, w.state, w.restarts) for w in self._workers)
         if self._up_gauge is not None:
             self._up_gauge.set(self.up())
+        if self.on_change is not None:  # e.g. the web workers' copy of /healthz's state, at once
+            self.on_change()
