@@ -495,6 +495,7 @@ def test_f6b_unknown_devices_are_said_at_upload_then_retried(bulk):
     bulk.create(TASK)
     bulk.upload(TASK, csv_of(user(1), user(2)))
     assert [d.state for d in bulk.devices(TASK)] == ["unknown_device"] * 2
+    assert bulk.devices(TASK)[0].error.startswith(f"no phone SEP{mac(1)} in this site: add it")  # and what to do
     assert bulk.get(TASK).status == "Ready with errors" and bulk.progress(TASK).total == 0
     with pytest.raises(Refused, match="no device ready"):
         bulk.start(TASK, SERVER)

@@ -85,7 +85,7 @@ def bar(progress: Progress) -> tuple[Segment, ...]:
     each from where the one before it ends; what is left is still to do."""
     counts, total = progress.counts, progress.total or 1
     parts = (("confirmed", "Confirmed by the phone", progress.confirmed),
-             ("pushed", "Pushed", counts.get("complete", 0) - progress.confirmed),
+             ("pushed", "Pushed, waiting for the phone", counts.get("complete", 0) - progress.confirmed),
              ("failed", "Failed", counts.get("failed", 0)),
              ("cancelled", "Cancelled", counts.get("cancelled", 0)))
     segments, start = [], 0.0

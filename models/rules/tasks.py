@@ -84,6 +84,11 @@ def settle_status(status: str, counts: Mapping[str, int], upload_errors: int) ->
     return READY_WITH_ERRORS if left_out else READY
 
 
+def no_phone(mac: str) -> str:
+    """F-6b: why a device is an unknown device (at upload) or failed (its phone deleted before the push)."""
+    return f"no phone SEP{mac} in this site: add it (or let it auto-register), then retry"
+
+
 def allowed_actions(status: str, paused: bool, counts: Mapping[str, int]) -> tuple[str, ...]:
     """F-6c: the whole-task actions the task's state allows, in ``ACTIONS`` order; every door offers
     these and the engine refuses the others (``action_refusal``)."""

@@ -17,6 +17,7 @@ from models.rules.tasks import (
     IN_PROGRESS,
     NOT_MIGRATED,
     assess,
+    no_phone,
     state_for,
 )
 from models.storage.queries import devices_by_mac
@@ -115,6 +116,8 @@ class TaskDeviceStates:
                 device.warnings, device.target_load, device.state = list(verdict.warnings), verdict.target_load, state
                 if state not in NOT_MIGRATED:
                     device.error, device.batch, device.processed_at = "", None, None
+                else:
+                    device.error = no_phone(device.mac) if state == "unknown_device" else ""
                 session.add(device)
             session.flush()
             self._settle(session, task)

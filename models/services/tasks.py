@@ -47,6 +47,7 @@ from models.rules.tasks import (
     action_refusal,
     assess,
     license_rule,
+    no_phone,
     pushes_load,
     settle_status,
     state_for,
@@ -189,13 +190,14 @@ class BulkTasks(TaskViews, TaskDeviceStates, TaskLeases):
                                                         "hold: put this one in another task"))
                 else:
                     verdict = assess(row.pid, row.model, direction, known.get(row.mac), self.facts)
+                    state = state_for(verdict.status, task.include_unknown, row.mac in known)
                     session.add(TaskDevice(
                         task_id=task.id, account_type=row.account_type, username=row.username,
                         phone_number=row.phone_number, extension=row.extension, device_type=row.device_type,
                         model=row.model, pid=row.pid, mac=row.mac, location=row.location,
                         calling_plan=row.calling_plan, eligibility=verdict.status, reason=verdict.reason,
                         warnings=list(verdict.warnings), target_load=verdict.target_load,
-                        state=state_for(verdict.status, task.include_unknown, row.mac in known)))
+                        state=state, error=no_phone(row.mac) if state == "unknown_device" else ""))
                     in_task.add(row.mac)
                     added += 1
             errors.sort(key=lambda e: e.row)
@@ -323,8 +325,7 @@ class BulkTasks(TaskViews, TaskDeviceStates, TaskLeases):
             device.batch, device.processed_at = number, now
             if phone is None:
                 device.state = "failed"
-                device.error = (f"no phone SEP{device.mac} in the database: add it (or let it auto-register), "
-                                "then retry")
+                device.error = no_phone(device.mac)
             elif phone.migrated:
                 device.state = "failed"
                 device.error = f"{phone.name} was replaced by {phone.successor or 'a new phone'} (C-11): nothing to push"
