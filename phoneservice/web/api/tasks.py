@@ -9,7 +9,9 @@ the admin UI uses: the request answers at once.
 
 Refusals: ``unknown_task`` -> 404 (it names the URL's task); a bad name, kind,
 file name, CSV or TFTP server -> 422 naming the field; the task's state
-forbidding it (``task_exists``, ``task_started``, ``task_in_progress``, ...) -> 409.
+forbidding it (``task_exists``, ``task_started``, ``task_in_progress``, ...) -> 409: which
+actions a state allows is ``models.rules.tasks.allowed_actions`` (F-6c), listed in every
+progress as ``actions``.
 """
 
 from __future__ import annotations
@@ -302,14 +304,17 @@ ACTIONS = {
     "start": ("Start a task: its batches of 200 run in the background", TaskStart, (404, 409, 422),
               "Queues the devices ready for migration; one task in progress at a time (409 `task_in_progress`). "
               "The body may be empty when the task has a TFTP server already."),
-    "pause": ("Pause a task after the batch under way", None, (404, 409), "409 unless the task is in progress."),
-    "resume": ("Resume a paused task", None, (404, 409), "Its remaining batches run in the background."),
+    "pause": ("Pause a task after the batch under way", None, (404, 409),
+              "409 unless the task is in progress (`task_not_in_progress`) and running (`task_paused`)."),
+    "resume": ("Resume a paused task", None, (404, 409),
+               "Its remaining batches run in the background; 409 `task_not_paused` when it runs already."),
     "cancel": ("Cancel a task", None, (404, 409),
                "Devices done stay as they are; the others are cancelled and the task ends."),
-    "retry": ("Retry a task's errored and failed devices", None, (404, 409),
-              "Those that pass the eligibility check again are ready for migration again."),
+    "retry": ("Retry a task's failed, not eligible and unknown devices", None, (404, 409),
+              "Those that pass the eligibility check again (an unknown device once its phone exists) are ready "
+              "for migration again; 409 `nothing_to_retry` when there are none."),
     "refresh": ("Check a task's eligibility again", None, (404, 409),
-                "Also reads the loads the migrated phones report."),
+                "Also reads the loads the migrated phones report; 409 while the task is in progress."),
 }
 
 
