@@ -139,6 +139,7 @@ class IvrSection(Section):
     max_restarts: int = Field(default=10, ge=0)  # more crashes within restart_window: logged as a crash loop
     restart_window: float = Field(default=300.0, gt=0)
     drain_timeout: float = Field(default=15.0, gt=0)  # SIGTERM, then SIGKILL after this many seconds
+    zygote: bool = False  # I-6: fork the workers from one preloaded process (shared imports) instead of exec
 
     @field_validator("host", "media_host", "media_public")
     @classmethod

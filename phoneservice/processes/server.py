@@ -35,6 +35,7 @@ from phoneservice.processes import sip_front as front
 from phoneservice.processes import webprocs
 from phoneservice.processes.access import LoggedSite
 from phoneservice.processes.bufferedwsgi import BufferedWSGI
+from phoneservice.processes.forkspawn import ZygoteSpawner
 from phoneservice.processes.ivr_worker import worker_command
 from phoneservice.processes.supervisor import RestartPolicy, WorkerSupervisor
 from phoneservice.web.app import create_app
@@ -129,7 +130,12 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
     services = build_services(config)
     root = service.MultiService()
 
-    services.ivr = ivr_supervisor(config, services, reactor) if config.ivr.workers else None
+    spawner = None
+    if config.ivr.workers and config.ivr.zygote:  # I-6: before the supervisor, so it stops after its drain
+        spawner = ZygoteSpawner(reactor, callcontrol.worker_environment(config, dict(os.environ)),
+                                ready_timeout=config.ivr.ready_timeout)
+        spawner.setServiceParent(root)
+    services.ivr = ivr_supervisor(config, services, reactor, spawner) if config.ivr.workers else None
     supervisors = []
     if services.ivr is not None:
         services.ivr.setServiceParent(root)
@@ -206,11 +212,13 @@ class AdoptedPort(service.Service):
         return port.stopListening() if port is not None else None
 
 
-def ivr_supervisor(config: ServerConfig, services: Services, reactor) -> WorkerSupervisor:
-    """``ivr.workers`` IVR worker processes on consecutive ports from ``ivr.port``."""
+def ivr_supervisor(config: ServerConfig, services: Services, reactor, spawner=None) -> WorkerSupervisor:
+    """``ivr.workers`` IVR worker processes on consecutive ports from ``ivr.port``; forked by ``spawner``
+    (the zygote, I-6) when given, else each started as a new process."""
     ivr = config.ivr
     supervisor = WorkerSupervisor(
-        name="ivr", label="IVR", count=ivr.workers, first_port=ivr.port, clock=reactor, spawn=reactor.spawnProcess,
+        name="ivr", label="IVR", count=ivr.workers, first_port=ivr.port, clock=reactor,
+        spawn=spawner or reactor.spawnProcess,
         # The worker hangs up its own calls (BYE) early enough to exit before the SIGKILL.
         command=lambda port: worker_command(ivr.host, port, services.db.url, max(ivr.drain_timeout - 5, 1),
                                             media_host=ivr.media_host, media_public=ivr.media_public),
