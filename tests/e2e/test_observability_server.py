@@ -76,6 +76,9 @@ def test_h3_the_request_id_comes_back_and_is_logged_with_the_duration(server):
         if "lb-req-0001" in logged and fresh in logged:
             break
         time.sleep(0.2)
+    assert "lb-req-0001" in logged and fresh in logged, (  # say what was logged, and by which process
+        [(line.get("pid"), line.get("uri"), line.get("request_id")) for line in access_lines(server)][-20:],
+        (server.dir / "server.log").read_text(errors="replace")[-3000:])
     line = logged["lb-req-0001"]
     assert line["uri"] == "/healthz?pin=***" and line["status"] == status
     assert isinstance(line["ms"], (int, float)) and 0 <= line["ms"] < 10000
