@@ -34,7 +34,7 @@ def test_f6_task_reaches_the_config_file_and_f5_license_only_for_its_mac(tmp_pat
                                   "\nUSER,olivia@example.com,,,IP,7841,001122330033,Hub_None,False\n")
         cli(server, "tasks", "create", "e2e-fleet", "--direction", "e2m")
         upload = cli(server, "tasks", "upload", "e2e-fleet", str(fleet), "--location", "HQ_DP", "--location", "Hub_None")
-        assert "Added: 2\nErrors: 0" in upload
+        assert "Added: 2\nRefused rows: 0" in upload  # F-6b: a bad row is refused
         cli(server, "tasks", "start", "e2e-fleet", "--tftp-server", "127.0.0.1")
         report = cli(server, "tasks", "report", "e2e-fleet")
         assert "complete" in report.lower()
