@@ -10,11 +10,21 @@ includes 503 from Kamailio once every worker holds its 4 calls).
 
     python bench/ivr_load.py                       # 3 workers: steps of 4 up to 16
     python bench/ivr_load.py --workers 50 --step 25 --max 225
+    python bench/ivr_load.py --workers 50 --start 200 --max 200 --compare --runs 3   # I-6 against exec
 
 Prints per step: calls ok/failed, the peak of calls in progress seen by
 Kamailio, time to answer (INVITE -> 200) p50/p95, calls whose digits reached
 the IVR, CPU (% of one core) and RSS per worker, Kamailio's and the main
 process's CPU; then the highest step with 0 failures. Bounded by --deadline.
+
+Before the steps, the idle IVR: its processes' CPU over ``--idle`` seconds
+(the workers, and the zygote when there is one) and their PSS
+(``/proc/<pid>/smaps_rollup``: shared pages counted once over the sharers).
+``--zygote`` starts the workers from the zygote (``ivr.zygote``, I-6);
+``--compare`` runs each of ``--runs`` rounds twice, exec then zygote, the
+landed design as the peer in the same go, and prints their ratios. A run
+whose every call ended but not in the IVR's log, or whose workers restarted,
+prints INVALID instead of its figures.
 """
 
 from __future__ import annotations
@@ -148,6 +158,16 @@ def cpu_ticks(pid: int) -> int:
         return 0
 
 
+def pss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def rss_mb(pid: int) -> float:
     try:
         return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
@@ -181,16 +201,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Rig:
-    def __init__(self, workdir: Path, workers: int) -> None:
+    def __init__(self, workdir: Path, workers: int, zygote: bool = False) -> None:
         self.dir, self.workers = workdir, workers
         self.web = free_port()
         self.ivr_port = free_sip_ports(workers)
-        self.sip_port = free_sip_ports(1)  # Kamailio's SIP port, UDP and TCP
+        self.sip_port = 0  # Kamailio's SIP port (UDP and TCP), chosen once the workers hold their RTP ports
         for sub in ("loads", "licenses"):
             (workdir / sub).mkdir()
         env = dict(os.environ, PHONE_MIGRATION_FILES__LOADS_DIR=str(workdir / "loads"),
                    PHONE_MIGRATION_FILES__LICENSES_DIR=str(workdir / "licenses"),
-                   PHONE_MIGRATION_IVR__READY_TIMEOUT="120")
+                   PHONE_MIGRATION_IVR__READY_TIMEOUT="120", PHONE_MIGRATION_IVR__ZYGOTE=str(zygote).lower())
         self.server_log = workdir / "server.log"
         with open(self.server_log, "wb") as log:
             self.server = subprocess.Popen(
@@ -224,6 +244,7 @@ class Rig:
 
         run = self.dir / "run"
         run.mkdir()
+        self.sip_port = free_sip_ports(1)
         ds = write_dispatcher_list(self.dir / "ivr-workers.list", [WorkerHost("127.0.0.1", self.ivr_port, self.workers)])
         self.ctl = f"unix:{run}/kamailio_ctl"
         with open(self.dir / "kamailio.log", "wb") as log:
@@ -337,41 +358,28 @@ def run_step(rig: Rig, pids: list[int], calls: int, scenario: Path, step_dir: Pa
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=3, help="IVR worker processes (4 calls each)")
-    parser.add_argument("--step", type=int, default=4, help="simultaneous calls added per step")
-    parser.add_argument("--start", type=int, default=None, help="first step (default: --step)")
-    parser.add_argument("--max", type=int, default=None, help="last step (default: 4 x workers + step)")
-    parser.add_argument("--deadline", type=float, default=540.0, help="seconds for the whole run")
-    parser.add_argument("--keep", action="store_true", help="keep the working directory")
-    args = parser.parse_args()
-    for tool in ("sipp", "kamailio", "kamcmd"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is not installed (Debian: sip-tester, kamailio)")
-    if not 1 <= args.workers <= 256:
-        raise SystemExit("--workers: 1..256")
-    last = args.max or args.workers * 4 + args.step
-    steps = list(range(args.start or args.step, last + 1, args.step))
-
-    began = time.monotonic()
+def run_design(args, zygote: bool, steps: list[int], began: float) -> dict:
+    """One serve with its workers (exec'd, or forked by the zygote): idle cost, then the steps."""
     workdir = Path(tempfile.mkdtemp(prefix="ivr-load-"))
     scenario = workdir / "menu_walk.xml"
     scenario.write_text(SCENARIO)
-    rig = Rig(workdir, args.workers)
-    load_before = os.getloadavg()
-    results = []
+    rig = Rig(workdir, args.workers, zygote)
+    results, invalid = [], []
     try:
         pids = rig.wait_workers(timeout=min(300, args.deadline / 2))
         started = time.monotonic() - began
+        ivr = pids + sorted({parent for parent in (parent_of(pid) for pid in pids) if parent != rig.server.pid})
         rig.start_kamailio()
-        idle = {pid: rss_mb(pid) for pid in pids}
-        ticks = [cpu_ticks(pid) for pid in pids]
-        time.sleep(5)
-        idle_cpu = [(cpu_ticks(pid) - t) / CLOCK_TICKS / 5 * 100 for pid, t in zip(pids, ticks)]
-        print(f"{args.workers} workers up in {started:.1f} s; idle per worker: RSS "
-              f"{statistics.fmean(idle.values()):.0f} MB, CPU {statistics.fmean(idle_cpu):.1f}% of a core "
-              f"({sum(idle_cpu):.0f}% for all); Kamailio on udp {rig.sip_port}")
+        time.sleep(3)  # Kamailio's first OPTIONS pings answered: an idle site
+        ticks = [cpu_ticks(pid) for pid in ivr]
+        time.sleep(args.idle)
+        idle_cpu = sum((cpu_ticks(pid) - t) / CLOCK_TICKS / args.idle * 100 for pid, t in zip(ivr, ticks))
+        idle = {"cpu": idle_cpu, "pss": sum(pss_mb(pid) for pid in ivr),
+                "worker_pss": statistics.fmean(pss_mb(pid) for pid in pids),
+                "rss": statistics.fmean(rss_mb(pid) for pid in pids)}
+        print(f"{'zygote' if zygote else 'exec'}: {args.workers} workers up in {started:.1f} s; idle IVR "
+              f"({len(ivr)} processes): CPU {idle['cpu']:.1f}% of a core, PSS {idle['pss']:.0f} MB "
+              f"({idle['worker_pss']:.1f} MB a worker, RSS {idle['rss']:.0f}); Kamailio on udp {rig.sip_port}")
         print("calls  ok  failed  peak  answer p50/p95 ms  digits  worker CPU% mean/max  worker RSS MB mean/max"
               "  kamailio CPU%  server CPU%  machine CPU%")
         for calls in steps:
@@ -380,6 +388,8 @@ def main() -> None:
                 break
             r = run_step(rig, pids, calls, scenario, workdir / f"step-{calls}")
             results.append(r)
+            if not r["failed"] and r["ended"] != calls:
+                invalid.append(f"{calls} calls succeeded for SIPp but the IVR logged {r['ended']} ended")
             print(f"{r['calls']:5} {r['ok']:4} {r['failed']:6} {r['peak']:5}  {r['answer_p50']:7.1f} /{r['answer_p95']:7.1f}"
                   f"  {r['walked']:3}/{r['ended']:<3}  {r['worker_cpu_mean']:8.1f} /{r['worker_cpu_max']:5.1f}"
                   f"  {r['worker_rss_mean']:10.1f} /{r['worker_rss_max']:5.1f}  {r['kamailio_cpu']:12.1f}"
@@ -390,7 +400,9 @@ def main() -> None:
             while time.monotonic() < deadline and any(load for _, load in rig.loads().values()):
                 time.sleep(0.25)
             time.sleep(3)  # and the workers done with the last BYEs (Kamailio frees a slot as the BYE passes)
-        alive = rig.health()["ivr"]
+        restarts = sum(w["restarts"] for w in rig.health()["ivr"]["workers"])
+        if restarts:
+            invalid.append(f"{restarts} worker restarts during the run")
     finally:
         rig.stop()
         if not args.keep:
@@ -399,18 +411,66 @@ def main() -> None:
             print(f"kept {workdir}")
     clean = [r for r in results if not r["failed"]]
     best = max(clean, key=lambda r: r["calls"]) if clean else None
-    print(f"\nworkers: {args.workers} (restarts during the run: {sum(w['restarts'] for w in alive['workers'])})")
-    if best:
+    if invalid:
+        print("INVALID: " + "; ".join(invalid))
+    elif best:
         print(f"max simultaneous calls with 0 failures: {best['calls']} (peak seen by Kamailio {best['peak']}); "
-              f"time to answer p95 {best['answer_p95']:.1f} ms; per worker CPU {best['worker_cpu_mean']:.1f}% "
-              f"(max {best['worker_cpu_max']:.1f}%), RSS {best['worker_rss_mean']:.0f} MB "
-              f"(max {best['worker_rss_max']:.0f} MB)")
+              f"time to answer p95 {best['answer_p95']:.1f} ms; digits {best['walked']}/{best['ended']}; per worker "
+              f"CPU {best['worker_cpu_mean']:.1f}% (max {best['worker_cpu_max']:.1f}%), RSS "
+              f"{best['worker_rss_mean']:.0f} MB (max {best['worker_rss_max']:.0f} MB)")
     else:
         print("no step without failures")
     failing = [r for r in results if r["failed"]]
     if failing:
         print(f"first failing step: {failing[0]['calls']} calls, {failing[0]['failed']} failed "
               f"(SIPp saw: {failing[0]['why'] or 'see errors.log'})")
+    return {"idle": idle, "best": best, "invalid": invalid}
+
+
+def parent_of(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=3, help="IVR worker processes (4 calls each)")
+    parser.add_argument("--step", type=int, default=4, help="simultaneous calls added per step")
+    parser.add_argument("--start", type=int, default=None, help="first step (default: --step)")
+    parser.add_argument("--max", type=int, default=None, help="last step (default: 4 x workers + step)")
+    parser.add_argument("--deadline", type=float, default=540.0, help="seconds for the whole run")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds the idle IVR's CPU is measured")
+    parser.add_argument("--zygote", action="store_true", help="the workers forked by the zygote (ivr.zygote, I-6)")
+    parser.add_argument("--compare", action="store_true", help="each round exec then zygote, and their ratios")
+    parser.add_argument("--runs", type=int, default=1, help="rounds")
+    parser.add_argument("--keep", action="store_true", help="keep the working directory")
+    args = parser.parse_args()
+    for tool in ("sipp", "kamailio", "kamcmd"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (Debian: sip-tester, kamailio)")
+    if not 1 <= args.workers <= 256:
+        raise SystemExit("--workers: 1..256")
+    last = args.max or args.workers * 4 + args.step
+    steps = list(range(args.start or args.step, last + 1, args.step))
+    designs = [False, True] if args.compare else [args.zygote]
+    began = time.monotonic()
+    load_before = os.getloadavg()
+    rounds = []
+    for number in range(1, max(1, args.runs) + 1):
+        print(f"--- round {number} (load {os.getloadavg()[0]:.1f})", flush=True)
+        rounds.append([run_design(args, zygote, steps, time.monotonic()) for zygote in designs])
+    if args.compare:
+        print("\nround  idle CPU % exec / zygote  IVR PSS MB exec / zygote (ratio)  answer p95 ms exec / zygote")
+        for number, (exec_, zyg) in enumerate(rounds, 1):
+            if exec_["invalid"] or zyg["invalid"] or not exec_["best"] or not zyg["best"]:
+                print(f"{number:5}  INVALID or failed: see above")
+                continue
+            print(f"{number:5}  {exec_['idle']['cpu']:6.1f} / {zyg['idle']['cpu']:6.1f}"
+                  f"        {exec_['idle']['pss']:6.0f} / {zyg['idle']['pss']:6.0f} "
+                  f"({zyg['idle']['pss'] / exec_['idle']['pss']:.2f})"
+                  f"          {exec_['best']['answer_p95']:6.1f} / {zyg['best']['answer_p95']:6.1f}")
     print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs (other jobs on the machine count too)")
     print(f"total {time.monotonic() - began:.0f} s")
