@@ -53,6 +53,20 @@ def parse(data: bytes) -> Message:
     return Message(first, headers, body)
 
 
+def one_request(port: int, method: str, user: str = "probe", timeout: float = 5.0) -> Message:
+    """One out-of-dialog request over UDP to 127.0.0.1:port (a Kamailio, a worker); its answer."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(timeout)
+        me, serial = sock.getsockname()[1], next(_serial)
+        sock.sendto((f"{method} sip:{user}@127.0.0.1:{port} SIP/2.0\r\n"
+                     f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-one-{serial};rport\r\n"
+                     f"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=one{serial}\r\n"
+                     f"To: <sip:{user}@127.0.0.1>\r\nCall-ID: one-{serial}-{me}@127.0.0.1\r\n"
+                     f"CSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n").encode(), ("127.0.0.1", port))
+        return parse(sock.recv(65535))
+
+
 def sdp_offer(rtp_port: int, events: str | None = "0-15") -> str:
     fmtp = f"a=fmtp:101 {events}\r\n" if events is not None else ""
     return ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"

@@ -182,6 +182,19 @@ def wait_for_file(path: Path, timeout: float) -> None:
         time.sleep(0.1)
 
 
+def a_call_is_answered(port: int, workdir: Path) -> None:
+    """SIPp as the demo's new phone calls the route point at ``port`` (a worker, or Kamailio): answered, ended."""
+    workdir.mkdir()
+    call = sipp("ivr_call.xml", port, workdir, "-d", "300", timeout=30)
+    try:
+        wait_for_file(workdir / "answered.1", 20)
+        assert finish(call, 30) == 0, (workdir / "ivr_call.xml.out").read_text(errors="replace")[-2000:]
+    finally:
+        if call.poll() is None:
+            call.kill()
+            call.wait()
+
+
 def test_worker_killed_mid_call_is_restarted_and_the_next_call_is_answered(server, tmp_path):
     port = server.ivr_port
     first = server.health()["ivr"]["workers"][0]

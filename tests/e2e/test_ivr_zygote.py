@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_ivr_supervised import IvrServer, finish, sipp, wait_for_file  # noqa: E402
+from test_ivr_supervised import IvrServer, a_call_is_answered  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -30,18 +30,6 @@ def shared_kb(pid: int) -> int:
     """Pages this process shares with others (``Shared_Clean`` + ``Shared_Dirty``), in kB."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
     return sum(int(fields[key].split()[0]) for key in ("Shared_Clean", "Shared_Dirty"))
-
-
-def a_call_is_answered(server: IvrServer, workdir: Path) -> None:
-    workdir.mkdir()
-    call = sipp("ivr_call.xml", server.ivr_port, workdir, "-d", "300", timeout=30)
-    try:
-        wait_for_file(workdir / "answered.1", 20)
-        assert finish(call, 30) == 0, (workdir / "ivr_call.xml.out").read_text(errors="replace")[-2000:]
-    finally:
-        if call.poll() is None:
-            call.kill()
-            call.wait()
 
 
 def alive(pid: int) -> bool:
@@ -65,7 +53,7 @@ def test_i6_forked_workers_answer_come_back_and_end_with_the_server(tmp_path):
         assert parent_of(zygote) == server.proc.pid
         assert server.events("ivr_zygote_started")[0]["pid"] == zygote
         assert shared_kb(first[0]["pid"]) > 20_000  # the zygote's imports, shared rather than copied
-        a_call_is_answered(server, tmp_path / "one")
+        a_call_is_answered(server.ivr_port, tmp_path / "one")
 
         # R-8: a worker killed is forked again, at once
         os.kill(first[0]["pid"], signal.SIGKILL)
@@ -74,7 +62,7 @@ def test_i6_forked_workers_answer_come_back_and_end_with_the_server(tmp_path):
                                 and h["ivr"]["workers"][0]["state"] == "up", 10, "the worker forked again")
         assert time.monotonic() - killed < 2.0 + 1.0  # R-8: within 2 s (plus this poll's pace)
         assert parent_of(again["ivr"]["workers"][0]["pid"]) == zygote
-        a_call_is_answered(server, tmp_path / "two")
+        a_call_is_answered(server.ivr_port, tmp_path / "two")
 
         # the zygote killed: its workers end with it (PR_SET_PDEATHSIG); a new zygote forks them again
         os.kill(zygote, signal.SIGKILL)
@@ -84,7 +72,7 @@ def test_i6_forked_workers_answer_come_back_and_end_with_the_server(tmp_path):
         new_zygote = parent_of(back["ivr"]["workers"][0]["pid"])
         assert new_zygote not in (zygote, server.proc.pid) and parent_of(back["ivr"]["workers"][1]["pid"]) == new_zygote
         assert server.events("ivr_zygote_lost")
-        a_call_is_answered(server, tmp_path / "three")
+        a_call_is_answered(server.ivr_port, tmp_path / "three")
         pids = [new_zygote] + [w["pid"] for w in back["ivr"]["workers"]]
     finally:
         code = server.stop()

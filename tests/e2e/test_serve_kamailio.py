@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_ivr_supervised import IvrServer, finish, free_port, free_sip_ports, need, sipp, wait_for_file  # noqa: E402
+from sip_raw import one_request  # noqa: E402
+from test_ivr_supervised import IvrServer, a_call_is_answered, free_port, free_sip_ports, need  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -28,32 +28,6 @@ def kamailio_pids(folder: Path) -> set[int]:
     """Every process running the kamailio.cfg in ``folder`` (the main process and its children)."""
     out = subprocess.run(["pgrep", "-f", f"kamailio -f {folder}/kamailio.cfg"], capture_output=True, text=True)
     return {int(pid) for pid in out.stdout.split()}
-
-
-def answer_to(method: str, port: int) -> list[str]:
-    """One out-of-dialog request over UDP to 127.0.0.1:port; the answer's lines."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(5)
-        me = sock.getsockname()[1]
-        sock.sendto((f"{method} sip:1001@127.0.0.1:{port} SIP/2.0\r\n"
-                     f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-{method}-1;rport\r\n"
-                     "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:1001@127.0.0.1>\r\n"
-                     f"Call-ID: {method}-probe@127.0.0.1\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n").encode(),
-                    ("127.0.0.1", port))
-        return sock.recv(65535).decode("utf-8", "replace").split("\r\n")
-
-
-def a_call_is_answered(server: IvrServer, sip_port: int, workdir: Path) -> None:
-    workdir.mkdir()
-    call = sipp("ivr_call.xml", sip_port, workdir, "-d", "500", timeout=30)
-    try:
-        wait_for_file(workdir / "answered.1", 20)
-        assert finish(call, 30) == 0, (workdir / "ivr_call.xml.out").read_text(errors="replace")[-2000:]
-    finally:
-        if call.poll() is None:
-            call.kill()
-            call.wait()
 
 
 def test_serve_runs_kamailio_in_front_restarts_it_after_sigkill_and_stops_it(tmp_path):
@@ -71,11 +45,10 @@ def test_serve_runs_kamailio_in_front_restarts_it_after_sigkill_and_stops_it(tmp
         first = health["ivr"]["kamailio"]["workers"][0]
         assert (first["port"], first["restarts"]) == (sip_port, 0)
         assert server.ivr_port != sip_port  # the workers on loopback behind it (R-7)
-        a_call_is_answered(server, sip_port, tmp_path / "first")
+        a_call_is_answered(sip_port, tmp_path / "first")
         # R-7: what the front does not serve gets 405 with the Allow header RFC 3261 (21.4.6) asks for
-        refused = answer_to("MESSAGE", sip_port)
-        assert refused[0].startswith("SIP/2.0 405 ")
-        assert "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER" in refused
+        refused = one_request(sip_port, "MESSAGE", user="1001")
+        assert refused.status == 405 and refused.all("Allow") == ["INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"]
         assert f"sip:127.0.0.1:{server.ivr_port} " in (folder / "ivr-workers.list").read_text()
         old = kamailio_pids(folder)
         assert first["pid"] in old and len(old) > 1  # the main process and its children
@@ -89,7 +62,7 @@ def test_serve_runs_kamailio_in_front_restarts_it_after_sigkill_and_stops_it(tmp
         assert time.monotonic() - killed < 2.0 + 1.0  # R-8: back within 2 s (plus this poll's own pace)
         assert not old & kamailio_pids(folder)  # no child of the dead one holds the port
         assert server.events("sip_front_worker_exited")[0]["signal"] == signal.SIGKILL
-        a_call_is_answered(server, sip_port, tmp_path / "again")
+        a_call_is_answered(sip_port, tmp_path / "again")
     finally:
         assert server.stop() == 0, server.log_text()[-3000:]
     assert kamailio_pids(folder) == set()  # stopped with the server
