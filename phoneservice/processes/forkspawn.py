@@ -130,7 +130,7 @@ class ZygoteSpawner(service.Service):
 
     def __init__(self, reactor, env: dict[str, str], ready_timeout: float = 60.0, close_timeout: float = 40.0,
                  log=log_event) -> None:
-        self.reactor, self.env, self.ready_timeout, self._log = reactor, dict(env), ready_timeout, log
+        self.reactor, self.env, self.ready_timeout, self._log = reactor, dict(env, PYTHONUNBUFFERED="1"), ready_timeout, log
         self.close_timeout = close_timeout
         self._closed: defer.Deferred | None = None
         self.sock: socket.socket | None = None

@@ -76,7 +76,9 @@ def child(sock: socket.socket, request: dict, out: int) -> None:
         sock.close()
         os.setsid()
         try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+            libc.prctl(15, ctypes.c_char_p(b"pm-ivr-worker"), 0, 0, 0)  # PR_SET_NAME: what top and ps -o comm show
         except (OSError, AttributeError):
             pass
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
