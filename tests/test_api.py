@@ -121,8 +121,8 @@ def _routes(app):
 
 def test_every_endpoint_refuses_a_request_without_a_valid_token(api):
     routes = list(_routes(api.app))
-    assert len(routes) == 58  # with E-1..E-3: /admins (6) and /tokens (3); S-6: /device-defaults (2); U-1: undo (2);
-    # C-3: /security-profiles (3); C-14: /devices/{name}/restart; W-1..W-3: /waves (6)
+    assert len(routes) == 60  # with E-1..E-3: /admins (6) and /tokens (3); S-6: /device-defaults (2); U-1: undo (2);
+    # C-3: /security-profiles (3); C-14: /devices/{name}/restart; W-1..W-3: /waves (6); E-4: /bat (2)
     for method, path in routes:
         for token in (None, "revoked", "pm_not-a-token", "not-even-pm"):
             headers = {"Authorization": f"Bearer {api.tokens.get(token, token)}"} if token else {}

@@ -343,6 +343,15 @@ def test_progress_bar_only_on_a_terminal(sqlite_url, tmp_path):
     assert pipe.getvalue() == ""
 
 
+def test_on_progress_counts_the_phones_created_and_the_cli_bar_still_works(sqlite_url):
+    """E-4: one loop reports to the CLI's bar and to a door's callback: (0, total) once the rows passed, then each."""
+    db, told, terminal = Database(sqlite_url), [], _Terminal()
+    db.create_all()
+    bat.import_bat(db, ALL_DETAILS, progress=terminal, on_progress=lambda done, total: told.append((done, total)))
+    db.dispose()
+    assert told == [(n, 5) for n in range(6)] and "5/5" in terminal.getvalue()
+
+
 # --- export and the round trip ------------------------------------------------------------
 
 def test_export_all_details_then_import_into_an_empty_site_gives_the_same_site(demo_db, tmp_path):

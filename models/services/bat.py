@@ -35,7 +35,7 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Callable, TextIO
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -70,8 +70,11 @@ from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
 from models.tables.templates import PhoneButtonTemplate, SecurityProfile
 from models.tables.users import EndUser
 
-__all__ = ["ALL_DETAILS", "BAT", "BatRejected", "ImportSummary", "RowError", "export_bat", "export_text", "import_bat",
-           "site_phones"]
+__all__ = ["ALL_DETAILS", "BAT", "MAX_FILE_BYTES", "BatRejected", "ImportSummary", "Progress", "RowError", "export_bat",
+           "export_text", "import_bat", "site_phones"]
+
+MAX_FILE_BYTES = 10 * 1024 * 1024  # what a door accepts: an All Details export of 1000 phones is under 2 MB
+Progress = Callable[[int, int], None]  # (phones created so far, phones in the file)
 
 
 class BatRejected(Refused):
@@ -119,13 +122,16 @@ def _count(n: int, thing: str) -> str:
 
 
 def import_bat(db: Database, data: bytes | str, *, model: str | None = None, protocol: str | None = None,
-               dry_run: bool = False, progress: TextIO | None = None, catalog: Catalog | None = None) -> ImportSummary:
+               dry_run: bool = False, progress: TextIO | None = None, on_progress: Progress | None = None,
+               catalog: Catalog | None = None) -> ImportSummary:
     """Import a BAT phone file all or nothing; BatRejected (a Refused) lists every bad row.
 
     ``model``/``protocol``: the phones' type, for a file without a Device Type
     column (the BAT phone format). ``progress``: where a progress bar goes,
-    shown only when that stream is a terminal. ``dry_run``: check and apply,
-    then roll back.
+    shown only when that stream is a terminal (the CLI). ``on_progress(done,
+    total)``: told (0, total) once every row passed its checks, then after
+    each phone is created (the admin UI's bar); both count the same loop.
+    ``dry_run``: check and apply, then roll back.
     """
     catalog = catalog or default_catalog()
     parsed = bat_format.parse(bat_format.decode(data), catalog, model=model, protocol=protocol)
@@ -135,7 +141,7 @@ def import_bat(db: Database, data: bytes | str, *, model: str | None = None, pro
             raise BatRejected(sorted(errors, key=lambda e: e.row))
         summary = ImportSummary(parsed.format, ignored_columns=parsed.ignored_columns, dry_run=dry_run)
         try:
-            _apply(session, parsed.phones, catalog, progress, summary)
+            _apply(session, parsed.phones, catalog, summary, progress, on_progress)
         except IntegrityError:
             # Another writer (PostgreSQL) added one of these phones, DNs or users since the checks.
             raise Refused("bat_conflict", "the site changed while the file was imported: nothing was imported; "
@@ -196,8 +202,10 @@ def _template_kind(name: str) -> str:
     return "standard" if name.startswith("Standard ") else "custom"
 
 
-def _apply(session: Session, phones: list[BatPhone], catalog: Catalog, progress: TextIO | None,
-           summary: ImportSummary) -> None:
+def _apply(session: Session, phones: list[BatPhone], catalog: Catalog, summary: ImportSummary,
+           progress: TextIO | None, on_progress: Progress | None) -> None:
+    tell = on_progress or (lambda done, total: None)
+    tell(0, len(phones))
     _templates_and_profiles(session, phones, catalog, summary)
     for pool, group in {bat_format.pool_of(p): p.date_time for p in phones if p.date_time is not None}.items():
         save_date_time_group(session, pool, group)
@@ -205,9 +213,10 @@ def _apply(session: Session, phones: list[BatPhone], catalog: Catalog, progress:
     _owners(session, phones, summary)
     with tqdm(total=len(phones), desc="import", unit="phone", file=progress,
               disable=progress is None or not _is_tty(progress)) as bar:
-        for phone in phones:
+        for done, phone in enumerate(phones, 1):
             _create(session, phone, catalog)
             bar.update()
+            tell(done, len(phones))
     summary.devices = len(phones)
 
 

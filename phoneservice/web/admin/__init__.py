@@ -4,7 +4,7 @@ Pages by group, each module adding its routes to the one ``blueprint``
 (``blueprint.py``): login, logout and home (``login``), phones and Migrate
 Phone (``phones``, C-13, C-15; edit, delete, restart in ``phone_edit``), users and activation codes (``users``, A-4,
 A-6, M-5), settings (``settings``, S-1..S-7), the migration report
-(``reports``, C-13), administrators and API tokens (``accounts``, E-1..E-3), security profiles (``security``, C-3), bulk firmware-migration tasks (``tasks``, F-6), replacement waves (``waves``, W-1..W-3). Views
+(``reports``, C-13), administrators and API tokens (``accounts``, E-1..E-3), security profiles (``security``, C-3), bulk firmware-migration tasks (``tasks``, F-6), replacement waves (``waves``, W-1..W-3), BAT import and export (``bat_files``, E-4). Views
 only translate: form fields in, one ``models`` call, a template out.
 ``init_app`` (``setup.py``) is the app-level setup the blueprint needs.
 
@@ -14,6 +14,7 @@ This package assembles them: ``create_app`` registers ``blueprint`` after
 
 from phoneservice.web.admin import (  # noqa: F401  (their routes)
     accounts,
+    bat_files,
     login,
     phone_edit,
     phones,

@@ -218,14 +218,14 @@ class Operation:
     summary: str
     tag: str
     responses: dict[int, Any]  # status -> a pydantic model, (media type, JSON schema), or None for no body
-    body: type[BaseModel] | None = None
+    body: type[BaseModel] | tuple[str, dict] | None = None  # a JSON body's model, or (media type, JSON schema)
     query: list[dict] = field(default_factory=list)
     description: str = ""
     errors: tuple[int, ...] = ()  # problem statuses beyond those every operation may answer
     public: bool = False  # no token needed
 
 
-def operation(summary: str, *, tag: str, responses: dict[int, Any], body: type[BaseModel] | None = None,
+def operation(summary: str, *, tag: str, responses: dict[int, Any], body: type[BaseModel] | tuple[str, dict] | None = None,
               query: list[dict] | None = None, description: str = "", errors: tuple[int, ...] = (),
               public: bool = False) -> Callable[[Callable], Callable]:
     """Attach what the OpenAPI document says about this view."""

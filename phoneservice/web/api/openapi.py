@@ -43,7 +43,7 @@ ERRORS = {
     404: "No such resource",
     409: "Refused: the site's state forbids it (see `code`)",
     413: "The body is too large",
-    415: "The body is not application/json",
+    415: "The body is not of the media type the operation takes (application/json unless it says otherwise)",
     422: "Invalid input: `errors` names the failing field",
     503: "The database is busy; retry after `Retry-After` seconds",
 }
@@ -141,7 +141,9 @@ def build(app: Flask) -> dict[str, Any]:
             entry["description"] = op.description
         if params or op.query:
             entry["parameters"] = params + op.query
-        if op.body is not None:
+        if isinstance(op.body, tuple):  # (media type, JSON schema): a file, e.g. text/csv
+            entry["requestBody"] = {"required": True, "content": {op.body[0]: {"schema": op.body[1]}}}
+        elif op.body is not None:
             entry["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": refs[(op.body, "validation")]}}}
         paths.setdefault(path, {})[method] = entry

@@ -21,6 +21,8 @@ T = TypeVar("T")
 class FieldError(BaseModel):
     field: str
     message: str
+    row: int | None = Field(default=None, description="An uploaded file's bad row (header row 1), e.g. a BAT import's")
+    column: str | None = Field(default=None, description="With `row`: the column it concerns, empty for the whole row")
 
 
 class Problem(BaseModel):
@@ -192,3 +194,18 @@ class UndoPublic(BaseModel):
     undo_record: int | None = Field(default=None, description="C-13: the record of the undo")
     restarted: bool | None = Field(default=None, description="C-14: the new phone answered the restart NOTIFY; "
                                                              "null for a preview")
+
+
+class BatImportSummary(BaseModel):
+    """What a BAT import created (or, for a dry run, would create: then nothing changed)."""
+
+    format: Literal["all-details", "bat"] = Field(description="The file's format, told by its header")
+    devices: int = Field(description="Phones imported (or that would be)")
+    users_created: int
+    dns_created: int
+    shared_lines: int = Field(description="The file's DNs that are on more than one phone")
+    templates_created: int
+    security_profiles_created: int
+    ignored_columns: list[str] = Field(description="Columns this site does not keep, once per family")
+    dry_run: bool
+    summary: str = Field(description="All of it in one line, as the CLI prints it")
