@@ -140,6 +140,9 @@ class IvrSection(Section):
     restart_window: float = Field(default=300.0, gt=0)
     drain_timeout: float = Field(default=15.0, gt=0)  # SIGTERM, then SIGKILL after this many seconds
     zygote: bool = False  # I-6: fork the workers from one preloaded process (shared imports) instead of exec
+    warm: int | None = Field(default=None, ge=1)  # I-7: workers kept started when quiet (None: all of them)
+    spare_calls: int = Field(default=4, ge=1)  # I-7: free call slots kept on started workers
+    retire_after: float = Field(default=60.0, gt=0)  # I-7: seconds without a call before a worker is parked
 
     @field_validator("host", "media_host", "media_public")
     @classmethod

@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 
 from phoneservice.processes.ivr_worker import worker_command
 from phoneservice.processes.supervisor import (
+    PARKED,
     QUEUED,
     RESTARTING,
     STARTING,
@@ -95,7 +96,10 @@ def test_summary_says_ok_degraded_down():
     assert summarize((up, up))["status"] == "ok"
     assert summarize((up, down))["status"] == "degraded"
     assert summarize((down,)) == {"status": "down", "up": 0, "workers": [
-        {"port": 5072, "pid": None, "state": "restarting", "restarts": 1}]}
+        {"port": 5072, "pid": None, "state": "restarting", "restarts": 1, "calls": 0}]}
+    parked = WorkerStatus(5073, None, PARKED, 0)
+    assert summarize((up, parked))["status"] == "ok"  # I-7: a parked worker is not missing
+    assert summarize((parked,))["status"] == "down"
 
 
 def test_worker_command_runs_the_worker_module_with_its_port_and_drain_time():
@@ -479,8 +483,8 @@ def test_health_page_tells_the_ivr_state_and_answers_503_with_no_worker_up(tmp_p
     answer = app.test_client().get("/healthz")
     assert answer.status_code == 503 and answer.get_json()["status"] == "degraded"
     assert answer.get_json()["ivr"] == {"status": "down", "up": 0, "sip_front": "unprotected", "workers": [
-        {"port": 5091, "pid": None, "state": "stopped", "restarts": 0},
-        {"port": 5092, "pid": None, "state": "stopped", "restarts": 0}]}
+        {"port": 5091, "pid": None, "state": "stopped", "restarts": 0, "calls": 0},
+        {"port": 5092, "pid": None, "state": "stopped", "restarts": 0, "calls": 0}]}
     services.ivr.status = (WorkerStatus(5091, 42, UP, 0), WorkerStatus(5092, None, RESTARTING, 1))
     answer = app.test_client().get("/healthz")
     assert answer.status_code == 200 and answer.get_json()["status"] == "ok"
@@ -638,11 +642,11 @@ def test_workers_do_not_outlive_a_killed_server(tmp_path):
 
 def test_on_change_is_told_of_every_state_change_at_once(rig):
     """R-8: the web workers answer /healthz from a copy of this state: it is rewritten as soon as a worker
-    comes up or dies (``on_change``), not at the next periodic write, so no process says degraded
+    comes up or dies (``watchers``), not at the next periodic write, so no process says degraded
     for a second after another said up."""
     supervisor = rig(count=1)
     seen = []
-    supervisor.on_change = lambda: seen.append(states(supervisor))
+    supervisor.watchers.append(lambda: seen.append(states(supervisor)))
     supervisor.startService()
     rig.launcher.spawned[0].ready()
     rig.launcher.spawned[0].exit(sig=9)

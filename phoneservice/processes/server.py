@@ -38,6 +38,7 @@ from phoneservice.processes.bufferedwsgi import BufferedWSGI
 from phoneservice.processes.forkspawn import ZygoteSpawner
 from phoneservice.processes.ivr_worker import worker_command
 from phoneservice.processes.supervisor import RestartPolicy, WorkerSupervisor
+from phoneservice.processes.warmpool import PoolPolicy, WarmPool
 from phoneservice.web.app import create_app
 from phoneservice.web.services import Services
 from phoneservice.web.taskrunner import bulk_tasks, resume_orphans
@@ -140,6 +141,9 @@ def build(config: ServerConfig, reactor) -> tuple[service.MultiService, Services
     if services.ivr is not None:
         services.ivr.setServiceParent(root)
         supervisors.append(services.ivr)
+        if config.ivr.warm is not None and config.ivr.warm < config.ivr.workers:  # I-7: more as calls come
+            WarmPool(services.ivr, PoolPolicy(config.ivr.warm, config.ivr.spare_calls, config.ivr.retire_after),
+                     reactor, dispatcher=dispatcher_state(config, reactor)).setServiceParent(root)
         services.metrics.live(services.metrics.calls_active, services.ivr.calls)  # the workers' CALLS lines
 
     if config.sip_front.run:  # R-7, R-8: Kamailio in front of the workers, kept running like them
@@ -218,7 +222,7 @@ def ivr_supervisor(config: ServerConfig, services: Services, reactor, spawner=No
     ivr = config.ivr
     supervisor = WorkerSupervisor(
         name="ivr", label="IVR", count=ivr.workers, first_port=ivr.port, clock=reactor,
-        spawn=spawner or reactor.spawnProcess,
+        spawn=spawner or reactor.spawnProcess, started=ivr.warm,
         # The worker hangs up its own calls (BYE) early enough to exit before the SIGKILL.
         command=lambda port: worker_command(ivr.host, port, services.db.url, max(ivr.drain_timeout - 5, 1),
                                             media_host=ivr.media_host, media_public=ivr.media_public),
@@ -231,6 +235,26 @@ def ivr_supervisor(config: ServerConfig, services: Services, reactor, spawner=No
     )
     supervisor.register_metrics(services.metrics.registry)
     return supervisor
+
+
+def dispatcher_state(config: ServerConfig, reactor):
+    """I-7: tell Kamailio at once that a worker is active or about to stop (``dispatcher.set_state``), in a
+    pool thread; None without a registrar's JSON-RPC (its OPTIONS pings tell it within 5 s)."""
+    client = callcontrol.rpc(config.callcontrol)
+    if client is None:
+        return None
+    host = f"[{config.ivr.host}]" if ":" in config.ivr.host else config.ivr.host
+
+    def tell(port: int, active: bool) -> None:
+        def call() -> None:
+            try:
+                client.call("dispatcher.set_state", "ap" if active else "ip", 1, f"sip:{host}:{port}")
+            except Exception as exc:  # noqa: BLE001 - the pings tell it anyway
+                log_event("ivr_pool_dispatcher_failed", logging.WARNING, port=port, error=str(exc)[:200])
+
+        reactor.callInThread(call)
+
+    return tell
 
 
 def _resume_tasks(services: Services, reactor):
@@ -301,7 +325,7 @@ def run(config: ServerConfig, demo: bool = False) -> None:
         webprocs.status_writer(shared, services).start(webprocs.STATUS_EVERY)
         for supervisor in (services.ivr, services.sip_front):
             if supervisor is not None:
-                supervisor.on_change = lambda: write_status(shared, services.status())
+                supervisor.watchers.append(lambda: write_status(shared, services.status()))
         task.LoopingCall(lambda: write_processes(shared, services.metrics.processes())).start(webprocs.STATUS_EVERY)
         services.metrics.start_live_updates(webprocs.STATUS_EVERY)
     try:

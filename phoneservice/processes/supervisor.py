@@ -44,8 +44,8 @@ from twisted.internet import defer, error, protocol
 
 from phoneservice.observe import log_event
 
-QUEUED, STARTING, UP, RESTARTING, STOPPING, STOPPED = (
-    "queued", "starting", "up", "restarting", "stopping", "stopped")
+QUEUED, STARTING, UP, RESTARTING, STOPPING, STOPPED, PARKED = (
+    "queued", "starting", "up", "restarting", "stopping", "stopped", "parked")
 
 
 # --- decisions (pure) ---------------------------------------------------------
@@ -92,12 +92,15 @@ class WorkerStatus:
     pid: int | None
     state: str
     restarts: int
+    calls: int = 0  # an IVR worker's calls, as it last said (CALLS lines)
 
 
 def summarize(workers: tuple[WorkerStatus, ...]) -> dict:
-    """The workers' part of /healthz (``ivr``): ok when every worker is up, down when none is."""
+    """The workers' part of /healthz (``ivr``): ok when every worker not parked is up, down when none is.
+    A parked worker (I-7: stopped while the site is quiet, started again as calls come) is not missing."""
     up = sum(w.state == UP for w in workers)
-    status = "ok" if up == len(workers) else "down" if up == 0 else "degraded"
+    wanted = sum(w.state != PARKED for w in workers)
+    status = "down" if up == 0 else "ok" if up == wanted else "degraded"
     return {"status": status, "up": up, "workers": [asdict(w) for w in workers]}
 
 
@@ -167,6 +170,7 @@ class _Worker:
         self.process = None  # IProcessTransport while it runs
         self.timer = None  # IDelayedCall: the READY deadline or the restart back-off
         self.calls = 0  # its last CALLS line
+        self.parking = False  # I-7: asked to stop; parked, not restarted, when it exits
 
     def cancel_timer(self) -> None:
         if self.timer is not None and self.timer.active():
@@ -183,7 +187,8 @@ class WorkerSupervisor(service.Service):
                  drain_timeout: float = 15.0, kill_grace: float = 5.0, log=log_event, label: str | None = None,
                  child_fds: Mapping[int, int] | None = None,
                  on_exit: Callable[[int], None] | None = None,
-                 ready_probe: Callable[[int], defer.Deferred] | None = None, probe_every: float = 0.25) -> None:
+                 ready_probe: Callable[[int], defer.Deferred] | None = None, probe_every: float = 0.25,
+                 started: int | None = None) -> None:
         """``spawn`` is ``reactor.spawnProcess``; ``command(port)`` the worker's argv.
 
         ``name`` ("ivr", "web") prefixes the log events and the metrics; ``label``
@@ -195,12 +200,16 @@ class WorkerSupervisor(service.Service):
         while a worker starts; its Deferred's True counts as the READY line.
         ``on_exit(pid)`` runs after each worker's exit (Kamailio's children
         outlive a SIGKILLed main process: it kills their process group).
+        ``started``: how many of the ``count`` workers start with the service
+        (I-7); the others are parked until ``unpark``, and ``park`` drains one
+        back (``phoneservice.processes.warmpool`` decides which and when).
         """
         self.name = name  # also the Twisted service's name
         self.label = label or name
         self._child_fds = dict(child_fds or {})  # descriptors passed on (the web port's listening socket)
         self._on_exit = on_exit  # called with a dead worker's pid
         self._ready_probe, self._probe_every = ready_probe, probe_every
+        self._started = count if started is None else max(0, min(started, count))
         self._workers = [_Worker(first_port + i) for i in range(count)]
         self._clock, self._spawn, self._command = clock, spawn, command
         self._env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
@@ -214,7 +223,7 @@ class WorkerSupervisor(service.Service):
         self._restart_counter = None
         self._up_gauge = None
         self.status: tuple[WorkerStatus, ...] = ()
-        self.on_change: Callable[[], None] | None = None  # after every change of a worker's state
+        self.watchers: list[Callable[[], None]] = []  # told after every change of a worker's state or calls
         self._publish()
 
     # --- what others read (any thread) ---
@@ -245,10 +254,38 @@ class WorkerSupervisor(service.Service):
     def startService(self) -> None:
         super().startService()
         self._stopping = False
-        for worker in self._workers:
-            worker.history, worker.restarts = CrashHistory(), 0
-            self._start(worker)
+        for i, worker in enumerate(self._workers):
+            worker.history, worker.restarts, worker.parking = CrashHistory(), 0, False
+            if i < self._started:
+                self._start(worker)
+            else:
+                worker.state = PARKED
         self._publish()
+
+    # --- I-7: workers started as calls come, stopped when the site is quiet ---
+    def unpark(self, port: int) -> bool:
+        """Start the parked worker on ``port``; False when it is not parked."""
+        worker = self._slot(port)
+        if worker is None or worker.state != PARKED or self._stopping:
+            return False
+        worker.history, worker.parking = CrashHistory(), False
+        self._log(f"{self.name}_worker_unparked", port=port)
+        self._start(worker)
+        self._publish()
+        return True
+
+    def park(self, port: int) -> bool:
+        """Drain the worker on ``port`` (SIGTERM: it ends its calls' way) and park it when it exits."""
+        worker = self._slot(port)
+        if worker is None or worker.state != UP or self._stopping:
+            return False
+        worker.parking = True
+        self._log(f"{self.name}_worker_parking", port=port, pid=worker.pid)
+        self._signal(worker, "TERM")
+        return True
+
+    def _slot(self, port: int) -> _Worker | None:
+        return next((w for w in self._workers if w.port == port), None)
 
     def stopService(self) -> defer.Deferred:
         super().stopService()
@@ -313,6 +350,7 @@ class WorkerSupervisor(service.Service):
             return
         if line.startswith("CALLS ") and line[6:].isdigit():
             worker.calls = int(line[6:])
+            self._publish()
             return
         if not line.startswith("READY"):
             # pjlib prints a few lines to stdout before its log is set up; the worker logs on stderr.
@@ -354,6 +392,12 @@ class WorkerSupervisor(service.Service):
             self._publish()
             if not any(w.process is not None for w in self._workers):
                 self._finish_drain()
+            return
+        if worker.parking:  # I-7: drained on purpose
+            worker.parking, worker.state = False, PARKED
+            self._log(f"{self.name}_worker_parked", port=worker.port, pid=pid, exit_code=code, signal=sig)
+            self._publish()
+            self._start_queued()
             return
         up_for = now - worker.ready_at if worker.ready_at is not None else None
         worker.history, delay, looping = after_exit(self.policy, worker.history, now, up_for)
@@ -408,8 +452,8 @@ class WorkerSupervisor(service.Service):
             pass
 
     def _publish(self) -> None:
-        self.status = tuple(WorkerStatus(w.port, w.pid, w.state, w.restarts) for w in self._workers)
+        self.status = tuple(WorkerStatus(w.port, w.pid, w.state, w.restarts, w.calls) for w in self._workers)
         if self._up_gauge is not None:
             self._up_gauge.set(self.up())
-        if self.on_change is not None:  # e.g. the web workers' copy of /healthz's state, at once
-            self.on_change()
+        for watcher in self.watchers:  # the web workers' copy of /healthz's state, the warm pool
+            watcher()

@@ -61,8 +61,9 @@ def need(tool: str, package: str) -> None:
 class IvrServer:
     """``serve --demo`` with ``workers`` IVR workers on consecutive ports; SQLite in ``workdir``."""
 
-    def __init__(self, workdir: Path, workers: int, **settings: str) -> None:
-        """``settings``: more environment, e.g. ``PHONE_MIGRATION_IVR__BACKOFF_INITIAL="4"``."""
+    def __init__(self, workdir: Path, workers: int, up: int | None = None, **settings: str) -> None:
+        """``settings``: more environment, e.g. ``PHONE_MIGRATION_IVR__BACKOFF_INITIAL="4"``; ``up``: how many
+        workers to wait for (default: all; fewer with a warm pool, I-7)."""
         self.dir, self.workers = workdir, workers
         self.web, self.cfg, self.tftp = free_port(), free_port(), free_port(socket.SOCK_DGRAM)
         self.ivr_port = free_sip_ports(workers)
@@ -80,7 +81,8 @@ class IvrServer:
              "--ivr-port", str(self.ivr_port)],
             cwd=workdir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         try:
-            self.wait_for(lambda h: h.get("ivr", {}).get("up") == workers, 90, "every IVR worker up")
+            self.wait_for(lambda h: h.get("ivr", {}).get("up") == (workers if up is None else up), 90,
+                          "every IVR worker up")
         except Exception:
             self.stop()
             raise
