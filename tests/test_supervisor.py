@@ -19,7 +19,7 @@ from twisted.internet import defer, error, task
 from twisted.python.failure import Failure
 
 from phoneservice.processes.ivr_worker import worker_command
-from phoneservice.processes.supervisor import (
+from phoneservice.processes.lifecycle import (
     PARKED,
     QUEUED,
     RESTARTING,
@@ -29,11 +29,11 @@ from phoneservice.processes.supervisor import (
     UP,
     CrashHistory,
     RestartPolicy,
-    WorkerSupervisor,
     after_exit,
     restart_delay,
     summarize,
 )
+from phoneservice.processes.supervisor import WorkerSupervisor
 
 FAKE_WORKER = Path(__file__).parent / "fake_worker.py"
 
@@ -90,7 +90,7 @@ def test_max_restarts_zero_still_restarts_at_the_first_death():
 
 
 def test_summary_says_ok_degraded_down():
-    from phoneservice.processes.supervisor import WorkerStatus
+    from phoneservice.processes.lifecycle import WorkerStatus
 
     up, down = WorkerStatus(5071, 10, UP, 0), WorkerStatus(5072, None, RESTARTING, 1)
     assert summarize((up, up))["status"] == "ok"
@@ -473,8 +473,8 @@ def test_health_page_tells_the_ivr_state_and_answers_503_with_no_worker_up(tmp_p
     """R-8: /healthz is 503 "degraded" while the IVR has no worker up, 200 once one is;
     R-7: it says the workers are unprotected when no Kamailio is configured in front of them."""
     from phoneservice.config import load_config
+    from phoneservice.processes.lifecycle import WorkerStatus
     from phoneservice.processes.server import build
-    from phoneservice.processes.supervisor import WorkerStatus
     from phoneservice.web.app import create_app
 
     url = empty_site(tmp_path)
@@ -504,7 +504,8 @@ HARNESS = textwrap.dedent("""
     import json, sys
     from twisted.internet import reactor
     from phoneservice.processes.ivr_worker import worker_command
-    from phoneservice.processes.supervisor import RestartPolicy, WorkerSupervisor
+    from phoneservice.processes.lifecycle import RestartPolicy
+    from phoneservice.processes.supervisor import WorkerSupervisor
 
     fake, first_port, extra, hold = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4])
     events = []

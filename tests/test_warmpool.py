@@ -6,7 +6,8 @@ from __future__ import annotations
 from test_supervisor import Launcher  # the fake launcher the supervisor tests use
 from twisted.internet import task
 
-from phoneservice.processes.supervisor import PARKED, RESTARTING, STARTING, UP, WorkerStatus, WorkerSupervisor
+from phoneservice.processes.lifecycle import PARKED, RESTARTING, STARTING, UP, WorkerStatus
+from phoneservice.processes.supervisor import WorkerSupervisor
 from phoneservice.processes.warmpool import PoolPolicy, WarmPool, plan
 
 POLICY = PoolPolicy(warm=2, spare_calls=4, retire_after=60)

@@ -34,7 +34,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from phoneservice.observe import log_event
-from phoneservice.processes.supervisor import child_command
+from phoneservice.processes.lifecycle import child_command
 
 ZYGOTE_MODULE = "phoneservice.processes.zygote"
 WORKER_MODULE = "phoneservice.processes.ivr_worker"

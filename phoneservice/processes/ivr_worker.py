@@ -19,7 +19,7 @@ from ivr import worker
 from phoneservice.callcontrol import wiring as callcontrol
 from phoneservice.config import load_config
 from phoneservice.observe import setup_logging
-from phoneservice.processes.supervisor import child_command
+from phoneservice.processes.lifecycle import child_command
 
 MODULE = "phoneservice.processes.ivr_worker"
 

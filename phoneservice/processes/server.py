@@ -37,7 +37,8 @@ from phoneservice.processes.access import LoggedSite
 from phoneservice.processes.bufferedwsgi import BufferedWSGI
 from phoneservice.processes.forkspawn import ZygoteSpawner
 from phoneservice.processes.ivr_worker import worker_command
-from phoneservice.processes.supervisor import RestartPolicy, WorkerSupervisor
+from phoneservice.processes.lifecycle import RestartPolicy
+from phoneservice.processes.supervisor import WorkerSupervisor
 from phoneservice.processes.warmpool import PoolPolicy, WarmPool
 from phoneservice.web.app import create_app
 from phoneservice.web.services import Services

@@ -30,7 +30,8 @@ from ivr.kamailio import WorkerHost, write_dispatcher_list
 from phoneservice.callcontrol.kamailio import KamailioSite, callback_url, render, write
 from phoneservice.config import ServerConfig
 from phoneservice.observe import log_event
-from phoneservice.processes.supervisor import RestartPolicy, WorkerSupervisor, child_exec
+from phoneservice.processes.lifecycle import RestartPolicy, child_exec
+from phoneservice.processes.supervisor import WorkerSupervisor
 
 RPC_HOST = "127.0.0.1"
 

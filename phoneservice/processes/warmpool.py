@@ -26,7 +26,8 @@ from twisted.application import service
 from twisted.internet import task
 
 from phoneservice.observe import log_event
-from phoneservice.processes.supervisor import PARKED, STOPPED, STOPPING, UP, WorkerStatus, WorkerSupervisor
+from phoneservice.processes.lifecycle import PARKED, STOPPED, STOPPING, UP, WorkerStatus
+from phoneservice.processes.supervisor import WorkerSupervisor
 
 PER_WORKER = 4  # the pjsua2 wheel's calls a process (docs/pjsua2.md)
 

@@ -47,7 +47,8 @@ from twisted.internet import task
 
 from phoneservice.config import ServerConfig
 from phoneservice.observe import log_event, process_dead, write_status
-from phoneservice.processes.supervisor import RestartPolicy, WorkerSupervisor, child_command
+from phoneservice.processes.lifecycle import RestartPolicy, child_command
+from phoneservice.processes.supervisor import WorkerSupervisor
 
 CONFIG_ENV = "PHONE_MIGRATION_WEB_WORKER_CONFIG"
 WORKER_MODULE = "phoneservice.processes.web_worker"
