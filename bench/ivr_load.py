@@ -201,8 +201,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Rig:
-    def __init__(self, workdir: Path, workers: int, zygote: bool = False) -> None:
-        self.dir, self.workers = workdir, workers
+    def __init__(self, workdir: Path, workers: int, zygote: bool = False, warm: int | None = None) -> None:
+        self.dir, self.workers, self.warm = workdir, workers, warm
         self.web = free_port()
         self.ivr_port = free_sip_ports(workers)
         self.sip_port = 0  # Kamailio's SIP port (UDP and TCP), chosen once the workers hold their RTP ports
@@ -210,7 +210,8 @@ class Rig:
             (workdir / sub).mkdir()
         env = dict(os.environ, PHONE_MIGRATION_FILES__LOADS_DIR=str(workdir / "loads"),
                    PHONE_MIGRATION_FILES__LICENSES_DIR=str(workdir / "licenses"),
-                   PHONE_MIGRATION_IVR__READY_TIMEOUT="120", PHONE_MIGRATION_IVR__ZYGOTE=str(zygote).lower())
+                   PHONE_MIGRATION_IVR__READY_TIMEOUT="120", PHONE_MIGRATION_IVR__ZYGOTE=str(zygote).lower(),
+                   **({"PHONE_MIGRATION_IVR__WARM": str(warm)} if warm else {}))
         self.server_log = workdir / "server.log"
         with open(self.server_log, "wb") as log:
             self.server = subprocess.Popen(
@@ -232,12 +233,12 @@ class Rig:
                 raise SystemExit("serve exited:\n" + self.server_log.read_text()[-3000:])
             try:
                 ivr = self.health()["ivr"]
-                if ivr["up"] == self.workers:
-                    return [w["pid"] for w in ivr["workers"]]
+                if ivr["up"] == (self.warm or self.workers):
+                    return [w["pid"] for w in ivr["workers"] if w["state"] == "up"]
             except OSError:
                 pass
             time.sleep(0.5)
-        raise SystemExit(f"the {self.workers} workers were not up within {timeout:.0f} s")
+        raise SystemExit(f"the {self.warm or self.workers} workers were not up within {timeout:.0f} s")
 
     def start_kamailio(self) -> None:
         from ivr.kamailio import WorkerHost, write_dispatcher_list
@@ -363,7 +364,7 @@ def run_design(args, zygote: bool, steps: list[int], began: float) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="ivr-load-"))
     scenario = workdir / "menu_walk.xml"
     scenario.write_text(SCENARIO)
-    rig = Rig(workdir, args.workers, zygote)
+    rig = Rig(workdir, args.workers, zygote, args.warm)
     results, invalid = [], []
     try:
         pids = rig.wait_workers(timeout=min(300, args.deadline / 2))
@@ -377,7 +378,7 @@ def run_design(args, zygote: bool, steps: list[int], began: float) -> dict:
         idle = {"cpu": idle_cpu, "pss": sum(pss_mb(pid) for pid in ivr),
                 "worker_pss": statistics.fmean(pss_mb(pid) for pid in pids),
                 "rss": statistics.fmean(rss_mb(pid) for pid in pids)}
-        print(f"{'zygote' if zygote else 'exec'}: {args.workers} workers up in {started:.1f} s; idle IVR "
+        print(f"{'zygote' if zygote else 'exec'}: {len(pids)} of {args.workers} workers up in {started:.1f} s; idle IVR "
               f"({len(ivr)} processes): CPU {idle['cpu']:.1f}% of a core, PSS {idle['pss']:.0f} MB "
               f"({idle['worker_pss']:.1f} MB a worker, RSS {idle['rss']:.0f}); Kamailio on udp {rig.sip_port}")
         print("calls  ok  failed  peak  answer p50/p95 ms  digits  worker CPU% mean/max  worker RSS MB mean/max"
@@ -418,7 +419,7 @@ def run_design(args, zygote: bool, steps: list[int], began: float) -> dict:
               f"time to answer p95 {best['answer_p95']:.1f} ms; digits {best['walked']}/{best['ended']}; per worker "
               f"CPU {best['worker_cpu_mean']:.1f}% (max {best['worker_cpu_max']:.1f}%), RSS "
               f"{best['worker_rss_mean']:.0f} MB (max {best['worker_rss_max']:.0f} MB)")
-    else:
+    elif steps:
         print("no step without failures")
     failing = [r for r in results if r["failed"]]
     if failing:
@@ -444,6 +445,8 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0, help="seconds the idle IVR's CPU is measured")
     parser.add_argument("--zygote", action="store_true", help="the workers forked by the zygote (ivr.zygote, I-6)")
     parser.add_argument("--compare", action="store_true", help="each round exec then zygote, and their ratios")
+    parser.add_argument("--warm", type=int, default=None,
+                        help="ivr.warm (I-7): workers started on a quiet site; with --max 0, only the idle cost")
     parser.add_argument("--runs", type=int, default=1, help="rounds")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
     args = parser.parse_args()
@@ -452,8 +455,8 @@ def main() -> None:
             raise SystemExit(f"{tool} is not installed (Debian: sip-tester, kamailio)")
     if not 1 <= args.workers <= 256:
         raise SystemExit("--workers: 1..256")
-    last = args.max or args.workers * 4 + args.step
-    steps = list(range(args.start or args.step, last + 1, args.step))
+    last = args.workers * 4 + args.step if args.max is None else args.max
+    steps = list(range(args.start or args.step, last + 1, args.step)) if last else []
     designs = [False, True] if args.compare else [args.zygote]
     began = time.monotonic()
     load_before = os.getloadavg()
