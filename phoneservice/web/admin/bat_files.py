@@ -83,8 +83,11 @@ def bat_import():
 def bat_import_job(job_id: str):
     job = bat_jobs.find(job_id[:64], actor())
     if job is None:
-        return page("message.html", 404, title="No such import",
-                    message="This server does not know that import: it was started by another administrator, "
-                            "ended more than an hour ago, or the server restarted while it ran. An import "
-                            "interrupted by a restart imported nothing: upload the file again.")
+        several = services().config.web.processes > 1
+        return page("message.html", 404, title="No such import", message=(
+            "This web process does not know that import: it was started by another administrator, ended more "
+            "than an hour ago, or the server restarted while it ran" + (
+                ", or it runs in another of this server's web processes (web.processes): its phones appear in "
+                "the Phones list when it ends" if several else "") +
+            ". An import interrupted by a restart imported nothing: upload the file again."))
     return page("bat_import.html", job=job, running=job.state == bat_jobs.RUNNING, states=bat_jobs)
