@@ -387,7 +387,7 @@ def run_design(args, zygote: bool, steps: list[int], began: float) -> dict:
             if time.monotonic() - began > args.deadline - 30:
                 print("deadline reached")
                 break
-            r = run_step(rig, pids, calls, scenario, workdir / f"step-{calls}")
+            r = run_step(rig, pids, calls, scenario, workdir / f"step-{len(results) + 1}-{calls}")
             results.append(r)
             if not r["failed"] and r["ended"] != calls:
                 invalid.append(f"{calls} calls succeeded for SIPp but the IVR logged {r['ended']} ended")
@@ -448,6 +448,7 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=None,
                         help="ivr.warm (I-7): workers started on a quiet site; with --max 0, only the idle cost")
     parser.add_argument("--runs", type=int, default=1, help="rounds")
+    parser.add_argument("--repeat", type=int, default=1, help="each step this many times in a row")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
     args = parser.parse_args()
     for tool in ("sipp", "kamailio", "kamcmd"):
@@ -456,7 +457,8 @@ def main() -> None:
     if not 1 <= args.workers <= 256:
         raise SystemExit("--workers: 1..256")
     last = args.workers * 4 + args.step if args.max is None else args.max
-    steps = list(range(args.start or args.step, last + 1, args.step)) if last else []
+    steps = [calls for calls in range(args.start or args.step, last + 1, args.step)
+             for _ in range(max(1, args.repeat))] if last else []
     designs = [False, True] if args.compare else [args.zygote]
     began = time.monotonic()
     load_before = os.getloadavg()
