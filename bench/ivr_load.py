@@ -83,7 +83,7 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
   <recv response="100" optional="true"/>
-  <recv response="180" optional="global"/>
+  <recv response="180" optional="true"/>
   <recv response="200" rtd="answer" rrs="true"/>
   <send>
     <![CDATA[
