@@ -139,7 +139,7 @@ class IvrSection(Section):
     max_restarts: int = Field(default=10, ge=0)  # more crashes within restart_window: logged as a crash loop
     restart_window: float = Field(default=300.0, gt=0)
     drain_timeout: float = Field(default=15.0, gt=0)  # SIGTERM, then SIGKILL after this many seconds
-    zygote: bool = False  # I-6: fork the workers from one preloaded process (shared imports) instead of exec
+    zygote: bool = True  # I-6: fork the workers from one preloaded process (shared imports); false: exec each
     warm: int | None = Field(default=None, ge=1)  # I-7: workers kept started when quiet (None: all of them)
     spare_calls: int = Field(default=4, ge=1)  # I-7: free call slots kept on started workers
     retire_after: float = Field(default=60.0, gt=0)  # I-7: seconds without a call before a worker is parked
