@@ -69,6 +69,24 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def cli(sqlite_url):
+    """``phone-migration --database <sqlite_url> ...`` on the demo site, in this process:
+    ``cli(*args, input=None)`` answers click's result; ``cli.url`` is the database."""
+    from click.testing import CliRunner
+
+    from phoneservice.cli import main
+
+    runner = CliRunner()
+
+    def run(*args, input=None):
+        return runner.invoke(main, ["--database", sqlite_url, *args], input=input, catch_exceptions=False)
+
+    assert run("init-db", "--demo").exit_code == 0
+    run.url = sqlite_url
+    return run
+
+
+@pytest.fixture
 def sqlite_db(sqlite_url):
     """An empty site on a SQLite file, schema upgraded."""
     from models.storage.database import Database

@@ -7,14 +7,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
-from click.testing import CliRunner
-
 from models.rules.clock import utcnow
 from models.services.admins import admin_login
 from models.services.demo import ADMIN_PASSWORD, ADMIN_USER
 from models.storage.database import Database
-from phoneservice.cli import main
 from tests.test_api import api, failing_field, problem_of  # noqa: F401  (the API fixture)
 
 NEW_PASSWORD = "a-new-password-19"
@@ -67,18 +63,6 @@ def test_e3_tokens_are_created_listed_and_revoked_through_the_api(api):  # noqa:
     problem_of(api.get("/admins", token=token), 401)
     problem_of(api.delete("/tokens/99999"), 404, "unknown_token")
     problem_of(api.delete(f"/tokens/{2**64}"), 404, "unknown_token")  # past what the id column holds: not a 500
-
-
-@pytest.fixture
-def cli(sqlite_url):
-    runner = CliRunner()
-
-    def run(*args, input=None):
-        return runner.invoke(main, ["--database", sqlite_url, *args], input=input, catch_exceptions=False)
-
-    assert run("init-db", "--demo").exit_code == 0
-    run.url = sqlite_url
-    return run
 
 
 def test_e1_admins_through_the_cli(cli):

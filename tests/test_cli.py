@@ -7,24 +7,11 @@ import sys
 from datetime import datetime, timezone
 
 import pytest
-from click.testing import CliRunner
 from sqlmodel import select
 
 from models.services.admins import record_token_use
 from models.storage.database import Database
 from models.tables.admins import ApiToken
-from phoneservice.cli import main
-
-
-@pytest.fixture
-def cli(sqlite_url):
-    runner = CliRunner()
-
-    def run(*args, input=None):
-        return runner.invoke(main, ["--database", sqlite_url, *args], input=input, catch_exceptions=False)
-
-    assert run("init-db", "--demo").exit_code == 0
-    return run
 
 
 def test_init_db_demo_is_idempotent(cli):

@@ -9,27 +9,14 @@ import shlex
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from models.rules.catalog import default_catalog
 from models.services.phones import Phones
 from models.storage.database import Database
-from phoneservice.cli import main
 from tests.test_api import sip_phone  # noqa: F401  (a phone's SIP UA answering one NOTIFY)
 
 ALICE_7965 = "SEP001122330001"
 LOBBY = "SEP001122330040"
-
-
-@pytest.fixture
-def cli(sqlite_url):
-    runner = CliRunner()
-
-    def run(*args, input=None):
-        return runner.invoke(main, ["--database", sqlite_url, *args], input=input, catch_exceptions=False)
-
-    assert run("init-db", "--demo").exit_code == 0
-    return run
 
 
 @pytest.fixture

@@ -6,14 +6,12 @@ found"). The site chooses what the config file says, and every door says what su
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 
 from models.rules import outcomes, security
 from models.rules.plan import Target
 from models.rules.settings import SiteSettings
 from models.services.migration import Migrator
 from models.storage.settings import save_settings
-from phoneservice.cli import main
 
 BOB = "SEP001122330002"  # 8851 on "Corp Authenticated SIP" (Authenticated, TLS)
 OLIVIA = "SEP001122330033"  # 7841 on the Non-Secure universal profile
@@ -58,17 +56,6 @@ def test_s8_no_note_for_a_non_secure_migration(demo_db):
         save_settings(s, security_profile_policy="non_secure")
     plan = Migrator(demo_db).preview(BOB, Target(mac="AABBCCDDEE01", model="8861"))
     assert not outcomes.has(plan.warnings, outcomes.NEEDS_TRUST_LIST)
-
-
-@pytest.fixture
-def cli(sqlite_url):
-    runner = CliRunner()
-
-    def run(*args):
-        return runner.invoke(main, ["--database", sqlite_url, *args], catch_exceptions=False)
-
-    assert run("init-db", "--demo").exit_code == 0
-    return run
 
 
 def test_s8_the_cli_preview_report_and_show_say_what_a_secure_phone_needs(cli):
