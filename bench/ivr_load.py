@@ -11,6 +11,7 @@ includes 503 from Kamailio once every worker holds its 4 calls).
     python bench/ivr_load.py                       # 3 workers: steps of 4 up to 16
     python bench/ivr_load.py --workers 50 --step 25 --max 225
     python bench/ivr_load.py --workers 50 --start 200 --max 200 --compare --runs 3   # I-6 against exec
+    python bench/ivr_load.py --zygote --workers 50 --start 200 --max 200 --repeat 2 --runs 3 --peer HEAD~1
 
 Prints per step: calls ok/failed, the peak of calls in progress seen by
 Kamailio, time to answer (INVITE -> 200) p50/p95, calls whose digits reached
@@ -22,7 +23,11 @@ Before the steps, the idle IVR: its processes' CPU over ``--idle`` seconds
 (``/proc/<pid>/smaps_rollup``: shared pages counted once over the sharers).
 ``--zygote`` starts the workers from the zygote (``ivr.zygote``, I-6);
 ``--compare`` runs each of ``--runs`` rounds twice, exec then zygote, the
-landed design as the peer in the same go, and prints their ratios. A run
+landed design as the peer in the same go, and prints their ratios;
+``--peer REV`` runs each round first on a git revision of this repository
+(a worktree on ``PYTHONPATH``, same design), then on this tree, and prints
+both answer p95s step by step (the first step after a start is the one a
+worker's first calls slow down, I-8). A run
 whose every call ended but not in the IVR's log, or whose workers restarted,
 prints INVALID instead of its figures.
 """
@@ -201,7 +206,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Rig:
-    def __init__(self, workdir: Path, workers: int, zygote: bool = False, warm: int | None = None) -> None:
+    def __init__(self, workdir: Path, workers: int, zygote: bool = False, warm: int | None = None,
+                 tree: Path | None = None) -> None:
         self.dir, self.workers, self.warm = workdir, workers, warm
         self.web = free_port()
         self.ivr_port = free_sip_ports(workers)
@@ -211,7 +217,8 @@ class Rig:
         env = dict(os.environ, PHONE_MIGRATION_FILES__LOADS_DIR=str(workdir / "loads"),
                    PHONE_MIGRATION_FILES__LICENSES_DIR=str(workdir / "licenses"),
                    PHONE_MIGRATION_IVR__READY_TIMEOUT="120", PHONE_MIGRATION_IVR__ZYGOTE=str(zygote).lower(),
-                   **({"PHONE_MIGRATION_IVR__WARM": str(warm)} if warm else {}))
+                   **({"PHONE_MIGRATION_IVR__WARM": str(warm)} if warm else {}),
+                   **({"PYTHONPATH": str(tree)} if tree else {}))  # --peer: that revision's code, every process
         self.server_log = workdir / "server.log"
         with open(self.server_log, "wb") as log:
             self.server = subprocess.Popen(
@@ -362,12 +369,14 @@ def run_step(rig: Rig, pids: list[int], calls: int, scenario: Path, step_dir: Pa
     }
 
 
-def run_design(args, zygote: bool, steps: list[int], began: float) -> dict:
-    """One serve with its workers (exec'd, or forked by the zygote): idle cost, then the steps."""
+def run_design(args, zygote: bool, steps: list[int], began: float, tree: Path | None = None,
+               label: str | None = None) -> dict:
+    """One serve with its workers (exec'd, or forked by the zygote): idle cost, then the steps.
+    ``tree``: a worktree whose code serve runs instead of this one (``--peer``)."""
     workdir = Path(tempfile.mkdtemp(prefix="ivr-load-"))
     scenario = workdir / "menu_walk.xml"
     scenario.write_text(SCENARIO)
-    rig = Rig(workdir, args.workers, zygote, args.warm)
+    rig = Rig(workdir, args.workers, zygote, args.warm, tree)
     results, invalid = [], []
     try:
         pids = rig.wait_workers(timeout=min(300, args.deadline / 2))
@@ -381,7 +390,7 @@ def run_design(args, zygote: bool, steps: list[int], began: float) -> dict:
         idle = {"cpu": idle_cpu, "pss": sum(pss_mb(pid) for pid in ivr),
                 "worker_pss": statistics.fmean(pss_mb(pid) for pid in pids),
                 "rss": statistics.fmean(rss_mb(pid) for pid in pids)}
-        print(f"{'zygote' if zygote else 'exec'}: {len(pids)} of {args.workers} workers up in {started:.1f} s; idle IVR "
+        print(f"{label or ('zygote' if zygote else 'exec')}: {len(pids)} of {args.workers} workers up in {started:.1f} s; idle IVR "
               f"({len(ivr)} processes): CPU {idle['cpu']:.1f}% of a core, PSS {idle['pss']:.0f} MB "
               f"({idle['worker_pss']:.1f} MB a worker, RSS {idle['rss']:.0f}); Kamailio on udp {rig.sip_port}")
         print("calls  ok  failed  peak  answer p50/p95 ms  digits  worker CPU% mean/max  worker RSS MB mean/max"
@@ -428,7 +437,13 @@ def run_design(args, zygote: bool, steps: list[int], began: float) -> dict:
     if failing:
         print(f"first failing step: {failing[0]['calls']} calls, {failing[0]['failed']} failed "
               f"(SIPp saw: {failing[0]['why'] or 'see errors.log'})")
-    return {"idle": idle, "best": best, "invalid": invalid}
+    return {"idle": idle, "best": best, "invalid": invalid, "steps": results}
+
+
+def p95s(design: dict) -> str:
+    """A design's steps' answer p95s, a failed step marked with its failures."""
+    return " ".join(f"{r['answer_p95']:.0f}" + (f" ({r['failed']} failed)" if r["failed"] else "")
+                    for r in design["steps"]) or "no step"
 
 
 def parent_of(pid: int) -> int:
@@ -453,7 +468,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="rounds")
     parser.add_argument("--repeat", type=int, default=1, help="each step this many times in a row")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
+    parser.add_argument("--peer", metavar="REV", help="each round also on this git revision, first")
     args = parser.parse_args()
+    if args.peer and args.compare:
+        raise SystemExit("--peer or --compare, not both")
     for tool in ("sipp", "kamailio", "kamcmd"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (Debian: sip-tester, kamailio)")
@@ -462,13 +480,31 @@ def main() -> None:
     last = args.workers * 4 + args.step if args.max is None else args.max
     steps = [calls for calls in range(args.start or args.step, last + 1, args.step)
              for _ in range(max(1, args.repeat))] if last else []
-    designs = [False, True] if args.compare else [args.zygote]
+    peer_tree = Path(tempfile.mkdtemp(prefix="ivr-load-peer-")) / "tree" if args.peer else None
+    if peer_tree is not None:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(peer_tree), args.peer],
+                       check=True)
+    designs = ([(False, None, "exec"), (True, None, "zygote")] if args.compare
+               else [(args.zygote, peer_tree, f"peer {args.peer}"), (args.zygote, None, "this tree")] if args.peer
+               else [(args.zygote, None, None)])
     began = time.monotonic()
     load_before = os.getloadavg()
     rounds = []
-    for number in range(1, max(1, args.runs) + 1):
-        print(f"--- round {number} (load {os.getloadavg()[0]:.1f})", flush=True)
-        rounds.append([run_design(args, zygote, steps, time.monotonic()) for zygote in designs])
+    try:
+        for number in range(1, max(1, args.runs) + 1):
+            print(f"--- round {number} (load {os.getloadavg()[0]:.1f})", flush=True)
+            rounds.append([run_design(args, zygote, steps, time.monotonic(), tree, label)
+                           for zygote, tree, label in designs])
+    finally:
+        if peer_tree is not None:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(peer_tree)], check=False)
+    if args.peer:
+        print(f"\nround  answer p95 ms, each step: peer {args.peer}  /  this tree")
+        for number, (theirs, ours) in enumerate(rounds, 1):
+            if theirs["invalid"] or ours["invalid"]:
+                print(f"{number:5}  INVALID: see above")
+                continue
+            print(f"{number:5}  {p95s(theirs)}  /  {p95s(ours)}")
     if args.compare:
         print("\nround  idle CPU % exec / zygote  IVR PSS MB exec / zygote (ratio)  answer p95 ms exec / zygote")
         for number, (exec_, zyg) in enumerate(rounds, 1):

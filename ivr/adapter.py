@@ -133,7 +133,7 @@ class IvrAdapter:
             return serial
         leg.respond(RINGING)
         began = time.monotonic()
-        d = self.in_thread(self._lookup, caller)
+        d = self.in_thread(self.look_up, caller)
         d.addCallbacks(lambda found: self._answer(session, *found, began),
                        lambda failure: self._lookup_failed(session, failure))
         d.addErrback(self._log_failure, "ivr_answer_failed", session)
@@ -209,8 +209,9 @@ class IvrAdapter:
         self._graveyard.clear()
 
     # --- answering ----------------------------------------------------------
-    def _lookup(self, caller: CallerId):
-        """In a thread: which new phone calls, and the site's IVR settings (S-3, S-4)."""
+    def look_up(self, caller: CallerId):
+        """In a thread: which new phone calls, and the site's IVR settings (S-3, S-4).
+        Read-only: the worker also runs it before it says READY (I-8)."""
         device = self.service.caller_device(caller.number, caller.device_name, caller.instance)
         return device, self.service.settings()
 

@@ -9,7 +9,8 @@ Why a process per worker: the pjsua2 wheel answers at most 4 calls and allows
 one Endpoint per process (docs/pjsua2.md, docs/architecture.md); the server's
 supervisor (``phoneservice.processes.supervisor``) starts several and
 Kamailio spreads calls over them. The worker prints
-``READY <port>`` on stdout once it listens, logs JSON lines on stderr, and on
+``READY <port>`` on stdout once it listens and has run its caller look-up in
+every call slot's thread (I-8, ``Worker._warm``), logs JSON lines on stderr, and on
 SIGTERM drains: new INVITEs get 503, calls in progress may finish (bounded),
 then the library is shut down in the order docs/pjsua2.md found safe and the
 process exits 0. A fatal error exits non-zero.
@@ -50,9 +51,11 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from ivr.adapter import IvrAdapter
+from ivr.invite import CallerId
 from ivr.log import error_text, log_event
 from ivr.native import NativeError, Pjsip
 from ivr.pjsua import pjsua2_classes
@@ -70,6 +73,8 @@ HANGUP_GRACE = 3.0  # seconds for BYEs to complete after the drain deadline
 SERVED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE")
 UNSUPPORTED = ("100rel", "norefersub")  # I-1: they need PRACK and REFER, which are not served
 TRANSACTION_TIMEOUT_MS = 3000  # I-3: a 2xx never ACKed frees its call slot after this, plus as long for the BYE
+WARM_TIMEOUT = 10.0  # I-8: seconds the start's look-ups wait for each other
+WARM_CALLER = CallerId(number="0", device_name="SEP000000000000")  # I-8: no such new phone; compiles both queries
 RTP_BASE, RTP_SLOTS, RTP_PORTS = 10000, 200, 100  # worker RTP ranges in 10000-29999 (below the ephemeral ports), by SIP port
 
 
@@ -194,11 +199,44 @@ class Worker:
         collect = LoopingCall(gc.collect)
         collect.start(GC_EVERY, now=False).addErrback(self._fatal, "garbage collection failed")
         self._loops = [collect]
+        began = time.monotonic()
+        self._warm(in_thread).addCallback(self._ready, sip, began)
+
+    def _warm(self, in_thread) -> defer.Deferred:
+        """I-8: the first calls' one-time costs, paid before READY.
+
+        A call's caller look-up runs in a pool thread. Its first run in a
+        worker starts the thread, registers it with pjsua2, opens a database
+        connection and compiles the query; 50 workers doing that for their
+        first calls at once made the first 200 calls after a start the slowest
+        to be answered (docs/benchmarks.md, session 10). So the worker runs the
+        look-up (read-only, for a caller no site has) in as many threads at
+        once as it takes calls. Fires with how many ran; never fails.
+        """
+        barrier = threading.Barrier(MAX_CALLS, timeout=WARM_TIMEOUT)
+
+        def one() -> None:
+            barrier.wait()  # all at once: each look-up in a thread, and a connection, of its own
+            self.adapter.look_up(WARM_CALLER)
+
+        def counted(results) -> int:
+            failed = [r for ok, r in results if not ok]
+            if failed:
+                log_event("ivr_worker_warm_failed", logging.WARNING, error=error_text(failed[0].value),
+                          failed=len(failed))
+            return len(results) - len(failed)
+
+        return defer.DeferredList([in_thread(one) for _ in range(MAX_CALLS)], consumeErrors=True).addCallback(counted)
+
+    def _ready(self, warmed: int, sip: dict, began: float) -> None:
+        if self.draining or not self.reactor.running:
+            return
         gc.collect()
         gc.freeze()  # I-5: what the start built lives as long as the process; no collection walks it again
         log_event("ivr_worker_ready", host=self.args.host, port=self.args.port, transports=self.args.transports,
                   rtp_ports=[self.args.rtp_port, self.args.rtp_port + RTP_PORTS - 1], route_point=self.route_point,
-                  pjsip=ep.libVersion().full, **sip)
+                  pjsip=self.ep.libVersion().full, warm_lookups=warmed,
+                  warm_ms=round((time.monotonic() - began) * 1000), **sip)
         print(f"READY {self.args.port}", file=self.ready_out, flush=True)
 
     def _woken(self) -> None:

@@ -3,15 +3,18 @@
 What a phone or a stray datagram meets (issue #16, issue #17's worker items):
 the methods the answers allow (I-1), the telephone-event range of the SDP
 answer (I-2), call slots freed when a 200 OK is never acknowledged (I-3), a
-CANCEL during the caller's look-up (I-4), and an in-dialog REFER (I-1).
+CANCEL during the caller's look-up (I-4), an in-dialog REFER (I-1), and
+what a worker has done before it says READY (I-8).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from sip_raw import RawCaller
@@ -59,6 +62,25 @@ def test_i1_answers_allow_only_the_methods_the_ivr_serves(worker, caller):
     supported = {tag.strip() for value in ok.all("Supported") for tag in value.split(",")}
     assert supported and not supported & {"100rel", "norefersub"}, supported
     assert set(ready["not_supported"]) == {"100rel", "norefersub"} and "100rel" not in ready["supported"]
+
+
+def test_i8_a_ready_worker_has_paid_its_first_calls_costs(worker, caller):
+    """I-8: before READY the worker ran the caller look-up in one thread per call slot, each with a
+    database connection of its own; the first call is then answered like any later one."""
+    [ready] = events(worker.log(), "ivr_worker_ready")
+    assert ready["warm_lookups"] == MAX_CALLS and ready["warm_ms"] >= 0
+    assert "ivr_worker_warm_failed" not in worker.log()
+    database = worker.url.removeprefix("sqlite:///")
+    fds = Path(f"/proc/{worker.proc.pid}/fd")
+    held = [fd for fd in fds.iterdir() if os.path.realpath(fd) == os.path.realpath(database)]
+    assert len(held) >= MAX_CALLS, f"{len(held)} connections to {database}"
+    dialog = caller.invite()
+    ok = caller.until_final(dialog)
+    assert ok.status == 200
+    caller.ack(dialog, ok)
+    assert caller.hang_up(dialog).status == 200
+    # the warm-up is no call: the log has this one call only
+    assert len(events(worker.log(), "ivr_call_incoming")) == 1
 
 
 def test_i1_refer_in_a_call_is_refused(worker, caller):
