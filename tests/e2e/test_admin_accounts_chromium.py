@@ -1,33 +1,21 @@
 """E-1..E-3 and C-13's report filter in a real browser (Chromium, as ``test_admin_chromium``):
 an administrator adds a read-only administrator and an API token on the Administrators page,
 filters the report by door and day; the read-only administrator then sees the pages and is
-refused a change. Screenshots go to the test's tmp dir."""
+refused a change. Screenshots go to test-artifacts/admin-accounts/."""
 
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_admin_chromium import browser, follow, page_text, server  # noqa: E402,F401  (the fixtures)
+from test_admin_chromium import browser, follow, page_text, server, shot  # noqa: E402,F401  (the fixtures)
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "admin-accounts"
-
-
-def shot(driver, folder: Path, name: str) -> Path:
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1400, min(max(800, height + 160), 6000))
-    path = folder / f"{name}.png"
-    assert driver.save_screenshot(str(path)), path
-    driver.set_window_size(1400, 1000)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, ARTIFACTS / path.name)
-    return path
 
 
 def api_status(url: str, token: str) -> int:
@@ -53,7 +41,7 @@ def login(driver, base: str, username: str, password: str) -> None:
     follow(driver, driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click)
 
 
-def test_e1_e3_administrators_page_and_c13_report_filter_in_chromium(server, browser, tmp_path):  # noqa: F811
+def test_e1_e3_administrators_page_and_c13_report_filter_in_chromium(server, browser):  # noqa: F811
     """E-1, E-2, E-3, C-13 through the pages an administrator clicks."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -76,7 +64,7 @@ def test_e1_e3_administrators_page_and_c13_report_filter_in_chromium(server, bro
     text = page_text(browser)
     token = re.search(r"pm_[A-Za-z0-9_-]{43}", text).group(0)
     assert "shown only once" in text and "monitoring read" in text
-    shot(browser, tmp_path, "01-administrators-and-new-token")
+    shot(browser, "01-administrators-and-new-token", ARTIFACTS)
     assert api_status(f"{base}/api/v1/devices?limit=1", token) == 200
     follow(browser, browser.find_element(By.XPATH, "//tr[td[text()='monitoring']]//button[text()='Revoke']").click)
     assert "revoked" in page_text(browser)
@@ -87,7 +75,7 @@ def test_e1_e3_administrators_page_and_c13_report_filter_in_chromium(server, bro
     follow(browser, browser.find_element(By.XPATH, "//button[text()='Filter']").click)
     assert "door=ivr" in browser.current_url and "outcome=refused" in browser.current_url
     assert "Clear filters" in page_text(browser)
-    shot(browser, tmp_path, "02-report-filtered")
+    shot(browser, "02-report-filtered", ARTIFACTS)
 
     follow(browser, browser.find_element(By.CSS_SELECTOR, "form.logout button").click)
     login(browser, base, "viewer", "viewer-pass-2026")
@@ -95,10 +83,10 @@ def test_e1_e3_administrators_page_and_c13_report_filter_in_chromium(server, bro
     assert "viewer (read-only)" in page_text(browser)
     follow(browser, browser.find_element(By.XPATH, "//tr[td[starts-with(text(),'admin')]]//button[text()='Make read-only']").click)
     assert "Your administrator account is read-only" in page_text(browser)
-    shot(browser, tmp_path, "03-read-only-refused")
+    shot(browser, "03-read-only-refused", ARTIFACTS)
 
 
-def test_c13_phones_list_sorts_searches_by_field_and_a_phone_is_edited_in_chromium(server, browser, tmp_path):  # noqa: F811
+def test_c13_phones_list_sorts_searches_by_field_and_a_phone_is_edited_in_chromium(server, browser):  # noqa: F811
     """C-13, C-14, C-3: the list's real count, a sorted column, a field's search; Edit, Restart and Delete
     on a phone's page; the Security profiles tab."""
     from selenium.webdriver.common.by import By
@@ -113,7 +101,7 @@ def test_c13_phones_list_sorts_searches_by_field_and_a_phone_is_edited_in_chromi
     owner.send_keys("bob")
     follow(browser, owner.submit)
     assert "owner=bob" in browser.current_url and "Model ▲" in page_text(browser)
-    shot(browser, tmp_path, "04-phones-sorted-by-model-owner-bob")
+    shot(browser, "04-phones-sorted-by-model-owner-bob", ARTIFACTS)
 
     follow(browser, browser.find_element(By.LINK_TEXT, "SEP001122330002").click)
     follow(browser, browser.find_element(By.LINK_TEXT, "Edit").click)
@@ -124,11 +112,11 @@ def test_c13_phones_list_sorts_searches_by_field_and_a_phone_is_edited_in_chromi
     assert "Bob's desk, edited in Chromium" in page_text(browser)
     follow(browser, browser.find_element(By.XPATH, "//button[text()='Restart']").click)
     assert "SEP001122330002" in page_text(browser) and "restart" in page_text(browser)
-    shot(browser, tmp_path, "05-phone-edited-and-restarted")
+    shot(browser, "05-phone-edited-and-restarted", ARTIFACTS)
     browser.find_element(By.XPATH, "//summary[text()='Delete…']").click()
     follow(browser, browser.find_element(By.XPATH, "//button[starts-with(text(),'Delete SEP001122330002')]").click)
     assert "SEP001122330002 deleted." in page_text(browser)
 
     browser.get(f"{base}/admin/security-profiles")
     assert "Corp Encrypted TFTP EC SIP" in page_text(browser) and "Encrypted - Device_TFTP" in page_text(browser)
-    shot(browser, tmp_path, "06-security-profiles")
+    shot(browser, "06-security-profiles", ARTIFACTS)

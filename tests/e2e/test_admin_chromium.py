@@ -63,12 +63,12 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
-def shot(driver, name: str) -> Path:
-    """A full-page screenshot: the window is made as tall as the page first."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+def shot(driver, name: str, folder: Path = ARTIFACTS) -> Path:
+    """A full-page screenshot into ``folder`` (test-artifacts/): the window is made as tall as the page first."""
+    folder.mkdir(parents=True, exist_ok=True)
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1400, min(max(800, height + 160), 6000))
-    path = ARTIFACTS / f"{name}.png"
+    path = folder / f"{name}.png"
     assert driver.save_screenshot(str(path)), path
     driver.set_window_size(1400, 1000)
     return path

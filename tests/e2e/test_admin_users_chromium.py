@@ -1,6 +1,6 @@
 """E-4 and S-3 in a real browser (Chromium, as ``test_admin_chromium``): an administrator adds an end user
 from the Users page's "Add a user" form, with a free extension and a PIN, then is refused a second user
-with a taken user ID. Screenshots go to the test's tmp dir and test-artifacts/admin-users/."""
+with a taken user ID. Screenshots go to test-artifacts/admin-users/."""
 
 from __future__ import annotations
 
@@ -11,27 +11,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_admin_accounts_chromium import login  # noqa: E402
-from test_admin_chromium import browser, follow, page_text, server  # noqa: E402,F401  (the fixtures)
+from test_admin_chromium import browser, follow, page_text, server, shot  # noqa: E402,F401  (the fixtures)
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "admin-users"
 PIN = "604817"
 
 
-def shot(driver, folder: Path, name: str) -> Path:
-    import shutil
 
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1400, min(max(800, height + 160), 6000))
-    path = folder / f"{name}.png"
-    assert driver.save_screenshot(str(path)), path
-    driver.set_window_size(1400, 1000)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, ARTIFACTS / path.name)
-    return path
-
-
-def test_e4_s3_an_administrator_adds_a_user_in_chromium(server, browser, tmp_path):  # noqa: F811
+def test_e4_s3_an_administrator_adds_a_user_in_chromium(server, browser):  # noqa: F811
     """E-4 (Directory.add from the admin UI), S-3 (a taken extension cannot be chosen; a taken user ID is
     refused on the form, what was typed kept but the PIN), A-6 (the PIN never shown back)."""
     from selenium.webdriver.common.by import By
@@ -51,13 +39,13 @@ def test_e4_s3_an_administrator_adds_a_user_in_chromium(server, browser, tmp_pat
     extension.select_by_visible_text("1020 (Internal_PT)")
     browser.find_element(By.NAME, "pin").send_keys(PIN)
     browser.find_element(By.NAME, "pin_again").send_keys(PIN)
-    shot(browser, tmp_path, "01-add-user-form")
+    shot(browser, "01-add-user-form", ARTIFACTS)
     follow(browser, browser.find_element(By.XPATH, "//button[text()='Add user']").click)
     text = page_text(browser)
     assert browser.current_url.endswith("/admin/users/mallory")
     assert "User mallory added with a PIN." in text and "Mallory Smith" in text and PIN not in browser.page_source
     assert "1020" in text
-    shot(browser, tmp_path, "02-user-added")
+    shot(browser, "02-user-added", ARTIFACTS)
 
     browser.get(f"{base}/admin/new-user")
     browser.find_element(By.NAME, "user_id").send_keys("alice")
@@ -74,4 +62,4 @@ def test_e4_s3_an_administrator_adds_a_user_in_chromium(server, browser, tmp_pat
     assert "invalid" in browser.find_element(By.XPATH, "//label[starts-with(normalize-space(), 'User ID')]").get_attribute("class")
     taken = [o for o in Select(browser.find_element(By.NAME, "primary_extension")).options if o.text.startswith("1020 ")]
     assert not taken[0].is_enabled() and "primary extension of mallory" in taken[0].text
-    shot(browser, tmp_path, "03-user-id-taken")
+    shot(browser, "03-user-id-taken", ARTIFACTS)
