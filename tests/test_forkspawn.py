@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 
 import pytest
 from twisted.internet import error
@@ -93,3 +94,45 @@ def test_i6_the_zygote_forks_the_ivr_worker_only():
                                                 "--port", "5071", "--drain-timeout", "10"]
     with pytest.raises(OSError, match="forks phoneservice.processes.ivr_worker only"):
         ZygoteSpawner._worker_args(["python", "-m", "phoneservice.processes.web_worker", "--index", "1"])
+
+
+class LaterReactor(Reactor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.later = []
+
+    def callLater(self, delay, fn, *args):
+        self.later.append(fn)
+
+
+def test_i6_a_lost_zygote_is_launched_again_at_once_unless_it_never_got_ready():
+    """I-6: a ready zygote lost: the next one is launched on the reactor's next turn (its imports overlap the
+    workers' back-off); one that died before it was ready is left to the next worker's start, which the
+    supervisor's back-off paces (no launch loop)."""
+    logged = []
+    spawner = ZygoteSpawner(LaterReactor(), {}, log=lambda event, **fields: logged.append((event, fields)))
+    for was_ready in (True, False):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        theirs.close()
+        spawner.sock, spawner._ready = ours, was_ready
+        spawner._lost("killed")
+        assert spawner.sock is None and not spawner._ready
+    assert spawner.reactor.later == [spawner._relaunch]
+    assert [event for event, _ in logged] == ["ivr_zygote_lost", "ivr_zygote_lost"]
+
+
+def test_i6_a_zygotes_ready_read_by_the_reactor_blocked_nothing():
+    """I-6: the ready answer read by the reactor (``_notice``) is logged with blocked_ms 0; a second one is no news."""
+    logged = []
+    spawner = ZygoteSpawner(LaterReactor(), {}, log=lambda event, **fields: logged.append((event, fields)))
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    spawner.sock = ours
+    try:
+        spawner._notice(b'{"ready": 4711}')
+        spawner._notice(b'{"ready": 4711}')
+    finally:
+        ours.close()
+        theirs.close()
+    assert spawner._ready
+    [(event, fields)] = logged
+    assert event == "ivr_zygote_started" and fields["pid"] == 4711 and fields["blocked_ms"] == 0

@@ -9,11 +9,17 @@ zygote's ``exited`` answer (``processEnded``, once its pipe is closed too).
 
 The zygote starts with the first worker (the spawner waits for its imports,
 at most ``ready_timeout`` seconds; that first start runs before the reactor
-does) and again at the next start after it died; when it dies, its workers
-end too (SIGTERM, ``PR_SET_PDEATHSIG``) and are reported ended when their
-pipes close. ``stopService`` closes its socket, which ends it, once every
-worker it forked has ended (the supervisor drains them meanwhile), or after
-``close_timeout`` seconds.
+does). When it dies, its workers end too (SIGTERM, ``PR_SET_PDEATHSIG``) and
+are reported ended when their pipes close, and a new zygote is launched at
+once: its imports (about a second) run while the workers drain and wait out
+their restart back-off, and its ready answer is read by the reactor. A
+worker's start waits only for what is left of them (``blocked_ms`` in
+``ivr_zygote_started``), so the server's reactor, which also answers TFTP and
+the config files, does not stop for a zygote's whole start.
+
+``stopService`` closes its socket, which ends it, once every worker it forked
+has ended (the supervisor drains them meanwhile), or after ``close_timeout``
+seconds.
 """
 
 from __future__ import annotations
@@ -138,12 +144,16 @@ class ZygoteSpawner(service.Service):
         self.processes: dict[int, ForkedProcess] = {}
         self._pending: deque[dict] = deque()  # exit notices read while waiting for a pid
         self._reader: _Reader | None = None
+        self._ready = False  # the zygote on ``sock`` has said it imported everything
+        self._launched = 0.0
 
     # --- the supervisor's spawn -------------------------------------------------------
     def __call__(self, proto, executable, args, env=None, childFDs=None) -> ForkedProcess:
         worker_args = self._worker_args(list(args))
         if self.sock is None:
-            self._start_zygote()
+            self._launch()
+        if not self._ready:
+            self._await_ready()
         read_end, write_end = os.pipe()
         os.set_blocking(read_end, False)
         try:
@@ -171,22 +181,50 @@ class ZygoteSpawner(service.Service):
         return args[args.index("-m") + 2:]
 
     # --- the zygote --------------------------------------------------------------------
-    def _start_zygote(self) -> None:
+    def _launch(self) -> None:
+        """Start a zygote; its ready answer comes through the reactor (``_notice``) or ``_await_ready``."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         argv = child_command(ZYGOTE_MODULE)
         try:
             self.zygote = self.reactor.spawnProcess(_ZygoteProtocol(), argv[0], argv, env=self.env,
                                                     childFDs={0: "w", 1: 2, 2: 2, 3: theirs.fileno()})
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
-        self.sock = ours
-        ready = self._receive(self.ready_timeout)
+        self.sock, self._ready, self._launched = ours, False, time.monotonic()
+        self._reader = _Reader(ours.fileno(), self._notice)
+        self.reactor.addReader(self._reader)
+
+    def _await_ready(self) -> None:
+        """A worker is asked for before the zygote said ready: wait for the rest of its start, here."""
+        began = time.monotonic()
+        self.reactor.removeReader(self._reader)
+        try:
+            ready = self._receive(max(self.ready_timeout - (began - self._launched), 0.01))
+        except (OSError, ZygoteError, ValueError) as exc:
+            self._lost(f"no ready answer: {exc}")
+            raise OSError("the zygote did not start") from None
         if "ready" not in ready:
             self._lost(f"no ready answer: {ready}")
             raise OSError("the zygote did not start")
-        self._reader = _Reader(ours.fileno(), self._notice)
         self.reactor.addReader(self._reader)
-        self._log("ivr_zygote_started", pid=ready["ready"])
+        self._started(ready["ready"], blocked=time.monotonic() - began)
+
+    def _started(self, pid: int, blocked: float) -> None:
+        self._ready = True
+        self._log("ivr_zygote_started", pid=pid, start_ms=round((time.monotonic() - self._launched) * 1000),
+                  blocked_ms=round(blocked * 1000))
+
+    def _relaunch(self) -> None:
+        """After a zygote was lost: the next one, so its imports run while the workers wait to restart."""
+        if self.sock is not None or not self.running or self._closed is not None:
+            return
+        try:
+            self._launch()
+        except OSError as exc:  # the next worker's start tries again, and says so
+            self._log("ivr_zygote_lost", why=f"a new one could not start: {exc}"[:200], workers=0)
 
     def _receive(self, timeout: float) -> dict:
         """One message from the zygote, waiting at most ``timeout`` seconds (before the reactor reads it)."""
@@ -222,6 +260,8 @@ class ZygoteSpawner(service.Service):
             return
         if "exited" in message:
             self._exited(message)
+        elif "ready" in message and not self._ready:
+            self._started(message["ready"], blocked=0.0)
 
     def _dispatch_pending(self) -> None:
         while self._pending:
@@ -242,6 +282,7 @@ class ZygoteSpawner(service.Service):
         if self.sock is None:
             return
         self._log("ivr_zygote_lost", why=why[:200], workers=len(self.processes))
+        was_ready, self._ready = self._ready, False
         if self._reader is not None:
             self.reactor.removeReader(self._reader)
             self._reader = None
@@ -255,6 +296,8 @@ class ZygoteSpawner(service.Service):
             self.zygote = None
         for process in list(self.processes.values()):
             process.orphaned()
+        if was_ready:  # one that never got ready is not launched again here: the supervisor's back-off paces that
+            self.reactor.callLater(0, self._relaunch)
 
     def stopService(self):
         super().stopService()
