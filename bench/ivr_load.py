@@ -53,6 +53,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from peer import worktree  # noqa: E402 - bench/peer.py, beside this script
+
 CFG = REPO / "docs" / "deploy" / "kamailio.cfg"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -480,24 +482,17 @@ def main() -> None:
     last = args.workers * 4 + args.step if args.max is None else args.max
     steps = [calls for calls in range(args.start or args.step, last + 1, args.step)
              for _ in range(max(1, args.repeat))] if last else []
-    peer_tree = Path(tempfile.mkdtemp(prefix="ivr-load-peer-")) / "tree" if args.peer else None
-    if peer_tree is not None:
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(peer_tree), args.peer],
-                       check=True)
-    designs = ([(False, None, "exec"), (True, None, "zygote")] if args.compare
-               else [(args.zygote, peer_tree, f"peer {args.peer}"), (args.zygote, None, "this tree")] if args.peer
-               else [(args.zygote, None, None)])
     began = time.monotonic()
     load_before = os.getloadavg()
     rounds = []
-    try:
+    with worktree(args.peer) as peer_tree:
+        designs = ([(False, None, "exec"), (True, None, "zygote")] if args.compare
+                   else [(args.zygote, peer_tree, f"peer {args.peer}"), (args.zygote, None, "this tree")] if args.peer
+                   else [(args.zygote, None, None)])
         for number in range(1, max(1, args.runs) + 1):
             print(f"--- round {number} (load {os.getloadavg()[0]:.1f})", flush=True)
             rounds.append([run_design(args, zygote, steps, time.monotonic(), tree, label)
                            for zygote, tree, label in designs])
-    finally:
-        if peer_tree is not None:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(peer_tree)], check=False)
     if args.peer:
         print(f"\nround  answer p95 ms, each step: peer {args.peer}  /  this tree")
         for number, (theirs, ours) in enumerate(rounds, 1):

@@ -172,29 +172,29 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is needed: apt-get install valgrind")
     work = Path(tempfile.mkdtemp(prefix="screens-cost-site-"))
-    peer_tree = None
-    try:
-        sys.path.insert(0, str(HERE))
-        from screens import build_site
+    sys.path.insert(0, str(HERE))
+    from peer import worktree
+    from screens import build_site
 
+    try:
         build_site(f"sqlite:///{work / 'site.db'}", USERS)
-        if args.peer:
-            peer_tree = work / "peer"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(peer_tree), args.peer],
-                           check=True)
-        mine = per_flow(ROOT, work / "site.db")
-        check = argon2_check(ROOT)
-        print(f"this tree: {mine / 1e6:.2f} M instructions a flow, of which one argon2 PIN check {check / 1e6:.2f} M "
-              f"({check / mine:.0%}); the rest {(mine - check) / 1e6:.2f} M")
-        if peer_tree is not None:
-            theirs = per_flow(peer_tree, work / "site.db")
-            print(f"peer {args.peer}: {theirs / 1e6:.2f} M instructions a flow; the rest {(theirs - check) / 1e6:.2f} M")
-            rest = (mine - check) / (theirs - check)
-            print(f"ratio, this tree to the peer: {mine / theirs:.3f} (without the PIN check: {rest:.3f})")
+        with worktree(args.peer, work) as peer_tree:
+            report(args.peer, peer_tree, work)
     finally:
-        if peer_tree is not None:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(peer_tree)], check=False)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def report(rev: str | None, peer_tree: Path | None, work: Path) -> None:
+    """Instructions a screens flow on this tree, and on the peer's (``rev``) when there is one."""
+    mine = per_flow(ROOT, work / "site.db")
+    check = argon2_check(ROOT)
+    print(f"this tree: {mine / 1e6:.2f} M instructions a flow, of which one argon2 PIN check {check / 1e6:.2f} M "
+          f"({check / mine:.0%}); the rest {(mine - check) / 1e6:.2f} M")
+    if peer_tree is not None:
+        theirs = per_flow(peer_tree, work / "site.db")
+        print(f"peer {rev}: {theirs / 1e6:.2f} M instructions a flow; the rest {(theirs - check) / 1e6:.2f} M")
+        rest = (mine - check) / (theirs - check)
+        print(f"ratio, this tree to the peer: {mine / theirs:.3f} (without the PIN check: {rest:.3f})")
 
 
 if __name__ == "__main__":
