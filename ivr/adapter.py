@@ -40,7 +40,7 @@ from ivr.prompts import language_order, prompt_path
 from models.rules.attempt import Attempt
 
 RELEASE_AFTER = 1.5  # seconds a retired player is kept before its release (docs/pjsua2.md deadlock)
-RINGING, OK, SERVER_ERROR, UNAVAILABLE = 180, 200, 500, 503
+OK, SERVER_ERROR, UNAVAILABLE = 200, 500, 503
 
 
 # --- what the adapter needs from pjsua2 -----------------------------------------
@@ -59,7 +59,7 @@ class CallLeg(Protocol):
     @property
     def audio_ready(self) -> bool: ...  # the call's audio media is active
 
-    def respond(self, status: int) -> None: ...  # 180, 200 (with audio), 503 ...
+    def respond(self, status: int) -> None: ...  # 200 (with audio), 500, 503
     def play(self, path: str, on_end: Callable[[], None]) -> Player: ...  # raises PlayError; on_end on the reactor thread
     def stop(self, player: Player) -> None: ...  # disconnect it from the call (never after DISCONNECTED)
     def end(self) -> None: ...  # hang up (BYE)
@@ -131,7 +131,6 @@ class IvrAdapter:
         if not self.accepting:  # draining: the dispatcher tries another worker
             leg.respond(UNAVAILABLE)
             return serial
-        leg.respond(RINGING)
         began = time.monotonic()
         d = self.in_thread(self.look_up, caller)
         d.addCallbacks(lambda found: self._answer(session, *found, began),

@@ -242,15 +242,15 @@ def test_caller_id_ignores_parameters_in_the_body():
 
 
 # --- answering ------------------------------------------------------------------------
-def test_rings_looks_up_the_caller_in_a_thread_then_answers_200():
+def test_looks_up_the_caller_in_a_thread_then_answers_200():
     rig = Rig()
     leg = FakeLeg()
     rig.adapter.incoming(leg, CallerId("9000", "SEP00AA11BB22CC", "<urn:uuid:x>"))
-    assert leg.serial == 1 and leg.responses == [180]
+    assert leg.serial == 1 and leg.responses == []  # I-9: pjsip's own 100 Trying, no 180
     assert rig.service.calls == []  # nothing on the reactor thread
     rig.threads.run()
     assert rig.service.calls == [("caller_device", "9000", "SEP00AA11BB22CC", "<urn:uuid:x>")]
-    assert leg.responses == [180, 200] and leg.players == []
+    assert leg.responses == [200] and leg.players == []
     rig.adapter.confirmed(leg.serial)
     assert leg.names() == ["welcome"]
     assert rig.session(leg).attempt.door == "ivr" and rig.session(leg).attempt.new_device == NEW
@@ -265,7 +265,7 @@ def test_serials_are_the_adapters_own():
 def test_unknown_caller_still_answered_flow_decides():
     rig = Rig(FakeService(device=None))
     leg = rig.call()
-    assert leg.responses == [180, 200]
+    assert leg.responses == [200]
     assert rig.finish_prompts(leg) == ["not_a_new_phone", "goodbye"]
     assert leg.ended == 1
 
@@ -274,7 +274,7 @@ def test_lookup_failure_answers_500():
     rig = Rig()
     rig.service.caller_device = lambda *a: (_ for _ in ()).throw(RuntimeError("database is down"))
     leg = rig.call(confirm=False)
-    assert leg.responses == [180, 500]
+    assert leg.responses == [500]
 
 
 def test_caller_gone_before_the_lookup_finished_is_not_answered():
@@ -283,7 +283,7 @@ def test_caller_gone_before_the_lookup_finished_is_not_answered():
     rig.adapter.incoming(leg, CallerId("9000"))
     rig.adapter.disconnected(leg.serial)
     rig.threads.run()
-    assert leg.responses == [180]
+    assert leg.responses == []
     rig.clock.advance(0)
     assert leg.detached and rig.adapter.sessions == {}
 

@@ -143,8 +143,8 @@ def _answer(sock: socket.socket) -> tuple[int | None, dict]:
 def burst(workdir: Path, port: int, rate: int, seconds: int, kamailio) -> dict:
     before = kamailio_counts(kamailio.log())
     began = time.monotonic()
-    # relayed over UDP by two of Kamailio's SIP processes, a 180 can arrive after the 200 (or a 100 after the
-    # 503) at these rates: a phone ignores it, and so does SIPp here; every call still ends one way or another
+    # replies relayed over UDP by several Kamailio processes can overtake each other at these rates (a 100
+    # after the 503): a phone ignores a late provisional, and so does SIPp here; every call still ends
     proc = sipp("ivr_short_call.xml", port, workdir, "-r", str(rate), "-l", "2000", "-recv_timeout", "10000",
                 "-default_behaviors", "all,-abortunexp", calls=rate * seconds, timeout=60)
     code = finish(proc, 90)

@@ -44,13 +44,12 @@ def events(log: str, name: str) -> list[dict]:
 
 
 def test_i1_answers_allow_only_the_methods_the_ivr_serves(worker, caller):
-    """I-1: the 180, the 200 OK and the OPTIONS answer list no PRACK, MESSAGE, REFER, SUBSCRIBE or NOTIFY,
-    and support no extension that needs them."""
+    """I-1: the 200 OK and the OPTIONS answer list no PRACK, MESSAGE, REFER, SUBSCRIBE or NOTIFY,
+    and support no extension that needs them. I-9: the 200 follows a 100 Trying, with no 18x between."""
     dialog = caller.invite()
     ok = caller.until_final(dialog)
     assert ok.status == 200
-    ringing = [r for r in dialog.responses if r.status == 180]
-    assert ringing and ringing[0].allowed() == SERVED
+    assert [r.status for r in dialog.responses] == [100, 200]
     assert ok.allowed() == SERVED and len(ok.all("Allow")) == 1
     caller.ack(dialog, ok)
     answer = caller.options()
