@@ -1,8 +1,8 @@
 """E-4: CUCM BAT files in the admin web UI (``phoneservice.web.admin.bat_files``), through the
 Flask test client with CSRF on: the export download, an import run in the background and
 followed on its own page until its summary, a dry run, a rejected file's escaped error
-table, the form's own refusals, the read-only role, and the in-process import registry
-(``phoneservice.web.bat_jobs``)."""
+table, the form's own refusals, the read-only role, and an import's page served by another
+process than the one running it (``phoneservice.web.bat_jobs``, ``models.services.bat_imports``)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,14 @@ from sqlmodel import func, select
 
 from models.rules.clock import utcnow
 from models.services.bat import export_text
+from models.services.bat_imports import BatImports
 from models.services.demo import ADMIN_PASSWORD, ADMIN_USER
 from models.tables.devices import Device
+from phoneservice.config import load_config
+from phoneservice.processes.server import build_services
 from phoneservice.web import bat_jobs
 from phoneservice.web.app import create_app
+from phoneservice.web.bat_jobs import BackgroundImports
 
 DATA = Path(__file__).parent / "data" / "bat"
 ALL_DETAILS = (DATA / "all_details.csv").read_bytes()
@@ -67,7 +71,7 @@ class Admin:
 def admin(services):
     yield Admin(services)
     deadline = time.monotonic() + 20
-    while any(j.state == bat_jobs.RUNNING for j in list(bat_jobs._jobs.values())):  # none left on a database going
+    while services.bat_imports.running_here:  # none left on a database going
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
@@ -177,15 +181,40 @@ def test_e4_an_import_page_is_its_administrators_only(admin, services):
     """E-4: an unknown id, or another administrator's, is not found (the id is unguessable too)."""
     url = admin.upload(ALL_DETAILS).headers["Location"]
     unknown = admin.client.get("/admin/bat/import/nosuchimport")
-    assert unknown.status_code == 404 and "imported nothing: upload the file again" in unknown.get_data(as_text=True)
-    services.config.web.processes = 2  # the page may reach a process that does not run it: it says so
-    assert "web processes (web.processes)" in admin.client.get("/admin/bat/import/x").get_data(as_text=True)
+    assert unknown.status_code == 404 and "You started no import with this address" in unknown.get_data(as_text=True)
     job_id = url.rsplit("/", 1)[1]
     assert len(job_id) >= 24
-    assert bat_jobs.find(job_id, "admin:someone-else") is None
-    assert bat_jobs.find(job_id, f"admin:{ADMIN_USER}") is not None
+    assert services.bat_imports.find(job_id, "admin:someone-else") is None
+    assert services.bat_imports.find(job_id, f"admin:{ADMIN_USER}") is not None
 
 
+def test_e4_another_process_shows_the_import_running_then_its_summary(admin, services, monkeypatch):
+    """E-4: a web process that does not run the import (another app on the same database) shows it
+    running without counts, refuses a second import, and shows the summary once it ended."""
+    gate, entered = threading.Event(), threading.Event()
+
+    def waiting(job, done, total):
+        entered.set()
+        gate.wait(10)
+
+    monkeypatch.setattr(bat_jobs.ImportJob, "progress", waiting)
+    elsewhere = build_services(load_config(database={"url": services.db.url}))
+    elsewhere.bat_imports = BackgroundImports(BatImports(elsewhere.db, pid=1))  # another process's
+    other = Admin(elsewhere)
+    try:
+        response = admin.upload(ALL_DETAILS)
+        assert entered.wait(10)
+        html = other.client.get(response.headers["Location"]).get_data(as_text=True)
+        busy = other.upload(BAT_BOM, model="7841", protocol="SIP")
+        gate.set()
+        assert '<meta http-equiv="refresh" content="1">' in html and "Running in another of the server" in html
+        assert "<progress value=" not in html  # its counts are the running process's
+        assert busy.status_code == 409 and "Another import is running on this site" in busy.get_data(as_text=True)
+        admin.finished(response)
+        assert "5 phones imported" in other.finished(response)
+    finally:
+        gate.set()
+        elsewhere.close()
 def test_e2_a_read_only_administrator_cannot_import(admin, services):
     """E-2: the read-only role may download the export but its upload is refused (403)."""
     services.administration.add("viewer", "viewer-password-1", "read_only", utcnow())
@@ -198,17 +227,3 @@ def test_e2_a_read_only_administrator_cannot_import(admin, services):
     response = viewer.post("/admin/bat/import", data={"csrf_token": token, "file": (io.BytesIO(
         ALL_DETAILS), "phones.csv")}, content_type="multipart/form-data")
     assert response.status_code == 403
-
-
-def test_e4_finished_imports_are_forgotten_after_an_hour(monkeypatch):
-    """E-4 (bounded registry): a finished import is kept KEEP_SECONDS, and at most KEEP_MAX of them."""
-    clock = [1000.0]
-    monkeypatch.setattr(bat_jobs, "_jobs", {})
-    job = bat_jobs.start("admin:a", "a.csv", False, lambda tell: None, clock=lambda: clock[0])
-    deadline = time.monotonic() + 5
-    while bat_jobs.find(job.id, "admin:a").state == bat_jobs.RUNNING:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    clock[0] += bat_jobs.KEEP_SECONDS + 1
-    later = bat_jobs.start("admin:a", "b.csv", False, lambda tell: None, clock=lambda: clock[0])
-    assert bat_jobs.find(job.id, "admin:a") is None and bat_jobs.find(later.id, "admin:a") is not None

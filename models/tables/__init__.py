@@ -5,6 +5,7 @@ Importing this package registers every table on ``SQLModel.metadata``.
 
 from models.tables.activation import ActivationCode
 from models.tables.admins import AdminAccount, ApiToken
+from models.tables.bat_imports import BatImport
 from models.tables.devicepools import DevicePool
 from models.tables.devices import Device, KemModule
 from models.tables.lines import DirectoryNumber, FeatureButton, LineAppearance
@@ -19,7 +20,7 @@ from models.tables.users import AuthCodeThrottle, CredentialState, EndUser, User
 from models.tables.versions import SiteVersion
 from models.tables.waves import Wave, WaveRow
 
-__all__ = ["ActivationCode", "AdminAccount", "ApiToken", "DevicePool", "Device", "KemModule", "DirectoryNumber", "FeatureButton",
+__all__ = ["ActivationCode", "AdminAccount", "ApiToken", "BatImport", "DevicePool", "Device", "KemModule", "DirectoryNumber", "FeatureButton",
            "LineAppearance", "MigrationRecord", "Registration", "ScreenSessionRow", "DeviceDefaults", "SiteSetting", "MigrationTask",
            "TaskDevice", "TaskUpload", "PhoneButtonTemplate", "SecurityProfile", "AuthCodeThrottle", "CredentialState",
            "EndUser", "UserProfile", "SiteVersion", "MigrationSnapshot", "Wave", "WaveRow"]

@@ -25,6 +25,7 @@ from models.rules.catalog import Catalog
 from models.services.activation import Activation
 from models.services.admin_accounts import Administration
 from models.services.admins import AdminAccounts, Tokens
+from models.services.bat_imports import BatImports
 from models.services.devicepools import DevicePools
 from models.services.directory import Directory
 from models.services.migration import Migrator
@@ -39,6 +40,7 @@ from models.storage.sessions import SessionStore
 from phoneservice.config import ServerConfig
 from phoneservice.configfiles.files import ConfigFiles
 from phoneservice.observe import Metrics, read_status
+from phoneservice.web.bat_jobs import BackgroundImports
 
 EXTENSION = "phone_migration"  # the app.extensions key
 
@@ -80,6 +82,7 @@ class Services:
     administration: Administration = field(init=False)  # E-1..E-3: administrators and tokens managed
     security_profiles: SecurityProfiles = field(init=False)  # C-3's inputs
     device_pools: DevicePools = field(init=False)  # T-7: the pools' date/time groups
+    bat_imports: BackgroundImports = field(init=False)  # E-4: the admin UI's imports, seen from any process
 
     def __post_init__(self) -> None:
         self.directory = Directory(self.db)
@@ -92,6 +95,7 @@ class Services:
         self.administration = Administration(self.db)
         self.security_profiles = SecurityProfiles(self.db)
         self.device_pools = DevicePools(self.db)
+        self.bat_imports = BackgroundImports(BatImports(self.db))
         if self.screen_sessions is None:
             self.screen_sessions = SessionStore(self.db)
         if self.registrations is None:

@@ -6,7 +6,8 @@ ones (the page adds the file's size and encoding, as every upload does).
 
 The import runs in the background (``phoneservice.web.bat_jobs``: 1000 phones take
 seconds) and the upload is answered with a redirect to the import's own page,
-``/admin/bat/import/<id>``. While it runs, that page reloads itself every second
+``/admin/bat/import/<id>``, which any web process or host answers (the import is a row,
+``models.services.bat_imports``). While it runs, that page reloads itself every second
 (``<meta refresh>``: the admin UI has no JavaScript) and shows a ``<progress>`` bar
 and "phone N of M"; it is a few hundred bytes, so unlike the bulk task page (whose
 device table is heavy and stays out of its refreshing frame) the whole page
@@ -71,9 +72,9 @@ def bat_import():
                           dry_run=typed["dry_run"], on_progress=on_progress, catalog=svc.catalog)
 
     try:
-        job = bat_jobs.start(actor(), upload.filename[:255], typed["dry_run"], run)
+        job = svc.bat_imports.start(actor(), upload.filename[:255], typed["dry_run"], run)
     except bat_jobs.Busy as busy:
-        return _bat_page(409, "Another import is running on this server: try again when it has ended.", typed,
+        return _bat_page(409, "Another import is running on this site: try again when it has ended.", typed,
                          busy=busy.running)
     log_event("admin_bat_import_started", job=job.id[:6], dry_run=job.dry_run, size=len(data), actor=actor())
     return redirect(url_for(".bat_import_job", job_id=job.id), 303)
@@ -81,13 +82,9 @@ def bat_import():
 
 @blueprint.get("/bat/import/<job_id>")
 def bat_import_job(job_id: str):
-    job = bat_jobs.find(job_id[:64], actor())
+    job = services().bat_imports.find(job_id[:64], actor())
     if job is None:
-        several = services().config.web.processes > 1
         return page("message.html", 404, title="No such import", message=(
-            "This web process does not know that import: it was started by another administrator, ended more "
-            "than an hour ago, or the server restarted while it ran" + (
-                ", or it runs in another of this server's web processes (web.processes): its phones appear in "
-                "the Phones list when it ends" if several else "") +
-            ". An import interrupted by a restart imported nothing: upload the file again."))
+            "You started no import with this address, or it ended more than an hour ago: its phones are in the "
+            "Phones list."))
     return page("bat_import.html", job=job, running=job.state == bat_jobs.RUNNING, states=bat_jobs)
