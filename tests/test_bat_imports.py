@@ -19,21 +19,14 @@ from models.rules.bat_imports import (
     abandoned,
 )
 from models.services.bat_imports import BatImports, ImportRunning, pid_alive
+from tests.handclock import HandClock
 
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return HandClock(T0)
 
 
 def imports(db, clock, host="web-a", pid=100, alive=lambda pid: True) -> BatImports:

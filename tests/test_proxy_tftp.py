@@ -21,6 +21,7 @@ from phoneservice.configfiles.cnf import ServerInfo
 from phoneservice.configfiles.files import ConfigFiles
 from phoneservice.configfiles.peers import PeerFiles
 from phoneservice.observe import Metrics
+from tests.handclock import HandClock
 from tests.test_tftp import Harness, rrq
 
 FILE = bytes(range(256)) * 13  # 3,328 bytes: several blocks of either size
@@ -165,15 +166,7 @@ def test_t6_client_refuses_an_answer_over_the_cap(peer_factory):
 # --- PeerFiles -------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def scripted(answers: dict, clock: Clock, asked: list):
+def scripted(answers: dict, clock: HandClock, asked: list):
     """A fetch where each peer port answers bytes, 'missing', or 'dead' (the timeout passes)."""
 
     def fetch(host, port, name, timeout):
@@ -191,7 +184,7 @@ def scripted(answers: dict, clock: Clock, asked: list):
 
 def test_t6_first_peer_with_the_file_wins_after_a_dead_one_and_is_logged(caplog):
     """T-6: peers in order, a dead one times out, the next that has the file answers, logged with its peer."""
-    clock, asked = Clock(), []
+    clock, asked = HandClock(1000.0), []
     peers = PeerFiles([("10.0.0.1", 69), ("10.0.0.2", 70), ("10.0.0.3", 6969), ("10.0.0.4", 71)], 2.0, 60, 4,
                       fetch=scripted({69: "dead", 70: "missing", 6969: b"FILE", 71: b"OTHER"}, clock, asked),
                       clock=clock)
@@ -205,7 +198,7 @@ def test_t6_first_peer_with_the_file_wins_after_a_dead_one_and_is_logged(caplog)
 
 def test_t6_dead_peer_is_skipped_until_its_negative_time_ends():
     """T-6: a peer that timed out is not waited for again within peer_negative_seconds."""
-    clock, asked = Clock(), []
+    clock, asked = HandClock(1000.0), []
     peers = PeerFiles([("10.0.0.1", 69), ("10.0.0.3", 6969)], 2.0, 60, 4,
                       fetch=scripted({69: "dead", 6969: b"FILE"}, clock, asked), clock=clock)
     peers.fetch("SEP001122334455.cnf.xml")
@@ -220,7 +213,7 @@ def test_t6_dead_peer_is_skipped_until_its_negative_time_ends():
 
 def test_t6_a_name_no_peer_has_is_not_asked_again_for_a_while():
     """T-6: the negative cache answers a name no peer had without asking, until it expires."""
-    clock, asked = Clock(), []
+    clock, asked = HandClock(1000.0), []
     peers = PeerFiles([("10.0.0.2", 69)], 2.0, 60, 4, fetch=scripted({69: "missing"}, clock, asked), clock=clock)
     assert peers.fetch("SEP001122334455.cnf.xml") is None
     assert peers.fetch("SEP001122334455.cnf.xml") is None

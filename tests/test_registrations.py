@@ -25,6 +25,7 @@ from models.storage.stamp import current_version
 from models.tables.devices import Device
 from models.tables.records import MigrationRecord
 from models.tables.registrations import Registration
+from tests.handclock import HandClock
 
 BOB = "SEP001122330002"  # bob's 8851: lines 1002 (line 1) and 1001
 
@@ -37,17 +38,9 @@ def cisco(mac: str, aor: str, *, expires: int = 3600, call_id: str = "c1", port:
                     user_agent="Cisco-CP8851/14.2.1", received=f"sip:127.0.0.1:{port};transport=tcp")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return HandClock(datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc))
 
 
 @pytest.fixture

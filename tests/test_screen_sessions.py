@@ -22,17 +22,10 @@ from models.storage.sessions import SessionStore
 from models.storage.stamp import current_version
 from models.tables.sessions import ScreenSessionRow
 from phoneservice.web.app import create_app
+from tests.handclock import HandClock
 
 PHONE, OTHER = "SEP00AA11BB22CC", "SEP00AA11BB22CD"
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -100,7 +93,7 @@ def test_an_ended_session_cannot_start_over(db):
 
 
 def test_a_session_idles_out_and_each_change_keeps_it_alive(db):
-    clock = Clock()
+    clock = HandClock(T0)
     store = SessionStore(db, ttl=600, clock=clock)
     sess = store.create(PHONE, Attempt(door="screen", new_device=PHONE), None)
     untouched = store.create(PHONE, Attempt(door="screen", new_device=PHONE), None)
@@ -128,7 +121,7 @@ def test_an_unchanged_session_is_not_written(db, monkeypatch):
 
 def test_sessions_are_bounded_and_expired_ones_pruned(db, monkeypatch):
     monkeypatch.setattr(sessions_module, "PRUNE_EVERY", 1)
-    clock = Clock()
+    clock = HandClock(T0)
     store = SessionStore(db, ttl=600, limit=5, clock=clock)
 
     def written():

@@ -19,21 +19,14 @@ from models.tables.devices import Device
 from models.tables.lines import DirectoryNumber, LineAppearance
 from models.tables.records import MigrationRecord
 from models.tables.users import AuthCodeThrottle, CredentialState
+from tests.handclock import HandClock
 
 NEW = "SEP00AA11BB22CC"  # the demo's auto-registered 8851
 
 
-class Clock:
-    def __init__(self):
-        self.now = utcnow()
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return HandClock(utcnow())
 
 
 @pytest.fixture

@@ -15,19 +15,10 @@ from models.services.tasks import BulkTasks
 from phoneservice.config import load_config
 from phoneservice.processes.server import build_services
 from phoneservice.web import taskrunner
+from tests.handclock import HandClock
 from tests.test_tasks import SERVER, TASK, add_phones, csv_of, user
 
 T0 = datetime(2031, 1, 1, tzinfo=timezone.utc)
-
-
-class Clock:
-    """A clock the test moves; shared by the 'processes' of one test."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def started(db, clock, count: int = 450) -> BulkTasks:
@@ -50,7 +41,7 @@ def test_f6a_the_lease_rule():
 
 def test_f6a_the_starter_holds_the_task_until_its_lease_runs_out(demo_db):
     """F-6a: no other process takes a task whose runner renews its lease; once it stops, one does."""
-    clock = Clock()
+    clock = HandClock(T0)
     first = started(demo_db, clock)
     other = BulkTasks(demo_db, clock=clock, lease_seconds=30)
     assert first.runner != other.runner
@@ -67,7 +58,7 @@ def test_f6a_the_starter_holds_the_task_until_its_lease_runs_out(demo_db):
 
 def test_f6a_the_new_runner_starts_at_the_first_device_not_pushed(demo_db):
     """F-6a: after a takeover every device is pushed exactly once, in batches continuing the count."""
-    clock = Clock()
+    clock = HandClock(T0)
     first = started(demo_db, clock)
     first.run_next_batch(TASK)
     clock.now += timedelta(seconds=31)
@@ -84,7 +75,7 @@ def test_f6a_the_new_runner_starts_at_the_first_device_not_pushed(demo_db):
 
 def test_f6a_a_paused_or_ended_task_is_not_taken_over(demo_db):
     """F-6a: a pause is the administrator's: no process resumes it on its own; nor one that ended."""
-    clock = Clock()
+    clock = HandClock(T0)
     first = started(demo_db, clock, count=10)
     first.pause(TASK)
     clock.now += timedelta(hours=1)
@@ -100,7 +91,7 @@ def test_f6a_a_paused_or_ended_task_is_not_taken_over(demo_db):
 
 def test_f6a_a_stopped_runner_releases_its_lease(demo_db):
     """F-6a: a runner that stops (paused) gives its lease back at once, so a resume elsewhere need not wait."""
-    clock = Clock()
+    clock = HandClock(T0)
     first = started(demo_db, clock, count=10)
     first.pause(TASK)
     first.release(TASK)
@@ -111,7 +102,7 @@ def test_f6a_a_stopped_runner_releases_its_lease(demo_db):
 
 def test_f6a_resume_orphans_runs_the_task_in_this_process(demo_db):
     """F-6a: the server's periodic look (``resume_orphans``) takes over a dead runner's task and finishes it."""
-    past = Clock()
+    past = HandClock(T0)
     past.now = datetime(2020, 1, 1, tzinfo=timezone.utc)
     started(demo_db, past, count=450)  # its lease ran out in 2020: a runner that died
     svc = build_services(load_config(database={"url": demo_db.url}))
