@@ -90,6 +90,7 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
   <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
   <recv response="200" rtd="answer" rrs="true"/>
   <send>
     <![CDATA[
@@ -323,6 +324,9 @@ def run_step(rig: Rig, pids: list[int], calls: int, scenario: Path, step_dir: Pa
         ["sipp", f"127.0.0.1:{rig.sip_port}", "-sf", str(scenario), "-i", "127.0.0.1", "-mi", "127.0.0.1",
          "-p", str(free_port(socket.SOCK_DGRAM)), "-mp", str(free_sip_ports(4)), "-m", str(calls), "-l", str(calls),
          "-r", str(rate), "-nostdin", "-timeout", "60s", "-trace_stat", "-stf", "stat.csv", "-fd", "1",
+         # a --peer revision before I-9 answers 180 first, which Kamailio's processes can relay after the 200
+         # under load: a phone ignores it, and so does the bench (a call that fails still fails: no 200, a timeout)
+         "-default_behaviors", "all,-abortunexp",
          "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-error_file", "errors.log"],
         cwd=step_dir, capture_output=True, text=True, timeout=90)
     wall = time.monotonic() - began
