@@ -472,6 +472,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
     parser.add_argument("--peer", metavar="REV", help="each round also on this git revision, first")
     args = parser.parse_args()
+    # a SIGTERM (timeout, a CI step's end) unwinds like Ctrl-C: the rigs' finally stops Kamailio and the server
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     if args.peer and args.compare:
         raise SystemExit("--peer or --compare, not both")
     for tool in ("sipp", "kamailio", "kamcmd"):

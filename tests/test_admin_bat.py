@@ -188,6 +188,22 @@ def test_e4_an_import_page_is_its_administrators_only(admin, services):
     assert services.bat_imports.find(job_id, f"admin:{ADMIN_USER}") is not None
 
 
+def test_e4_the_bat_page_lists_the_administrators_own_imports_newest_first(admin, services):
+    """E-4: the BAT files page links each of this administrator's imports kept (the last hour's) to its page,
+    with its outcome; another administrator's are not listed."""
+    assert 'id="recent"' not in admin.client.get("/admin/bat").get_data(as_text=True)
+    first = admin.upload(ALL_DETAILS)
+    admin.finished(first)
+    second = admin.upload(BAT_BOM, model="7841", protocol="SIP", dry_run="1")
+    admin.finished(second)
+    html = admin.client.get("/admin/bat").get_data(as_text=True)
+    rows = re.findall(r'<tr><td><a href="([^"]+)">([^<]+)</a>(?: <small>\(dry run\)</small>)?</td><td>[^<]+</td>'
+                      r"<td>([^<]+)</td></tr>", html)
+    assert rows == [(second.headers["Location"], "phones.csv", "3 phones checked"),
+                    (first.headers["Location"], "phones.csv", "5 phones imported")]
+    assert services.bat_imports.recent("admin:someone-else") == []
+
+
 def test_e4_another_process_shows_the_import_running_then_its_summary(admin, services, monkeypatch):
     """E-4: a web process that does not run the import (another app on the same database) shows it
     running without counts, refuses a second import, and shows the summary once it ended."""

@@ -71,6 +71,7 @@ def test_e4_an_import_whose_process_died_on_this_host_reads_failed_and_frees_the
     here = imports(demo_db, clock, pid=100, alive=lambda pid: pid != 4242)
     seen = here.find(gone.id, "admin:alice")
     assert (seen.state, seen.result["message"]) == (FAILED, ABANDONED)
+    assert [(row.id, row.state) for row in here.recent("admin:alice")] == [(gone.id, FAILED)]
     assert imports(demo_db, clock, pid=100).find(gone.id, "admin:alice").state == RUNNING  # its pid lives there
     new = here.begin("admin:bob", "b.csv", False)  # the dead one is recorded as failed
     assert here.find(new.id, "admin:bob").state == RUNNING

@@ -91,7 +91,19 @@ class BatImports:
             session.expunge_all()  # a read session ends in a rollback, which would expire it
         if row is None or not secrets.compare_digest(row.owner.encode(), owner.encode()):
             return None
-        if row.state == RUNNING and self._abandoned(row, self.clock()):
+        return self._as_seen(row, self.clock())
+
+    def recent(self, owner: str) -> list[BatImport]:
+        """This administrator's imports still kept (``KEEP_AFTER_END``), newest first; abandoned ones read as failed."""
+        with self.db.read_session() as session:
+            rows = session.exec(select(BatImport).where(BatImport.owner == owner)
+                                .order_by(col(BatImport.started_at).desc()).limit(KEEP_MAX)).all()
+            session.expunge_all()
+        now = self.clock()
+        return [self._as_seen(row, now) for row in rows]
+
+    def _as_seen(self, row: BatImport, now: datetime) -> BatImport:
+        if row.state == RUNNING and self._abandoned(row, now):
             return row.model_copy(update={"state": FAILED, "result": {"message": ABANDONED}})
         return row
 

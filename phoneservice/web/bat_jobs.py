@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Callable
 
 from models.rules.bat_format import RowError
@@ -47,6 +48,7 @@ class ImportJob:
     errors: list[RowError] = field(default_factory=list)
     message: str = ""
     counted: bool = True
+    started_at: datetime | None = None
 
     def progress(self, done: int, total: int) -> None:
         self.done, self.total = done, total
@@ -80,8 +82,8 @@ class BackgroundImports:
         try:
             row = self.imports.begin(owner, file_name, dry_run)
         except ImportRunning as other:
-            raise Busy(self._local(other.running) or _from_row(other.running)) from None
-        job = ImportJob(row.id, owner, file_name, dry_run)
+            raise Busy(self._seen(other.running)) from None
+        job = ImportJob(row.id, owner, file_name, dry_run, started_at=row.started_at)
         with self._lock:
             self._running[job.id] = job
         threading.Thread(target=self._run, args=(job, run), name=f"bat-import-{job.id[:6]}", daemon=True).start()
@@ -92,6 +94,14 @@ class BackgroundImports:
         row = self.imports.find(job_id, owner)
         if row is None:
             return None
+        return self._seen(row)
+
+    def recent(self, owner: str) -> list[ImportJob]:
+        """This administrator's imports still kept, newest first, for the BAT files page."""
+        return [self._seen(row) for row in self.imports.recent(owner)]
+
+    def _seen(self, row: BatImport) -> ImportJob:
+        """A running import of this process with its counts, else what its row says."""
         return (self._local(row) if row.state == RUNNING else None) or _from_row(row)
 
     def _run(self, job: ImportJob, run: Callable[[Callable[[int, int], None]], ImportSummary]) -> None:
@@ -129,4 +139,4 @@ def _from_row(row: BatImport) -> ImportJob:
     return ImportJob(row.id, row.owner, row.file_name, row.dry_run, row.state,
                      summary=ImportSummary(**result["summary"]) if "summary" in result else None,
                      errors=[RowError(**e) for e in result.get("errors", [])], message=result.get("message", ""),
-                     counted=row.state != RUNNING)
+                     counted=row.state != RUNNING, started_at=row.started_at)

@@ -31,7 +31,8 @@ PROTOCOLS = ("SIP", "SCCP")
 
 def _bat_page(status: int = 200, error: str | None = None, typed: dict | None = None, busy=None):
     return page("bat.html", status, formats=FORMAT_TITLES, protocols=PROTOCOLS, error=error, typed=typed or {},
-                busy=busy, max_mb=MAX_FILE_BYTES // (1024 * 1024))
+                busy=busy, max_mb=MAX_FILE_BYTES // (1024 * 1024), recent=services().bat_imports.recent(actor()),
+                states=bat_jobs)
 
 
 @blueprint.get("/bat")
