@@ -110,3 +110,9 @@ def test_e4_bat_files_page_in_chromium(server, browser, tmp_path):  # noqa: F811
     assert cells[0][2] == 'unknown device type "Cisco <script>alert(1)</script>"'  # shown as text, not run
     assert not browser.find_elements(By.CSS_SELECTOR, "#errors script, #errors b")
     shot(browser, "e4-04-import-rejected")
+
+    browser.get(f"{base}/admin/bat")  # both imports listed, newest first, each linked to its page
+    listed = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+              for tr in browser.find_elements(By.CSS_SELECTOR, "#recent tbody tr")]
+    assert [row[2] for row in listed] == ["bad rows: nothing imported", f"{PHONES} phones imported"], listed
+    shot(browser, "e4-05-your-imports")
