@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 RUNNING, DONE, REJECTED, REFUSED, FAILED = "running", "done", "rejected", "refused", "failed"
-STATES = (RUNNING, DONE, REJECTED, REFUSED, FAILED)
 
 ABANDONED_AFTER = timedelta(hours=1)  # the largest file (10 MB) imports in well under a minute
 KEEP_AFTER_END, KEEP_MAX = timedelta(hours=1), 50  # an ended import's page, and how many are kept

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, Index, text
 from sqlmodel import Field, SQLModel
 
-RUNNING = "running"
+from models.rules.bat_imports import RUNNING
 
 
 class BatImport(SQLModel, table=True):
@@ -20,7 +20,7 @@ class BatImport(SQLModel, table=True):
     owner: str = Field(max_length=160)  # the administrator ("admin:<name>") who may see it
     file_name: str = Field(max_length=255)
     dry_run: bool = False
-    state: str = Field(default=RUNNING, max_length=16)  # running | done | rejected | refused | failed
+    state: str = Field(default=RUNNING, max_length=16)  # models.rules.bat_imports: running, done, ...
     runner: str = Field(max_length=128)  # host:pid of the web process running it
     started_at: datetime
     ended_at: datetime | None = None
