@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 
 from twisted.internet import defer
 
@@ -46,9 +47,33 @@ class Adapter:
         return None, None
 
 
-def warmed(adapter: Adapter, started: list[str]) -> int:
+class Database:
+    """Counts the connections held at once."""
+
+    def __init__(self) -> None:
+        self.open = self.most = 0
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def read_connection(self):
+        with self.lock:
+            self.open += 1
+            self.most = max(self.most, self.open)
+        try:
+            yield None
+        finally:
+            with self.lock:
+                self.open -= 1
+
+
+class Service:
+    def __init__(self) -> None:
+        self.db = Database()
+
+
+def warmed(adapter: Adapter, started: list[str], service: Service | None = None) -> int:
     w = worker.Worker.__new__(worker.Worker)
-    w.adapter = adapter
+    w.adapter, w.service = adapter, service or Service()
     results: list[int] = []
     done = threading.Event()
     w._warm(in_threads(started)).addCallback(lambda n: (results.append(n), done.set()))
@@ -63,6 +88,14 @@ def test_i8_the_look_up_runs_in_every_call_slot_at_once_for_no_phone():
     assert len(adapter.threads) == worker.MAX_CALLS and len(started) == worker.MAX_CALLS
     assert adapter.callers == [worker.WARM_CALLER] * worker.MAX_CALLS
     assert worker.WARM_CALLER.device_name == "SEP000000000000"  # a MAC no phone has (all zeros)
+
+
+def test_i8_every_call_slot_holds_a_database_connection_at_the_same_time():
+    """I-8: the pool ends up with a connection per call slot, however quick a look-up is (one after the other,
+    on a busy machine, they would all have used the first)."""
+    service = Service()
+    assert warmed(Adapter(), [], service) == worker.MAX_CALLS
+    assert (service.db.most, service.db.open) == (worker.MAX_CALLS, 0)
 
 
 def test_i8_a_failed_warm_up_is_said_and_does_not_stop_the_worker(caplog):
