@@ -129,16 +129,19 @@ def request_id(incoming: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def log_request(request) -> None:
+def log_request(request, client_gone: bool = False) -> None:
     """The access log: one event per HTTP request, query values scrubbed; ``pid``
     tells the web processes apart (``web.processes``); ``request_id`` and ``ms`` when the
-    request came through ``phoneservice.processes.access.ObservedRequest``."""
+    request came through ``phoneservice.processes.access.ObservedRequest``, which also
+    logs a request whose connection ended before it was finished (``client_gone``)."""
     started = getattr(request, "started", None)
+    extra = {"client_gone": True} if client_gone else {}
     log_event("http_request", pid=os.getpid(), peer=getattr(request.getClientAddress(), "host", ""),
               method=request.method.decode("ascii", "replace"),
-              uri=scrub_query(request.uri.decode("ascii", "replace")), status=request.code, bytes=request.sentLength,
+              uri=scrub_query(request.uri.decode("ascii", "replace")),
+              status=request.code if request.startedWriting or not client_gone else None, bytes=request.sentLength,
               request_id=getattr(request, "request_id", None),
-              ms=round((time.monotonic() - started) * 1000, 1) if started is not None else None)
+              ms=round((time.monotonic() - started) * 1000, 1) if started is not None else None, **extra)
 
 
 class Metrics:

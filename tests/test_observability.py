@@ -4,6 +4,7 @@ The real server, with several web processes, is in tests/e2e/test_observability_
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import re
@@ -12,10 +13,14 @@ import sys
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
+from twisted.web.test.requesthelper import DummyChannel
 
 from ivr import adapter
 from phoneservice.config import load_config
 from phoneservice.observe import ProcessesCollector, build_version, request_id
+from phoneservice.processes.access import ObservedRequest
 from phoneservice.processes.server import build_services
 from phoneservice.web.app import create_app
 from tests.test_sip_adapter import CallerId, Rig
@@ -132,3 +137,46 @@ def test_h3_the_ivr_adapter_reports_each_change_in_its_calls():
     calls.threads.run()
     calls.clock.advance(adapter.RELEASE_AFTER)
     assert reported == [1, 2, 1] and len(calls.adapter.sessions) == 1
+
+
+# --- the access log of a request whose connection ended first ----------------------------------
+def access_events(caplog) -> list[dict]:
+    return [r.fields for r in caplog.records if r.getMessage() == "http_request"]
+
+
+def observed(path: bytes = b"/healthz") -> ObservedRequest:
+    request = ObservedRequest(DummyChannel())
+    request.method, request.uri, request.path, request.clientproto = b"GET", path, path, b"HTTP/1.1"
+    return request
+
+
+def test_h3_a_request_answered_whole_but_closed_before_its_finish_is_logged(caplog):
+    """H-3: Twisted's WSGI sends a Flask body in one reactor turn and finishes in a later one; a client that read
+    its Content-Length bytes may close in between. Such a request is still logged once, with its status and bytes."""
+    request = observed(b"/healthz?pin=1234")
+    request.started, request.request_id = 1.0, "lb-req-0002"
+    request.setResponseCode(200)
+    request.write(b"{}")
+    with caplog.at_level(logging.INFO, logger="phone_migration"):
+        request.connectionLost(Failure(ConnectionDone()))
+    [line] = access_events(caplog)
+    assert (line["status"], line["bytes"], line["request_id"], line["client_gone"]) == (200, 2, "lb-req-0002", True)
+    assert line["uri"] == "/healthz?pin=***"
+
+
+def test_h3_a_request_the_client_left_before_any_answer_has_no_status(caplog):
+    request = observed()
+    request.started, request.request_id = 1.0, "r1"
+    with caplog.at_level(logging.INFO, logger="phone_migration"):
+        request.connectionLost(Failure(ConnectionDone()))
+    [line] = access_events(caplog)
+    assert (line["status"], line["bytes"], line["client_gone"]) == (None, 0, True)
+
+
+def test_h3_a_finished_or_never_received_request_is_not_logged_on_close(caplog):
+    finished, unreceived = observed(), observed()
+    finished.started, finished.finished = 1.0, 1  # logged by Site.log in finish()
+    with caplog.at_level(logging.INFO, logger="phone_migration"):
+        finished.connectionLost(Failure(ConnectionDone()))
+        unreceived.connectionLost(Failure(ConnectionDone()))  # its request line never arrived whole
+    assert access_events(caplog) == []
